@@ -1,0 +1,293 @@
+//! The command line: `serve`, `check-config`, `certs dev`, `keys …`, `expressplay-sim`. Parses
+//! arguments, calls the library, prints results, maps failures to exit codes (1 = failed, 2 = usage).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::app::{open_key_store, shutdown_signal, Application};
+use crate::config::Settings;
+use crate::expressplay::TokenLifetime;
+use crate::ids::ContentId;
+use crate::keys::{parse_import, ContentKey, ImportFormat, KeyPolicy, MasterKey, NewContentKey};
+use crate::tls::dev_pki::DevPki;
+
+/// sees — the SEES entitlement server.
+#[derive(Debug, Parser)]
+#[command(name = "sees", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Every key can be overridden by SEES__SECTION__KEY.
+    #[arg(long, short, global = true, env = "SEES_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the SEES endpoint (mutual TLS).
+    Serve {
+        /// Quick start: create development certificates, a master key and the store when absent, use
+        /// the ExpressPlay simulator when no authenticator is configured, seed a demo key.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Load and validate the configuration, explaining every problem.
+    CheckConfig {
+        /// Include the --dev layer.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Content keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Run the local ExpressPlay SIMULATOR (for tests and demos; tokens play nowhere).
+    ExpressplaySim {
+        /// Address to listen on (plain HTTP).
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        listen: SocketAddr,
+        /// An accepted customerAuthenticator (repeatable); none = any well-formed value.
+        #[arg(long)]
+        authenticator: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Write a development PKI: ca.pem, server.pem/.key, client.pem/.key (keys mode 0600).
+    Dev {
+        /// Directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Extra server name or IP address (repeatable); localhost, 127.0.0.1 and ::1 are always in.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Store the key of one content ID.
+    Add {
+        #[arg(long)]
+        content_id: String,
+        /// CEK, 32 hex digits. Note: visible in the process list; prefer `keys import` for real keys.
+        #[arg(long)]
+        key: String,
+        /// IV, 32 hex digits.
+        #[arg(long)]
+        iv: String,
+        /// Token lifetime for this content: +N seconds or an RFC 3339 instant ending in Z.
+        #[arg(long)]
+        token_lifetime: Option<TokenLifetime>,
+        /// rentalDuration in seconds for this content.
+        #[arg(long)]
+        rental_duration: Option<u32>,
+        /// Replace an existing key.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Import keys from a JSON-lines or CSV file, all or nothing.
+    Import {
+        file: PathBuf,
+        /// File format (default: from the extension).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// Replace existing keys.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List stored content IDs and their token settings (never key material).
+    List,
+    /// Delete the key of one content ID.
+    Delete {
+        #[arg(long)]
+        content_id: String,
+    },
+    /// Write a new random master key (base64, mode 0600).
+    GenMasterKey {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Serve { dev } => serve(config, dev).await,
+        Command::CheckConfig { dev } => {
+            let settings = Settings::load(config, dev)?;
+            if !dev && !settings.expressplay.has_authenticator() {
+                println!(
+                    "configuration is valid, but expressplay.customer_authenticator is empty: \
+                     `serve` will refuse to start (use --dev for the simulator)"
+                );
+            } else {
+                println!("configuration is valid");
+            }
+            Ok(())
+        }
+        Command::Certs(CertsCommand::Dev { out, hosts, force }) => {
+            let paths = DevPki::generate(&hosts)?.write_to(&out, force)?;
+            println!(
+                "wrote {}, {}, {}, {}, {}",
+                paths.ca_cert.display(),
+                paths.server_cert.display(),
+                paths.server_key.display(),
+                paths.client_cert.display(),
+                paths.client_key.display()
+            );
+            Ok(())
+        }
+        Command::Keys(command) => keys(config, command).await,
+        Command::ExpressplaySim {
+            listen,
+            authenticator,
+        } => {
+            crate::telemetry::init(&Default::default());
+            crate::expressplay::sim::run(crate::expressplay::sim::SimConfig {
+                listen,
+                authenticators: authenticator,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("simulator on {listen}"))
+        }
+    }
+}
+
+async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
+    let mut settings = Settings::load(config, dev)?;
+    crate::telemetry::init(&settings.log);
+    let _simulator = if dev {
+        crate::dev::prepare(&mut settings).await?
+    } else {
+        None
+    };
+    let app = Application::build(&settings).await?;
+    if dev {
+        crate::dev::seed_demo_key(&app.key_store()).await?;
+        println!(
+            "\nsees is ready. Ask it for the demo content:\n\n{}\n",
+            crate::dev::curl_command(&settings, app.local_addr().port())
+        );
+    }
+    app.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()> {
+    if let KeysCommand::GenMasterKey { out } = &command {
+        MasterKey::generate_file(out)?;
+        println!("wrote a new master key to {}", out.display());
+        return Ok(());
+    }
+    let settings = Settings::load(config, false)?;
+    let keys = open_key_store(&settings).await?;
+    match command {
+        KeysCommand::Add {
+            content_id,
+            key,
+            iv,
+            token_lifetime,
+            rental_duration,
+            replace,
+        } => {
+            let content_id = ContentId::parse(content_id).context("--content-id")?;
+            let key = ContentKey::from_hex(&key, &iv)?;
+            keys.put(
+                NewContentKey {
+                    content_id: content_id.clone(),
+                    key,
+                    policy: KeyPolicy {
+                        token_lifetime,
+                        rental_duration_s: rental_duration,
+                    },
+                },
+                replace,
+            )
+            .await?;
+            println!("stored the key of {content_id}");
+        }
+        KeysCommand::Import {
+            file,
+            format,
+            replace,
+        } => {
+            let Some(format) = format.or_else(|| ImportFormat::from_path(&file)) else {
+                bail!(
+                    "cannot tell the format of {} from its name: pass --format jsonl|csv",
+                    file.display()
+                );
+            };
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let parsed = parse_import(&text, format).with_context(|| file.display().to_string())?;
+            let count = keys.import(parsed, replace).await?;
+            println!("imported {count} keys from {}", file.display());
+        }
+        KeysCommand::List => {
+            let listed = keys.list().await?;
+            println!(
+                "{:<40} {:<22} {:>10} {:<20}",
+                "CONTENT ID", "TOKEN LIFETIME", "RENTAL S", "UPDATED"
+            );
+            for summary in &listed {
+                println!(
+                    "{:<40} {:<22} {:>10} {:<20}",
+                    summary.content_id,
+                    summary
+                        .policy
+                        .token_lifetime
+                        .map_or("(default)".to_owned(), |l| l.to_string()),
+                    summary
+                        .policy
+                        .rental_duration_s
+                        .map_or("(default)".to_owned(), |r| r.to_string()),
+                    summary.updated_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                );
+            }
+            println!("{} keys", listed.len());
+        }
+        KeysCommand::Delete { content_id } => {
+            let content_id = ContentId::parse(content_id).context("--content-id")?;
+            if !keys.delete(&content_id).await? {
+                bail!("no key stored for {content_id}");
+            }
+            println!("deleted the key of {content_id} (other running servers forget it within keys.cache_ttl_ms)");
+        }
+        KeysCommand::GenMasterKey { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}

@@ -1,0 +1,527 @@
+//! Settings: built-in defaults (which run the embedded quick start) → the `--dev` layer → a TOML file →
+//! `SEES__SECTION__KEY` environment variables. `validate` explains everything wrong at once.
+//!
+//! Secrets (`expressplay.customer_authenticator`) are held in `SecretString` and never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::expressplay::TokenLifetime;
+
+/// The `--dev` layer, embedded so that `serve --dev` works from any directory.
+pub const DEV_LAYER: &str = include_str!("../config/dev.toml");
+
+/// Prefix of environment overrides: `SEES__SERVER__LISTEN=0.0.0.0:8443`.
+pub const ENV_PREFIX: &str = "SEES";
+
+/// Everything sees can be told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub tls: TlsSettings,
+    pub store: StoreSettings,
+    pub keys: KeysSettings,
+    pub expressplay: ExpressPlaySettings,
+    pub log: LogSettings,
+}
+
+/// The SEES listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the mutual-TLS SEES listener.
+    pub listen: SocketAddr,
+    /// Paths answering Entitlement Requests; `/sees/SEESServlet` is the reference server's path, which
+    /// already-packaged content carries in its DRM policy. From the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub paths: Vec<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Deadline for the TLS handshake of a new connection.
+    pub handshake_timeout_ms: u64,
+    /// Deadline for reading the request head (slow-loris guard).
+    pub header_read_timeout_ms: u64,
+    /// Deadline for a whole Entitlement Request, upstream call included.
+    pub request_timeout_ms: u64,
+    /// Open connections beyond this wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// How long a shutdown waits for in-flight requests.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            paths: vec![
+                "/sees/v1/entitlement".to_owned(),
+                "/sees/SEESServlet".to_owned(),
+            ],
+            max_body_bytes: 16 * 1024,
+            handshake_timeout_ms: 5_000,
+            header_read_timeout_ms: 5_000,
+            request_timeout_ms: 5_000,
+            max_connections: 16_384,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// Certificates of the SEES listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM, PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// CA bundle (PEM) that client certificates must chain to.
+    pub client_ca: PathBuf,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert: PathBuf::from("certs/server.pem"),
+            key: PathBuf::from("certs/server.key"),
+            client_ca: PathBuf::from("certs/ca.pem"),
+        }
+    }
+}
+
+/// The database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://PATH` (created when absent) or `postgres://USER@HOST/DB`.
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/sees.db".to_owned(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Content keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysSettings {
+    /// File holding the base64 of the 32-byte master key; the `SEES_MASTER_KEY` variable takes precedence.
+    pub master_key_file: PathBuf,
+    /// Decrypted keys kept in memory.
+    pub cache_capacity: usize,
+    /// How long a cached key is trusted before the store is read again (bounds the staleness of a
+    /// `keys delete` made by another process).
+    pub cache_ttl_ms: u64,
+}
+
+impl Default for KeysSettings {
+    fn default() -> Self {
+        Self {
+            master_key_file: PathBuf::from("data/master.key"),
+            cache_capacity: 10_000,
+            cache_ttl_ms: 60_000,
+        }
+    }
+}
+
+/// How the token request travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamMethod {
+    /// Parameters in the query string, as in ExpressPlay's examples.
+    Get,
+    /// Parameters in a form-encoded body, which keeps keys out of intermediaries' access logs.
+    Post,
+}
+
+/// The ExpressPlay FairPlay token service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpressPlaySettings {
+    /// Token service URL (`https://fp-gen.service.expressplay.com/hms/fp/token` in production).
+    pub token_url: String,
+    /// `<number>,<32 hex>`; empty means "not configured" (only `serve --dev` accepts that, and then
+    /// starts the local simulator).
+    pub customer_authenticator: SecretString,
+    /// `get` or `post`.
+    pub method: UpstreamMethod,
+    /// Deadline for connecting to the token service.
+    pub connect_timeout_ms: u64,
+    /// Deadline for a whole token request.
+    pub timeout_ms: u64,
+    /// Default `expirationTime`: `+N` seconds or an RFC 3339 `Z` instant; capped at 30 days.
+    #[serde(deserialize_with = "deserialize_lifetime")]
+    pub token_lifetime: TokenLifetime,
+    /// Default `rentalDuration` in seconds (0 = ExpressPlay's default).
+    pub rental_duration_s: u32,
+}
+
+impl Default for ExpressPlaySettings {
+    fn default() -> Self {
+        Self {
+            token_url: "https://fp-gen.test.expressplay.com/hms/fp/token".to_owned(),
+            customer_authenticator: SecretString::from(String::new()),
+            method: UpstreamMethod::Get,
+            connect_timeout_ms: 1_000,
+            timeout_ms: 3_000,
+            token_lifetime: TokenLifetime::Relative(600),
+            rental_duration_s: 0,
+        }
+    }
+}
+
+impl ExpressPlaySettings {
+    /// Whether an authenticator is configured.
+    pub fn has_authenticator(&self) -> bool {
+        !self.customer_authenticator.expose_secret().is_empty()
+    }
+}
+
+/// A list, or (from an environment variable) one comma-separated string.
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(list) => list,
+        Either::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+fn deserialize_lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TokenLifetime, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.parse().map_err(serde::de::Error::custom)
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (human-readable) or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,sees=debug`; `RUST_LOG` takes precedence.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Settings {
+    /// Defaults, then the `--dev` layer when `dev`, then `file`, then the environment; validated.
+    pub fn load(file: Option<&Path>, dev: bool) -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, dev, env)
+    }
+
+    /// As `load`, with the environment given explicitly (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        dev: bool,
+        env: Vec<(String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        if dev {
+            builder =
+                builder.add_source(config::File::from_str(DEV_LAYER, config::FileFormat::Toml));
+        }
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(env.into_iter().collect()));
+        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        let problems = settings.problems();
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Everything wrong with these settings, one sentence each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let server = &self.server;
+        if server.paths.is_empty() {
+            problems.push("server.paths must name at least one path".to_owned());
+        }
+        for path in &server.paths {
+            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '{') {
+                problems.push(format!(
+                    "server.paths: {path:?} must start with '/' and hold no spaces or '{{'"
+                ));
+            }
+        }
+        if !(256..=1024 * 1024).contains(&server.max_body_bytes) {
+            problems.push("server.max_body_bytes must be between 256 and 1048576".to_owned());
+        }
+        for (name, value) in [
+            ("server.handshake_timeout_ms", server.handshake_timeout_ms),
+            (
+                "server.header_read_timeout_ms",
+                server.header_read_timeout_ms,
+            ),
+            ("server.request_timeout_ms", server.request_timeout_ms),
+            (
+                "expressplay.connect_timeout_ms",
+                self.expressplay.connect_timeout_ms,
+            ),
+            ("expressplay.timeout_ms", self.expressplay.timeout_ms),
+            ("keys.cache_ttl_ms", self.keys.cache_ttl_ms),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be greater than 0"));
+            }
+        }
+        if server.max_connections == 0 {
+            problems.push("server.max_connections must be greater than 0".to_owned());
+        }
+        if self.expressplay.timeout_ms >= server.request_timeout_ms {
+            problems.push(
+                "expressplay.timeout_ms must be shorter than server.request_timeout_ms, so an upstream \
+                 failure is answered before the request deadline"
+                    .to_owned(),
+            );
+        }
+        if !(self.store.url.starts_with("sqlite://")
+            || self.store.url.starts_with("postgres://")
+            || self.store.url.starts_with("postgresql://"))
+        {
+            problems.push("store.url must start with sqlite:// or postgres://".to_owned());
+        }
+        if self.store.max_connections == 0 {
+            problems.push("store.max_connections must be greater than 0".to_owned());
+        }
+        if let Err(why) = check_token_url(&self.expressplay.token_url) {
+            problems.push(format!("expressplay.token_url: {why}"));
+        }
+        if self.expressplay.has_authenticator()
+            && !is_authenticator(self.expressplay.customer_authenticator.expose_secret())
+        {
+            problems.push(
+                "expressplay.customer_authenticator must have the form <number>,<32 hex digits>"
+                    .to_owned(),
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!(
+                "log.level: {:?} is not a valid filter",
+                self.log.level
+            ));
+        }
+        problems
+    }
+
+    /// The request deadline.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.request_timeout_ms)
+    }
+}
+
+/// Whether `raw` has ExpressPlay's authenticator form, `<number>,<32 hex digits>`.
+pub fn is_authenticator(raw: &str) -> bool {
+    match raw.split_once(',') {
+        Some((number, key)) => {
+            !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+                && key.len() == 32
+                && key.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        None => false,
+    }
+}
+
+/// HTTPS, or plain HTTP to a loopback address (the local simulator).
+fn check_token_url(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => {
+            Err("plain http is only allowed to a loopback address (the simulator)".to_owned())
+        }
+        other => Err(format!("unsupported scheme {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_the_example_file_matches_them() {
+        assert!(Settings::default().problems().is_empty());
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sees.example.toml");
+        let loaded = Settings::load_with_env(Some(&example), false, vec![]).unwrap();
+        assert_eq!(format!("{loaded:?}"), format!("{:?}", Settings::default()));
+    }
+
+    #[test]
+    fn environment_overrides_every_section() {
+        let settings = Settings::load_with_env(
+            None,
+            false,
+            env(&[
+                ("SEES__SERVER__LISTEN", "0.0.0.0:9443"),
+                ("SEES__SERVER__PATHS", "/a,/b"),
+                ("SEES__SERVER__MAX_BODY_BYTES", "4096"),
+                ("SEES__STORE__URL", "sqlite:///tmp/x.db"),
+                (
+                    "SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR",
+                    "12,0123456789abcdef0123456789abcdef",
+                ),
+                ("SEES__EXPRESSPLAY__TOKEN_LIFETIME", "+120"),
+                ("SEES__EXPRESSPLAY__METHOD", "post"),
+                ("SEES__KEYS__MASTER_KEY_FILE", "/run/secrets/master"),
+                ("SEES__LOG__FORMAT", "json"),
+                ("SEES_MASTER_KEY", "not a settings key"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.server.listen.to_string(), "0.0.0.0:9443");
+        assert_eq!(settings.server.paths, vec!["/a", "/b"]);
+        assert_eq!(settings.server.max_body_bytes, 4096);
+        assert_eq!(settings.store.url, "sqlite:///tmp/x.db");
+        assert_eq!(
+            settings.expressplay.customer_authenticator.expose_secret(),
+            "12,0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            settings.expressplay.token_lifetime,
+            TokenLifetime::Relative(120)
+        );
+        assert_eq!(settings.expressplay.method, UpstreamMethod::Post);
+        assert_eq!(
+            settings.keys.master_key_file,
+            PathBuf::from("/run/secrets/master")
+        );
+        assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn problems_are_all_reported_and_never_show_the_authenticator() {
+        let err = Settings::load_with_env(
+            None,
+            false,
+            env(&[
+                ("SEES__SERVER__PATHS", "no-slash"),
+                ("SEES__STORE__URL", "mysql://x"),
+                (
+                    "SEES__EXPRESSPLAY__TOKEN_URL",
+                    "http://example.com/hms/fp/token",
+                ),
+                (
+                    "SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR",
+                    "secret-looking-value",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.paths"), "{err}");
+        assert!(err.contains("store.url"), "{err}");
+        assert!(err.contains("expressplay.token_url"), "{err}");
+        assert!(err.contains("customer_authenticator"), "{err}");
+        assert!(!err.contains("secret-looking-value"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_lifetimes_are_refused() {
+        assert!(
+            Settings::load_with_env(None, false, env(&[("SEES__SERVER__LISTN", "x")])).is_err()
+        );
+        assert!(Settings::load_with_env(
+            None,
+            false,
+            env(&[("SEES__EXPRESSPLAY__TOKEN_LIFETIME", "+99999999")])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_authenticator() {
+        let settings = Settings::load_with_env(
+            None,
+            false,
+            env(&[(
+                "SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR",
+                "7,ffffffffffffffffffffffffffffffff",
+            )]),
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("ffffffffffffffff"));
+    }
+
+    #[test]
+    fn authenticator_form() {
+        assert!(is_authenticator("1,0123456789abcdef0123456789ABCDEF"));
+        assert!(!is_authenticator(",0123456789abcdef0123456789abcdef"));
+        assert!(!is_authenticator("1,0123"));
+        assert!(!is_authenticator("x,0123456789abcdef0123456789abcdef"));
+    }
+}

@@ -1,0 +1,240 @@
+//! Reading ExpressPlay's answers: a `text/uri-list` token URL on success, an error in JSON or HTML
+//! otherwise. The JSON field names are not published, so parsing is defensive: several names are
+//! tried, then the status and the body text are used.
+
+use std::time::Duration;
+
+/// The longest upstream text carried into an `errorText`.
+const MAX_TEXT: usize = 200;
+
+/// Why no token came back. Never carries the authenticator, key material or the request URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("ExpressPlay unreachable: {0}")]
+    Unreachable(String),
+    #[error("ExpressPlay did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("ExpressPlay error {}: {text} (HTTP {status})", code.map_or("?".to_owned(), |c| c.to_string()))]
+    Rejected {
+        status: u16,
+        code: Option<i64>,
+        text: String,
+    },
+    #[error("ExpressPlay answered without a token URL: {0}")]
+    BadResponse(String),
+}
+
+/// The token URL of a 200 answer: the first line of the `text/uri-list` body that is not a comment.
+pub(crate) fn token_url_from_body(body: &str) -> Result<String, UpstreamError> {
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| UpstreamError::BadResponse("empty body".to_owned()))?;
+    match reqwest::Url::parse(line) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(line.to_owned()),
+        _ => Err(UpstreamError::BadResponse(
+            "the body is not an http(s) URL".to_owned(),
+        )),
+    }
+}
+
+/// An error answer: ExpressPlay's code and text when they can be found, else the status and body text.
+/// Every string in `secrets` is removed from the text.
+pub(crate) fn rejection(
+    status: u16,
+    content_type: &str,
+    body: &str,
+    secrets: &[&str],
+) -> UpstreamError {
+    let (code, text) = if content_type.contains("json") || body.trim_start().starts_with('{') {
+        from_json(body).unwrap_or_else(|| (find_code(body), body.to_owned()))
+    } else if content_type.contains("html") || body.trim_start().starts_with('<') {
+        let text = strip_tags(body);
+        (find_code(&text), text)
+    } else {
+        (find_code(body), body.to_owned())
+    };
+    let mut text = scrub(&text, secrets);
+    if text.is_empty() {
+        text = format!("HTTP {status} without explanation");
+    }
+    UpstreamError::Rejected { status, code, text }
+}
+
+fn from_json(body: &str) -> Option<(Option<i64>, String)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let object = value.as_object()?;
+    let inner = object.get("error").and_then(|e| e.as_object());
+    let lookup = |names: &[&str]| {
+        names.iter().find_map(|name| {
+            object
+                .get(*name)
+                .or_else(|| inner.and_then(|i| i.get(*name)))
+                .filter(|v| !v.is_null())
+        })
+    };
+    let code = lookup(&["errorCode", "code", "error", "errorNumber", "errorNo"]).and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    });
+    let text = lookup(&[
+        "errorText",
+        "errorMessage",
+        "message",
+        "text",
+        "description",
+        "error_description",
+    ])
+    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    .unwrap_or_default();
+    Some((code, text))
+}
+
+/// The first ExpressPlay-style error number (`-` and four digits) in `text`.
+fn find_code(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).find_map(|i| {
+        let digits = bytes.get(i + 1..i + 5)?;
+        let bounded = bytes.get(i + 5).is_none_or(|b| !b.is_ascii_digit());
+        (bytes[i] == b'-' && digits.iter().all(u8::is_ascii_digit) && bounded)
+            .then(|| text[i..i + 5].parse().ok())
+            .flatten()
+    })
+}
+
+/// Text content of an HTML page: tags dropped, whitespace collapsed, `<title>` skipped when a body exists.
+fn strip_tags(html: &str) -> String {
+    let without_title = match (html.find("<title>"), html.find("</title>")) {
+        (Some(start), Some(end)) if end > start && html.contains("<body") => {
+            format!("{}{}", &html[..start], &html[end + "</title>".len()..])
+        }
+        _ => html.to_owned(),
+    };
+    let mut text = String::with_capacity(without_title.len());
+    let mut in_tag = false;
+    for c in without_title.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One line, bounded, with every secret replaced.
+fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        clean = replace_ignore_ascii_case(&clean, secret, "[redacted]");
+    }
+    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    match clean.char_indices().nth(MAX_TEXT) {
+        Some((cut, _)) => format!("{}…", &clean[..cut]),
+        None => clean,
+    }
+}
+
+fn replace_ignore_ascii_case(haystack: &str, needle: &str, with: &str) -> String {
+    let lower = haystack.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(haystack.len());
+    let mut rest = 0;
+    while let Some(found) = lower[rest..].find(&needle) {
+        out.push_str(&haystack[rest..rest + found]);
+        out.push_str(with);
+        rest += found + needle.len();
+    }
+    out.push_str(&haystack[rest..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_url_is_the_first_uri_line() {
+        assert_eq!(
+            token_url_from_body(
+                "# comment\r\nhttps://fp.example/hms/fp/rights/?ExpressPlayToken=abc\r\n"
+            )
+            .unwrap(),
+            "https://fp.example/hms/fp/rights/?ExpressPlayToken=abc"
+        );
+        assert!(token_url_from_body("").is_err());
+        assert!(token_url_from_body("{\"token\":\"x\"}").is_err());
+        assert!(token_url_from_body("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn json_errors_under_several_field_names() {
+        for body in [
+            r#"{"errorCode":-2018,"errorText":"Authenticator invalid"}"#,
+            r#"{"code":"-2018","message":"Authenticator invalid"}"#,
+            r#"{"error":{"code":-2018,"message":"Authenticator invalid"}}"#,
+        ] {
+            assert_eq!(
+                rejection(401, "application/json", body, &[]),
+                UpstreamError::Rejected {
+                    status: 401,
+                    code: Some(-2018),
+                    text: "Authenticator invalid".to_owned()
+                },
+                "{body}"
+            );
+        }
+        let odd = rejection(400, "application/json", r#"{"weird":true}"#, &[]);
+        assert!(
+            matches!(odd, UpstreamError::Rejected { code: None, ref text, .. } if text == "HTTP 400 without explanation"),
+            "{odd:?}"
+        );
+    }
+
+    #[test]
+    fn html_errors_and_plain_text() {
+        let page = "<html><head><title>400 Bad Request</title></head><body><h1>Error -2027</h1>\n<p>Content key must be 32 hex digits</p></body></html>";
+        assert_eq!(
+            rejection(400, "text/html; charset=utf-8", page, &[]),
+            UpstreamError::Rejected {
+                status: 400,
+                code: Some(-2027),
+                text: "Error -2027 Content key must be 32 hex digits".to_owned()
+            }
+        );
+        let proxy = rejection(502, "text/plain", "Bad gateway", &[]);
+        assert_eq!(
+            proxy.to_string(),
+            "ExpressPlay error ?: Bad gateway (HTTP 502)"
+        );
+        assert_eq!(find_code("year 2024 and -20195 and -6008."), Some(-6008));
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_and_text_bounded() {
+        let key = "00112233445566778899AABBCCDDEEFF";
+        let body = format!(
+            r#"{{"errorCode":-2005,"errorText":"bad key {} from 1,{key}"}}"#,
+            key.to_lowercase()
+        );
+        let err = rejection(400, "application/json", &body, &[key]);
+        let shown = err.to_string();
+        assert!(
+            !shown.to_lowercase().contains(&key.to_lowercase()),
+            "{shown}"
+        );
+        assert!(shown.contains("[redacted]"));
+        let long = rejection(500, "text/plain", &"x".repeat(1000), &[]);
+        assert!(
+            matches!(long, UpstreamError::Rejected { ref text, .. } if text.chars().count() == MAX_TEXT + 1)
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Identifiers validated at the edge: once a value is one of these types it is known to be well formed
+//! (bounded length, no control characters), so the rest of the program never checks again.
+
+use std::fmt;
+
+/// Why a raw string is not an acceptable identifier. Carries no part of the value itself, so it is safe
+/// to log and to return to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("must not contain control characters")]
+    ControlCharacter,
+}
+
+fn check(raw: &str, max: usize) -> Result<(), IdError> {
+    if raw.is_empty() {
+        Err(IdError::Empty)
+    } else if raw.chars().count() > max {
+        Err(IdError::TooLong { max })
+    } else if raw.chars().any(char::is_control) {
+        Err(IdError::ControlCharacter)
+    } else {
+        Ok(())
+    }
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, max = $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The longest accepted value, in characters.
+            pub const MAX_CHARS: usize = $max;
+
+            /// Accepts `raw` when it is non-empty, at most `MAX_CHARS` characters and free of control
+            /// characters.
+            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
+                let raw = raw.into();
+                check(&raw, Self::MAX_CHARS)?;
+                Ok(Self(raw))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// The `contentID` given to content at packaging time (usually a GUID).
+    ContentId,
+    max = 256
+);
+
+identifier!(
+    /// The `messageID` of an Entitlement Request (usually a GUID).
+    MessageId,
+    max = 128
+);
+
+/// The `customerCookie` of an Entitlement Request: an arbitrary string of at most 32 characters that
+/// ExpressPlay carries in the token. It can act as a bearer credential, so `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CustomerCookie(String);
+
+impl CustomerCookie {
+    /// The SEES spec's limit, which is also ExpressPlay's.
+    pub const MAX_CHARS: usize = 32;
+
+    /// Accepts `raw` when it is non-empty, at most 32 characters and free of control characters.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
+        let raw = raw.into();
+        check(&raw, Self::MAX_CHARS)?;
+        Ok(Self(raw))
+    }
+
+    /// The cookie as sent; only the ExpressPlay request needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CustomerCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CustomerCookie([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_guid_and_rejects_bad_identifiers() {
+        assert!(ContentId::parse("6f1c2b9e-4d0a-4c47-9a57-0c1e8d2f7b31").is_ok());
+        assert_eq!(ContentId::parse(""), Err(IdError::Empty));
+        assert_eq!(ContentId::parse("a\u{0}b"), Err(IdError::ControlCharacter));
+        assert_eq!(
+            MessageId::parse("tab\there"),
+            Err(IdError::ControlCharacter)
+        );
+        assert_eq!(
+            MessageId::parse("x".repeat(129)),
+            Err(IdError::TooLong { max: 128 })
+        );
+        assert!(MessageId::parse("x".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        assert!(CustomerCookie::parse("é".repeat(32)).is_ok());
+        assert_eq!(
+            CustomerCookie::parse("c".repeat(33)),
+            Err(IdError::TooLong { max: 32 })
+        );
+    }
+
+    #[test]
+    fn cookie_debug_is_redacted() {
+        let cookie = CustomerCookie::parse("session-secret-value").unwrap();
+        assert!(!format!("{cookie:?}").contains("session-secret-value"));
+        assert_eq!(cookie.expose(), "session-secret-value");
+    }
+}

@@ -1,0 +1,16 @@
+//! Content keys: the CEK and IV of each `contentID`, sealed at rest under the master key, cached
+//! decrypted in memory for the hot path, and imported from JSON lines or CSV.
+//!
+//! Key material lives only in zeroizing types whose `Debug` prints `[redacted]`; no error, log line or
+//! listing in this module ever carries it.
+
+mod cache;
+mod import;
+mod master;
+mod material;
+mod store;
+
+pub use import::{parse_import, ImportError, ImportFormat};
+pub use master::{MasterKey, MasterKeyError, MASTER_KEY_ENV};
+pub use material::{ContentKey, KeyMaterialError};
+pub use store::{KeyPolicy, KeyStore, KeyStoreError, KeySummary, NewContentKey, StoredKey};

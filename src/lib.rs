@@ -1,0 +1,19 @@
+//! sees — a SEES entitlement server.
+//!
+//! A DRM license server POSTs an Entitlement Request over mutually authenticated TLS; sees checks it,
+//! looks up the content key for the `contentID`, asks ExpressPlay for a FairPlay token and answers with the
+//! token URL. See `ARCHITECTURE` in the README for the flow and the module map.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dev;
+pub mod expressplay;
+pub mod ids;
+pub mod keys;
+pub mod net;
+pub mod sees;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

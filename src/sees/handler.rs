@@ -1,0 +1,184 @@
+//! The HTTP face of SEES: POST an Entitlement Request at any configured path, get an Entitlement
+//! Response. Decisions are HTTP 200; unreadable requests are 4xx in the same JSON shape. Panics and
+//! deadlines end as denials, never as a bare 500 or a hang.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
+use futures_util::FutureExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tracing::Instrument;
+
+use super::errors::ErrorCode;
+use super::service::{EntitlementService, Outcome};
+use super::wire::{parse_request, EntitlementResponse, Rejection, PROTOCOL_VERSION};
+
+/// Who is calling: the verified client certificate of the connection.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// SHA-256 of the leaf certificate (DER), lowercase hex.
+    pub cert_sha256: String,
+}
+
+impl ClientIdentity {
+    /// A short form for log lines.
+    pub fn short(&self) -> &str {
+        &self.cert_sha256[..self.cert_sha256.len().min(16)]
+    }
+}
+
+/// What the handler needs.
+pub struct SeesState {
+    pub service: EntitlementService,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// The SEES routes: `paths` answer POSTed Entitlement Requests; anything else gets a 404/405 in the
+/// protocol's shape.
+pub fn router(state: Arc<SeesState>, paths: &[String]) -> Router {
+    let mut router = Router::new();
+    for path in paths {
+        router = router.route(path, post(entitlement));
+    }
+    router
+        .fallback(|| async { reply(refusal(ErrorCode::UnknownPath, "")) })
+        .method_not_allowed_fallback(|| async { reply(refusal(ErrorCode::MethodNotAllowed, "")) })
+        .with_state(state)
+}
+
+async fn entitlement(
+    State(state): State<Arc<SeesState>>,
+    identity: Option<Extension<ClientIdentity>>,
+    body: Body,
+) -> Response {
+    let client = identity
+        .as_ref()
+        .map_or("-", |Extension(id)| id.short())
+        .to_owned();
+    let started = Instant::now();
+    let bytes = match Limited::new(body, state.max_body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            tracing::info!(%client, limit = state.max_body_bytes, "request body too large");
+            return reply(refusal(ErrorCode::BodyTooLarge, ""));
+        }
+        Err(_) => {
+            return reply(refusal(
+                ErrorCode::MalformedJson,
+                "the body could not be read",
+            ));
+        }
+    };
+    let request = match parse_request(&bytes) {
+        Ok(request) => request,
+        Err(rejection) => {
+            tracing::info!(
+                %client,
+                message_id = ?rejection.message_id,
+                error = rejection.code.number(),
+                detail = %rejection.detail,
+                "request refused"
+            );
+            return reply(rejection);
+        }
+    };
+    let span = tracing::info_span!(
+        "entitlement",
+        message_id = ?request.message_id.as_str(),
+        content_id = ?request.content_id.as_str(),
+        %client
+    );
+    async move {
+        let decision = AssertUnwindSafe(tokio::time::timeout(
+            state.request_timeout,
+            state.service.decide(&request),
+        ))
+        .catch_unwind()
+        .await;
+        let outcome = match decision {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_elapsed)) => Outcome::Denied {
+                code: ErrorCode::DeadlineExceeded,
+                detail: format!("{} ms", state.request_timeout.as_millis()),
+            },
+            Err(_panic) => {
+                tracing::error!("the decision panicked; denying");
+                Outcome::Denied {
+                    code: ErrorCode::Internal,
+                    detail: String::new(),
+                }
+            }
+        };
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let response = match outcome {
+            Outcome::Allowed { token_url } => {
+                tracing::info!(allowed = true, elapsed_ms, "entitlement decided");
+                EntitlementResponse::allowed(&request, token_url)
+            }
+            Outcome::Denied { code, detail } => {
+                tracing::info!(
+                    allowed = false,
+                    error = code.number(),
+                    elapsed_ms,
+                    "entitlement decided"
+                );
+                EntitlementResponse::denied(
+                    request.message_id.as_str().to_owned(),
+                    request.answer_version(),
+                    code,
+                    &detail,
+                )
+            }
+        };
+        json(StatusCode::OK, &response)
+    }
+    .instrument(span)
+    .await
+}
+
+fn refusal(code: ErrorCode, detail: &str) -> Rejection {
+    Rejection {
+        code,
+        detail: detail.to_owned(),
+        message_id: String::new(),
+        version: PROTOCOL_VERSION,
+    }
+}
+
+fn reply(rejection: Rejection) -> Response {
+    let status =
+        StatusCode::from_u16(rejection.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let response = EntitlementResponse::denied(
+        rejection.message_id,
+        rejection.version,
+        rejection.code,
+        &rejection.detail,
+    );
+    json(status, &response)
+}
+
+fn json(status: StatusCode, response: &EntitlementResponse) -> Response {
+    let body = serde_json::to_vec(response).unwrap_or_else(|_| {
+        br#"{"messageID":"","version":1,"isAllowed":false,"epTokenURL":"","error":5000}"#.to_vec()
+    });
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,131 @@
+//! Numbered migrations, embedded in the binary, each applied once in its own transaction. On
+//! PostgreSQL an advisory lock keeps nodes that start together from racing.
+
+use sqlx::Connection;
+
+use super::{Backend, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "content keys",
+    sqlite: include_str!("migrations/sqlite/0001_content_keys.sql"),
+    postgres: include_str!("migrations/postgres/0001_content_keys.sql"),
+}];
+
+/// Arbitrary constant naming sees's migration lock.
+const PG_LOCK_ID: i64 = 0x5EE5_0001;
+
+/// The newest migration this binary knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every migration the store lacks.
+pub async fn run(store: &Store) -> Result<(), StoreError> {
+    let mut conn = store.pool().acquire().await?;
+    if store.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK_ID)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply_pending(store.backend(), &mut conn).await;
+    if store.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK_ID)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply_pending(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS sees_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM sees_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    if let Some(&(unknown,)) = applied.iter().find(|(v,)| *v > latest_version()) {
+        return Err(StoreError::UnknownMigration(unknown));
+    }
+    for migration in MIGRATIONS {
+        if applied.iter().any(|(v,)| *v == migration.version) {
+            continue;
+        }
+        let sql = match backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        let failed = |source| StoreError::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
+        let mut tx = conn.begin().await?;
+        for statement in statements(sql) {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+        }
+        sqlx::query("INSERT INTO sees_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
+    }
+    Ok(())
+}
+
+/// The statements of a migration file: split on `;`, comments and blanks dropped. Migration files hold
+/// no `;` inside literals.
+fn statements(sql: &'static str) -> impl Iterator<Item = &'static str> {
+    sql.split(';').map(str::trim).filter(|s| {
+        s.lines()
+            .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with("--"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_split_into_statements() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+            assert_eq!(
+                statements(m.sqlite).count(),
+                statements(m.postgres).count(),
+                "{}",
+                m.name
+            );
+        }
+        assert_eq!(
+            statements("-- only a comment\n;\n  ;CREATE TABLE x (a TEXT);").count(),
+            1
+        );
+    }
+}

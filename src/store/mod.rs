@@ -1,0 +1,246 @@
+//! The database: one sqlx pool over SQLite (the embedded default) or PostgreSQL (several nodes sharing
+//! state), numbered migrations applied at start, and helpers the query modules share.
+//!
+//! SQL elsewhere is written once for both backends: `$N` placeholders (SQLite accepts them too),
+//! `BIGINT` for integers and Unix-millisecond times, `TEXT`, and bytes as `BLOB`/`BYTEA`.
+
+mod migrate;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Once;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+
+/// Which database engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store that cannot be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot create the directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("the store is newer than this binary: migration {0} is unknown here")]
+    UnknownMigration(i64),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The shared connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating an SQLite file and its directory when absent) and migrates the store at `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            (Backend::Sqlite, sqlite_url(path)?)
+        } else {
+            (Backend::Postgres, url.to_owned())
+        };
+        let options =
+            AnyConnectOptions::from_str(&connect_url).map_err(|source| StoreError::Connect {
+                url: redact_password(url),
+                source,
+            })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::query(*pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact_password(url),
+                source,
+            })?;
+        let store = Store { pool, backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The pool, for query functions.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The engine behind the pool.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (after in-flight queries end).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// WAL for concurrent readers; FULL sync so an acknowledged write survives power loss as well as a crash.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// The sqlx URL for an SQLite file: its directory created, and the file created when absent.
+fn sqlite_url(path: &str) -> Result<String, StoreError> {
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if let Some(dir) = Path::new(file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{file}?{query}"))
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
+pub fn redact_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Milliseconds since the Unix epoch, the portable time column format.
+pub fn unix_millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// The inverse of `unix_millis`.
+pub fn from_unix_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Fresh stores for tests: an SQLite file in a temporary directory, and a fresh PostgreSQL
+    //! database when `SEES_TEST_DATABASE_URL` names a server (CI sets it).
+
+    use super::*;
+
+    /// A store and what keeps it alive.
+    pub struct TestStore {
+        pub store: Store,
+        _dir: Option<tempfile::TempDir>,
+    }
+
+    /// One store per available backend.
+    pub async fn stores() -> Vec<TestStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        let mut stores = vec![TestStore {
+            store: Store::connect(&url, 4).await.unwrap(),
+            _dir: Some(dir),
+        }];
+        if let Ok(server) = std::env::var("SEES_TEST_DATABASE_URL") {
+            stores.push(TestStore {
+                store: Store::connect(&fresh_postgres_database(&server).await, 4)
+                    .await
+                    .unwrap(),
+                _dir: None,
+            });
+        }
+        stores
+    }
+
+    /// Creates an empty database on the server and returns its URL.
+    pub async fn fresh_postgres_database(server_url: &str) -> String {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let name = format!("sees_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::AnyConnection::connect(server_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url = reqwest::Url::parse(server_url).unwrap();
+        url.set_path(&name);
+        url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_are_applied_once_on_every_backend() {
+        for test in testing::stores().await {
+            let store = &test.store;
+            migrate::run(store).await.unwrap();
+            let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sees_migrations")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(count, migrate::latest_version(), "{:?}", store.backend());
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = format!("{}/nested/sees.db", dir.path().display());
+        assert_eq!(
+            sqlite_url(&path).unwrap(),
+            format!("sqlite://{path}?mode=rwc")
+        );
+        assert!(dir.path().join("nested").is_dir());
+        assert_eq!(
+            sqlite_url(&format!("{path}?mode=ro")).unwrap(),
+            format!("sqlite://{path}?mode=ro")
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://sees:hunter2@db.internal/sees"),
+            "postgres://sees:***@db.internal/sees"
+        );
+        assert_eq!(redact_password("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,147 @@
+//! TLS policy in one place: the aws-lc-rs provider, TLS 1.2 and 1.3 only, a client certificate always
+//! required and verified against the configured CA bundle, ALPN h2 and http/1.1, session resumption;
+//! and `dev_pki`, the generator of development certificates.
+//!
+//! Errors name files, never their contents.
+
+pub mod dev_pki;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::TlsSettings;
+
+/// TLS material that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {why}")]
+    Read { path: PathBuf, why: String },
+    #[error("{path} holds no PEM certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("client CA bundle {path} is unusable: {why}")]
+    ClientCa { path: PathBuf, why: String },
+    #[error("the server certificate and key do not form a usable pair: {0}")]
+    Config(String),
+}
+
+/// The one crypto provider sees uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Server configuration of the mutual-TLS SEES listener.
+pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let chain = load_certs(&settings.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&settings.key).map_err(|e| TlsError::Read {
+        path: settings.key.clone(),
+        why: pem_error(&e),
+    })?;
+    let mut roots = RootCertStore::empty();
+    for ca in load_certs(&settings.client_ca)? {
+        roots.add(ca).map_err(|e| TlsError::ClientCa {
+            path: settings.client_ca.clone(),
+            why: e.to_string(),
+        })?;
+    }
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| TlsError::ClientCa {
+                path: settings.client_ca.clone(),
+                why: e.to_string(),
+            })?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.session_storage = ServerSessionMemoryCache::new(16 * 1024);
+    config.ticketer =
+        rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Every certificate in a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TlsError::Read {
+            path: path.to_owned(),
+            why: pem_error(&e),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
+    match e {
+        rustls_pki_types::pem::Error::Io(io) => io.to_string(),
+        rustls_pki_types::pem::Error::NoItemsFound => "no PEM item of the expected kind".to_owned(),
+        _ => "malformed PEM".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dev_pki::DevPki;
+
+    #[test]
+    fn loads_a_dev_pki_and_explains_missing_or_wrong_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = DevPki::generate(&[])
+            .unwrap()
+            .write_to(dir.path(), false)
+            .unwrap();
+        let settings = TlsSettings {
+            cert: paths.server_cert.clone(),
+            key: paths.server_key.clone(),
+            client_ca: paths.ca_cert.clone(),
+        };
+        let config = server_config(&settings).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+
+        let missing = TlsSettings {
+            cert: dir.path().join("nope.pem"),
+            ..settings.clone()
+        };
+        assert!(server_config(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("nope.pem"));
+
+        let swapped = TlsSettings {
+            cert: paths.server_cert.clone(),
+            key: paths.client_key.clone(),
+            client_ca: paths.ca_cert.clone(),
+        };
+        let err = server_config(&swapped).unwrap_err().to_string();
+        assert!(!err.contains("PRIVATE KEY"), "{err}");
+
+        let key_as_ca = TlsSettings {
+            client_ca: paths.server_key.clone(),
+            ..settings
+        };
+        let err = server_config(&key_as_ca).unwrap_err().to_string();
+        assert!(
+            err.contains("server.key") && !err.contains("BEGIN"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The end-to-end harness: a fresh PKI, SQLite file and master key per server, the ExpressPlay
+//! simulator as upstream, and the real `sees` application on 127.0.0.1:0, spoken to over real TLS.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use sees::app::Application;
+use sees::config::Settings;
+use sees::expressplay::sim::{SimConfig, Simulator};
+use sees::ids::ContentId;
+use sees::keys::{ContentKey, KeyPolicy, KeyStore, MasterKey, NewContentKey};
+use sees::tls::dev_pki::DevPki;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// The authenticator the test simulator accepts.
+pub const AUTHENTICATOR: &str = "4242,0123456789abcdef0123456789abcdef";
+
+/// A running sees with everything it needs.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub pki: DevPki,
+    pub sim: Simulator,
+    pub keys: Arc<KeyStore>,
+    pub settings: Settings,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A fresh PKI written to `dir`, and settings pointing at it, a new SQLite file, a new master key and
+/// the simulator.
+pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
+    let paths = pki
+        .write_to(&dir.join("certs"), false)
+        .expect("writing the test PKI");
+    let master = dir.join("master.key");
+    MasterKey::generate_file(&master).expect("writing the master key");
+    let mut settings = Settings::default();
+    settings.server.listen = ([127, 0, 0, 1], 0).into();
+    settings.server.handshake_timeout_ms = 2_000;
+    settings.server.request_timeout_ms = 4_000;
+    settings.tls.cert = paths.server_cert;
+    settings.tls.key = paths.server_key;
+    settings.tls.client_ca = paths.ca_cert;
+    settings.store.url = format!("sqlite://{}", dir.join("sees.db").display());
+    settings.keys.master_key_file = master;
+    settings.expressplay.token_url = sim.token_url();
+    settings.expressplay.customer_authenticator = SecretString::from(AUTHENTICATOR.to_owned());
+    settings.expressplay.connect_timeout_ms = 500;
+    settings.expressplay.timeout_ms = 1_500;
+    settings
+}
+
+/// A started simulator accepting `AUTHENTICATOR`.
+pub async fn start_simulator() -> Simulator {
+    Simulator::start(SimConfig {
+        authenticators: vec![AUTHENTICATOR.to_owned()],
+        ..SimConfig::default()
+    })
+    .await
+    .expect("starting the simulator")
+}
+
+/// A server on default test settings.
+pub async fn spawn() -> TestServer {
+    spawn_with(|_| {}).await
+}
+
+/// A server on test settings adjusted by `adjust`.
+pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let pki = DevPki::generate(&[]).expect("test PKI");
+    let sim = start_simulator().await;
+    let mut settings = test_settings(dir.path(), &pki, &sim);
+    adjust(&mut settings);
+    let app = Application::build(&settings).await.expect("building sees");
+    let addr = app.local_addr();
+    let keys = app.key_store();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        addr,
+        dir,
+        pki,
+        sim,
+        keys,
+        settings,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestServer {
+    /// `https://localhost:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A reqwest client presenting the dev client certificate and trusting the test CA.
+    pub fn client(&self) -> reqwest::Client {
+        client_with(tls_client_config(
+            &self.pki,
+            Some(ClientCert::Dev),
+            &[b"http/1.1"],
+        ))
+    }
+
+    /// POSTs `body` to the main path; the status and the JSON answer.
+    pub async fn post(&self, body: impl Into<String>) -> (u16, Value) {
+        self.post_to("/sees/v1/entitlement", body).await
+    }
+
+    /// POSTs `body` to `path`; the status and the JSON answer.
+    pub async fn post_to(&self, path: &str, body: impl Into<String>) -> (u16, Value) {
+        let response = self
+            .client()
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .expect("request over mTLS");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("response body");
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// Stores a key for `content_id` with `policy`; returns the material.
+    pub async fn add_key_with(&self, content_id: &str, policy: KeyPolicy) -> ContentKey {
+        let mut material = [0u8; 32];
+        for (i, byte) in material.iter_mut().enumerate() {
+            *byte = (i as u8)
+                .wrapping_mul(37)
+                .wrapping_add(content_id.len() as u8);
+        }
+        let mut cek = [0u8; 16];
+        let mut iv = [0u8; 16];
+        cek.copy_from_slice(&material[..16]);
+        iv.copy_from_slice(&material[16..]);
+        let key = ContentKey::new(cek, iv);
+        self.keys
+            .put(
+                NewContentKey {
+                    content_id: ContentId::parse(content_id).unwrap(),
+                    key: key.clone(),
+                    policy,
+                },
+                true,
+            )
+            .await
+            .expect("storing a test key");
+        key
+    }
+
+    /// Stores a key for `content_id` with the default policy.
+    pub async fn add_key(&self, content_id: &str) -> ContentKey {
+        self.add_key_with(content_id, KeyPolicy::default()).await
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A minimal valid request body.
+pub fn request(message_id: &str, content_id: &str) -> String {
+    json!({"messageID": message_id, "version": 1, "contentID": content_id}).to_string()
+}
+
+/// Which client certificate a TLS client presents.
+pub enum ClientCert<'a> {
+    /// The dev PKI's client certificate.
+    Dev,
+    /// Another (cert PEM, key PEM).
+    Pem(&'a str, &'a str),
+}
+
+/// A rustls client config trusting `pki`'s CA, presenting `cert` (or none), offering `alpn`.
+pub fn tls_client_config(
+    pki: &DevPki,
+    cert: Option<ClientCert<'_>>,
+    alpn: &[&[u8]],
+) -> rustls::ClientConfig {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_cert_pem().as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(sees::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match cert {
+        None => builder.with_no_client_auth(),
+        Some(cert) => {
+            let (cert_pem, key_pem) = match cert {
+                ClientCert::Dev => (pki.client_cert_pem(), pki.client_key_pem()),
+                ClientCert::Pem(cert, key) => (cert, key),
+            };
+            let chain = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// A reqwest client over `config`.
+pub fn client_with(config: rustls::ClientConfig) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .expect("reqwest client")
+}
+
+/// The `sees` binary built for these tests.
+pub fn sees_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sees"))
+}
