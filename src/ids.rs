@@ -7,11 +7,11 @@ use std::fmt;
 /// to log and to return to a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("must not be empty")]
+    #[error("is empty")]
     Empty,
-    #[error("must be at most {max} characters")]
-    TooLong { max: usize },
-    #[error("must not contain control characters")]
+    #[error("has {actual} characters (at most {max})")]
+    TooLong { max: usize, actual: usize },
+    #[error("contains a control character")]
     ControlCharacter,
 }
 
@@ -19,7 +19,10 @@ fn check(raw: &str, max: usize) -> Result<(), IdError> {
     if raw.is_empty() {
         Err(IdError::Empty)
     } else if raw.chars().count() > max {
-        Err(IdError::TooLong { max })
+        Err(IdError::TooLong {
+            max,
+            actual: raw.chars().count(),
+        })
     } else if raw.chars().any(char::is_control) {
         Err(IdError::ControlCharacter)
     } else {
@@ -120,7 +123,10 @@ mod tests {
         );
         assert_eq!(
             MessageId::parse("x".repeat(129)),
-            Err(IdError::TooLong { max: 128 })
+            Err(IdError::TooLong {
+                max: 128,
+                actual: 129
+            })
         );
         assert!(MessageId::parse("x".repeat(128)).is_ok());
     }
@@ -130,7 +136,10 @@ mod tests {
         assert!(CustomerCookie::parse("é".repeat(32)).is_ok());
         assert_eq!(
             CustomerCookie::parse("c".repeat(33)),
-            Err(IdError::TooLong { max: 32 })
+            Err(IdError::TooLong {
+                max: 32,
+                actual: 33
+            })
         );
     }
 

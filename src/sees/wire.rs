@@ -115,10 +115,7 @@ pub fn parse_request(body: &[u8]) -> Result<EntitlementRequest, Rejection> {
         Some(Some(2)) => RequestType::DeviceRegistration,
         Some(Some(3)) => RequestType::DeviceBound,
         Some(_) => {
-            return Err(reject(
-                ErrorCode::InvalidRequestType,
-                "requestType must be 1, 2 or 3".to_owned(),
-            ))
+            return Err(reject(ErrorCode::InvalidRequestType, String::new()))
         }
     };
     let content_id = ContentId::parse(
