@@ -28,7 +28,11 @@ fn sees(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[cfg(unix)]
@@ -41,9 +45,25 @@ fn mode(path: &Path) -> u32 {
 fn certs_dev_writes_a_pki_with_private_keys_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pki");
-    let first = sees(dir.path(), &["certs", "dev", "--out", out.to_str().unwrap(), "--host", "sees.internal"]);
+    let first = sees(
+        dir.path(),
+        &[
+            "certs",
+            "dev",
+            "--out",
+            out.to_str().unwrap(),
+            "--host",
+            "sees.internal",
+        ],
+    );
     assert!(first.status.success(), "{}", text(&first));
-    for name in ["ca.pem", "server.pem", "server.key", "client.pem", "client.key"] {
+    for name in [
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "client.pem",
+        "client.key",
+    ] {
         assert!(out.join(name).is_file(), "{name}");
     }
     #[cfg(unix)]
@@ -52,11 +72,21 @@ fn certs_dev_writes_a_pki_with_private_keys_and_refuses_to_overwrite() {
         assert_eq!(mode(&out.join("client.key")), 0o600);
     }
     let before = std::fs::read(out.join("server.key")).unwrap();
-    let again = sees(dir.path(), &["certs", "dev", "--out", out.to_str().unwrap()]);
+    let again = sees(
+        dir.path(),
+        &["certs", "dev", "--out", out.to_str().unwrap()],
+    );
     assert!(!again.status.success());
     assert!(text(&again).contains("--force"), "{}", text(&again));
-    assert_eq!(std::fs::read(out.join("server.key")).unwrap(), before, "nothing overwritten");
-    let forced = sees(dir.path(), &["certs", "dev", "--out", out.to_str().unwrap(), "--force"]);
+    assert_eq!(
+        std::fs::read(out.join("server.key")).unwrap(),
+        before,
+        "nothing overwritten"
+    );
+    let forced = sees(
+        dir.path(),
+        &["certs", "dev", "--out", out.to_str().unwrap(), "--force"],
+    );
     assert!(forced.status.success(), "{}", text(&forced));
     assert_ne!(std::fs::read(out.join("server.key")).unwrap(), before);
 }
@@ -88,19 +118,71 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
 
     let missing = run(&["keys", "list"]);
     assert!(!missing.status.success());
-    assert!(text(&missing).contains("no master key"), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no master key"),
+        "{}",
+        text(&missing)
+    );
 
     let master = dir.path().join("master.key");
-    assert!(run(&["keys", "gen-master-key", "--out", master.to_str().unwrap()]).status.success());
-    let added = run(&["keys", "add", "--content-id", "movie-1", "--key", KEY, "--iv", IV, "--token-lifetime", "+120"]);
+    assert!(
+        run(&["keys", "gen-master-key", "--out", master.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let added = run(&[
+        "keys",
+        "add",
+        "--content-id",
+        "movie-1",
+        "--key",
+        KEY,
+        "--iv",
+        IV,
+        "--token-lifetime",
+        "+120",
+    ]);
     assert!(added.status.success(), "{}", text(&added));
-    let duplicate = run(&["keys", "add", "--content-id", "movie-1", "--key", KEY, "--iv", IV]);
-    assert!(!duplicate.status.success() && text(&duplicate).contains("--replace"), "{}", text(&duplicate));
-    let bad_hex = run(&["keys", "add", "--content-id", "movie-2", "--key", "abc", "--iv", IV]);
-    assert!(!bad_hex.status.success() && text(&bad_hex).contains("32 hex"), "{}", text(&bad_hex));
+    let duplicate = run(&[
+        "keys",
+        "add",
+        "--content-id",
+        "movie-1",
+        "--key",
+        KEY,
+        "--iv",
+        IV,
+    ]);
+    assert!(
+        !duplicate.status.success() && text(&duplicate).contains("--replace"),
+        "{}",
+        text(&duplicate)
+    );
+    let bad_hex = run(&[
+        "keys",
+        "add",
+        "--content-id",
+        "movie-2",
+        "--key",
+        "abc",
+        "--iv",
+        IV,
+    ]);
+    assert!(
+        !bad_hex.status.success() && text(&bad_hex).contains("32 hex"),
+        "{}",
+        text(&bad_hex)
+    );
 
     let csv = dir.path().join("keys.csv");
-    std::fs::write(&csv, format!("content_id,key,iv\nmovie-2,{KEY},{IV}\nmovie-3,{},{IV}\n", &KEY[..31])).unwrap();
+    std::fs::write(
+        &csv,
+        format!(
+            "content_id,key,iv\nmovie-2,{KEY},{IV}\nmovie-3,{},{IV}\n",
+            &KEY[..31]
+        ),
+    )
+    .unwrap();
     let rejected = run(&["keys", "import", csv.to_str().unwrap()]);
     assert!(!rejected.status.success());
     assert!(text(&rejected).contains("line 3"), "{}", text(&rejected));
@@ -125,47 +207,87 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
     for id in ["movie-1", "movie-2", "movie-3"] {
         assert!(listing.contains(id), "{listing}");
     }
-    assert!(listing.contains("+120") && listing.contains("3600") && listing.contains("3 keys"), "{listing}");
+    assert!(
+        listing.contains("+120") && listing.contains("3600") && listing.contains("3 keys"),
+        "{listing}"
+    );
     for output in [&added, &imported, &listed, &rejected, &bad_hex] {
         let shown = text(output).to_lowercase();
-        assert!(!shown.contains(KEY) && !shown.contains(IV) && !shown.contains(&KEY[..31]), "{shown}");
+        assert!(
+            !shown.contains(KEY) && !shown.contains(IV) && !shown.contains(&KEY[..31]),
+            "{shown}"
+        );
     }
 
-    assert!(run(&["keys", "delete", "--content-id", "movie-2"]).status.success());
+    assert!(run(&["keys", "delete", "--content-id", "movie-2"])
+        .status
+        .success());
     let gone = run(&["keys", "delete", "--content-id", "movie-2"]);
     assert!(!gone.status.success() && text(&gone).contains("no key stored"));
 
     std::fs::remove_file(&master).unwrap();
-    assert!(run(&["keys", "gen-master-key", "--out", master.to_str().unwrap()]).status.success());
+    assert!(
+        run(&["keys", "gen-master-key", "--out", master.to_str().unwrap()])
+            .status
+            .success()
+    );
     let wrong = run(&["keys", "list"]);
     assert!(!wrong.status.success());
-    assert!(text(&wrong).contains("master key does not open"), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains("master key does not open"),
+        "{}",
+        text(&wrong)
+    );
 }
 
 #[test]
 fn check_config_explains_problems_and_serve_needs_an_authenticator() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[server]\nmax_body_bytes = 1\npaths = []\n[expressplay]\ntoken_lifetime = \"+99999999\"\n").unwrap();
-    let checked = sees(dir.path(), &["--config", bad.to_str().unwrap(), "check-config"]);
+    std::fs::write(
+        &bad,
+        "[server]\nmax_body_bytes = 1\npaths = []\n[expressplay]\ntoken_lifetime = \"+99999999\"\n",
+    )
+    .unwrap();
+    let checked = sees(
+        dir.path(),
+        &["--config", bad.to_str().unwrap(), "check-config"],
+    );
     assert!(!checked.status.success());
-    assert!(text(&checked).contains("token lifetime"), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("token lifetime"),
+        "{}",
+        text(&checked)
+    );
 
     let bad = dir.path().join("bad2.toml");
     std::fs::write(&bad, "[server]\nmax_body_bytes = 1\npaths = []\n").unwrap();
-    let checked = sees(dir.path(), &["--config", bad.to_str().unwrap(), "check-config"]);
+    let checked = sees(
+        dir.path(),
+        &["--config", bad.to_str().unwrap(), "check-config"],
+    );
     let shown = text(&checked);
     assert!(!checked.status.success());
-    assert!(shown.contains("server.paths") && shown.contains("server.max_body_bytes"), "{shown}");
+    assert!(
+        shown.contains("server.paths") && shown.contains("server.max_body_bytes"),
+        "{shown}"
+    );
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sees.example.toml");
-    let fine = sees(dir.path(), &["--config", example.to_str().unwrap(), "check-config"]);
+    let fine = sees(
+        dir.path(),
+        &["--config", example.to_str().unwrap(), "check-config"],
+    );
     assert!(fine.status.success(), "{}", text(&fine));
 
     let config = write_config(dir.path(), "");
     let refused = sees(dir.path(), &["--config", config.to_str().unwrap(), "serve"]);
     assert!(!refused.status.success());
-    assert!(text(&refused).contains("customer_authenticator"), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("customer_authenticator"),
+        "{}",
+        text(&refused)
+    );
 }
 
 /// A `sees serve` child process whose stderr is collected line by line.
@@ -207,7 +329,11 @@ impl Served {
                 all.push('\n');
             }
         });
-        Served { child, lines, stdout }
+        Served {
+            child,
+            lines,
+            stdout,
+        }
     }
 
     /// Waits for the listener; its port.
@@ -216,7 +342,15 @@ impl Served {
         loop {
             if let Some(port) = self.lines.lock().unwrap().iter().find_map(|l| {
                 l.contains("SEES listener ready")
-                    .then(|| l.split("addr=").nth(1)?.split(':').next_back()?.trim().parse().ok())
+                    .then(|| {
+                        l.split("addr=")
+                            .nth(1)?
+                            .split(':')
+                            .next_back()?
+                            .trim()
+                            .parse()
+                            .ok()
+                    })
                     .flatten()
             }) {
                 return port;
@@ -224,7 +358,11 @@ impl Served {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("sees exited ({status}):\n{}", self.log());
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "not ready:\n{}", self.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "not ready:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -235,7 +373,10 @@ impl Served {
 
     /// SIGTERM, then the exit status and the whole log.
     fn terminate(mut self) -> (bool, String) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -270,42 +411,95 @@ async fn logs_at_trace_level_never_contain_secrets() {
     )
     .unwrap();
     let config = config.to_str().unwrap().to_owned();
-    let added = sees(dir.path(), &["--config", &config, "keys", "add", "--content-id", "c-1", "--key", KEY, "--iv", IV]);
+    let added = sees(
+        dir.path(),
+        &[
+            "--config",
+            &config,
+            "keys",
+            "add",
+            "--content-id",
+            "c-1",
+            "--key",
+            KEY,
+            "--iv",
+            IV,
+        ],
+    );
     assert!(added.status.success(), "{}", text(&added));
 
     let cookie = "cookie-9f8e7d6c5b4a";
     let mut served = Served::start(
         dir.path(),
         &["--config", &config, "serve"],
-        &[("SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR", AUTHENTICATOR), ("RUST_LOG", "trace")],
+        &[
+            ("SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR", AUTHENTICATOR),
+            ("RUST_LOG", "trace"),
+        ],
     );
     let port = served.ready_port();
-    let client = common::client_with(common::tls_client_config(&pki, Some(common::ClientCert::Dev), &[b"h2", b"http/1.1"]));
+    let client = common::client_with(common::tls_client_config(
+        &pki,
+        Some(common::ClientCert::Dev),
+        &[b"h2", b"http/1.1"],
+    ));
     let url = format!("https://localhost:{port}/sees/v1/entitlement");
     let post = |body: String| {
         let client = client.clone();
         let url = url.clone();
-        async move { client.post(url).body(body).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            client
+                .post(url)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
-    let allowed = post(json!({"messageID": "m-1", "version": 1, "contentID": "c-1", "customerCookie": cookie}).to_string()).await;
+    let allowed = post(
+        json!({"messageID": "m-1", "version": 1, "contentID": "c-1", "customerCookie": cookie})
+            .to_string(),
+    )
+    .await;
     assert_eq!(allowed["isAllowed"], true, "{allowed}\n{}", served.log());
     let long_cookie = format!("{cookie}-{cookie}");
     let refused = post(json!({"messageID": "m-2", "version": 1, "contentID": "c-1", "customerCookie": long_cookie}).to_string()).await;
     assert_eq!(refused["error"], 1007);
     post(json!({"messageID": "m-3", "version": 1, "contentID": "unknown"}).to_string()).await;
     sim.set_behaviour(Behaviour {
-        force_error: Some(ForcedError { status: 400, code: -2005, text: format!("invalid content key {KEY}") }),
+        force_error: Some(ForcedError {
+            status: 400,
+            code: -2005,
+            text: format!("invalid content key {KEY}"),
+        }),
         ..Behaviour::default()
     });
-    let upstream = post(json!({"messageID": "m-4", "version": 1, "contentID": "c-1", "customerCookie": cookie}).to_string()).await;
+    let upstream = post(
+        json!({"messageID": "m-4", "version": 1, "contentID": "c-1", "customerCookie": cookie})
+            .to_string(),
+    )
+    .await;
     assert_eq!(upstream["error"], 4003);
-    assert!(!upstream.to_string().to_lowercase().contains(KEY), "{upstream}");
+    assert!(
+        !upstream.to_string().to_lowercase().contains(KEY),
+        "{upstream}"
+    );
 
     let (clean_exit, log) = served.terminate();
     assert!(clean_exit, "SIGTERM should end sees cleanly:\n{log}");
-    assert!(log.contains("entitlement decided"), "the log is captured:\n{log}");
+    assert!(
+        log.contains("entitlement decided"),
+        "the log is captured:\n{log}"
+    );
     let master = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
-    let client_key_body: String = pki.client_key_pem().lines().filter(|l| !l.starts_with("-----")).collect();
+    let client_key_body: String = pki
+        .client_key_pem()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     let lowered = log.to_lowercase();
     for (name, secret) in [
         ("content key", KEY.to_owned()),
@@ -329,24 +523,46 @@ fn the_quick_start_answers_the_printed_curl_command() {
     let command = loop {
         let stdout = served.stdout.lock().unwrap().clone();
         if let Some(start) = stdout.find("curl ") {
-            if stdout[start..].contains("https://") && stdout[start..].trim_end().ends_with("entitlement") {
+            if stdout[start..].contains("https://")
+                && stdout[start..].trim_end().ends_with("entitlement")
+            {
                 break stdout[start..].trim().to_owned();
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no curl command printed:\n{stdout}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no curl command printed:\n{stdout}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let answer = Command::new("sh").arg("-c").arg(&command).current_dir(dir.path()).output().expect("curl is installed");
+    let answer = Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(dir.path())
+        .output()
+        .expect("curl is installed");
     let body: Value = serde_json::from_slice(&answer.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{command}\n{}", text(&answer), served.log()));
     assert_eq!(body["isAllowed"], true, "{body}");
-    assert!(body["epTokenURL"].as_str().unwrap().contains("ExpressPlayToken="));
+    assert!(body["epTokenURL"]
+        .as_str()
+        .unwrap()
+        .contains("ExpressPlayToken="));
     let log = served.log();
-    assert!(log.contains("SIMULATOR"), "the simulator is announced loudly:\n{log}");
+    assert!(
+        log.contains("SIMULATOR"),
+        "the simulator is announced loudly:\n{log}"
+    );
     let (clean_exit, log) = served.terminate();
     assert!(clean_exit, "{log}");
 
-    for file in ["certs/ca.pem", "certs/server.pem", "certs/client.key", "data/master.key", "data/sees.db"] {
+    for file in [
+        "certs/ca.pem",
+        "certs/server.pem",
+        "certs/client.key",
+        "data/master.key",
+        "data/sees.db",
+    ] {
         assert!(dir.path().join(file).is_file(), "{file} was not created");
     }
     #[cfg(unix)]

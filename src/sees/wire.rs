@@ -114,9 +114,7 @@ pub fn parse_request(body: &[u8]) -> Result<EntitlementRequest, Rejection> {
         Some(Some(1)) => RequestType::TimeBased,
         Some(Some(2)) => RequestType::DeviceRegistration,
         Some(Some(3)) => RequestType::DeviceBound,
-        Some(_) => {
-            return Err(reject(ErrorCode::InvalidRequestType, String::new()))
-        }
+        Some(_) => return Err(reject(ErrorCode::InvalidRequestType, String::new())),
     };
     let content_id = ContentId::parse(
         field("contentID")
