@@ -44,7 +44,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Deadline for the TLS handshake of a new connection.
     pub handshake_timeout_ms: u64,
-    /// Deadline for reading the request head (slow-loris guard).
+    /// Deadline for reading a request head (slow-loris guard); it also closes HTTP/1.1 keep-alive
+    /// connections idle this long.
     pub header_read_timeout_ms: u64,
     /// Deadline for a whole Entitlement Request, upstream call included.
     pub request_timeout_ms: u64,
@@ -64,7 +65,7 @@ impl Default for ServerSettings {
             ],
             max_body_bytes: 16 * 1024,
             handshake_timeout_ms: 5_000,
-            header_read_timeout_ms: 5_000,
+            header_read_timeout_ms: 20_000,
             request_timeout_ms: 5_000,
             max_connections: 16_384,
             shutdown_grace_ms: 10_000,

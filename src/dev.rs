@@ -90,16 +90,7 @@ pub async fn seed_demo_key(keys: &KeyStore) -> Result<(), DevError> {
     if keys.get(&id).await?.is_some() {
         return Ok(());
     }
-    let mut material = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut material).expect("the system random generator works");
-    let mut cek = [0u8; 16];
-    let mut iv = [0u8; 16];
-    cek.copy_from_slice(&material[..16]);
-    iv.copy_from_slice(&material[16..]);
-    let key = ContentKey::new(cek, iv);
-    zeroize::Zeroize::zeroize(&mut material);
-    zeroize::Zeroize::zeroize(&mut cek);
-    zeroize::Zeroize::zeroize(&mut iv);
+    let key = ContentKey::generate();
     keys.put(
         NewContentKey {
             content_id: id,

@@ -27,6 +27,16 @@ fn sees(dir: &Path, args: &[&str]) -> Output {
         .expect("running sees")
 }
 
+/// Asserts that `output` is a failure whose messages mention `needle`.
+fn fails_with(output: &Output, needle: &str) {
+    assert!(!output.status.success(), "succeeded: {}", text(output));
+    assert!(
+        text(output).contains(needle),
+        "{needle:?} not in: {}",
+        text(output)
+    );
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -117,12 +127,7 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
     };
 
     let missing = run(&["keys", "list"]);
-    assert!(!missing.status.success());
-    assert!(
-        text(&missing).contains("no master key"),
-        "{}",
-        text(&missing)
-    );
+    fails_with(&missing, "no master key");
 
     let master = dir.path().join("master.key");
     assert!(
@@ -153,11 +158,7 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
         "--iv",
         IV,
     ]);
-    assert!(
-        !duplicate.status.success() && text(&duplicate).contains("--replace"),
-        "{}",
-        text(&duplicate)
-    );
+    fails_with(&duplicate, "--replace");
     let bad_hex = run(&[
         "keys",
         "add",
@@ -168,11 +169,7 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
         "--iv",
         IV,
     ]);
-    assert!(
-        !bad_hex.status.success() && text(&bad_hex).contains("32 hex"),
-        "{}",
-        text(&bad_hex)
-    );
+    fails_with(&bad_hex, "32 hex");
 
     let csv = dir.path().join("keys.csv");
     std::fs::write(
@@ -223,7 +220,7 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
         .status
         .success());
     let gone = run(&["keys", "delete", "--content-id", "movie-2"]);
-    assert!(!gone.status.success() && text(&gone).contains("no key stored"));
+    fails_with(&gone, "no key stored");
 
     std::fs::remove_file(&master).unwrap();
     assert!(
@@ -232,12 +229,7 @@ fn keys_add_import_list_delete_without_ever_printing_material() {
             .success()
     );
     let wrong = run(&["keys", "list"]);
-    assert!(!wrong.status.success());
-    assert!(
-        text(&wrong).contains("master key does not open"),
-        "{}",
-        text(&wrong)
-    );
+    fails_with(&wrong, "master key does not open");
 }
 
 #[test]
@@ -253,12 +245,7 @@ fn check_config_explains_problems_and_serve_needs_an_authenticator() {
         dir.path(),
         &["--config", bad.to_str().unwrap(), "check-config"],
     );
-    assert!(!checked.status.success());
-    assert!(
-        text(&checked).contains("token lifetime"),
-        "{}",
-        text(&checked)
-    );
+    fails_with(&checked, "token lifetime");
 
     let bad = dir.path().join("bad2.toml");
     std::fs::write(&bad, "[server]\nmax_body_bytes = 1\npaths = []\n").unwrap();
@@ -282,12 +269,7 @@ fn check_config_explains_problems_and_serve_needs_an_authenticator() {
 
     let config = write_config(dir.path(), "");
     let refused = sees(dir.path(), &["--config", config.to_str().unwrap(), "serve"]);
-    assert!(!refused.status.success());
-    assert!(
-        text(&refused).contains("customer_authenticator"),
-        "{}",
-        text(&refused)
-    );
+    fails_with(&refused, "customer_authenticator");
 }
 
 /// A `sees serve` child process whose stderr is collected line by line.

@@ -427,3 +427,31 @@ async fn concurrent_requests_on_one_keep_alive_client() {
         assert_eq!(answer["isAllowed"], true);
     }
 }
+
+#[tokio::test]
+async fn start_up_refuses_a_missing_or_wrong_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sees::tls::dev_pki::DevPki::generate(&[]).unwrap();
+    let sim = common::start_simulator().await;
+    let settings = common::test_settings(dir.path(), &pki, &sim);
+    let app = sees::app::Application::build(&settings).await.unwrap();
+    drop(app);
+
+    let master = &settings.keys.master_key_file;
+    std::fs::remove_file(master).unwrap();
+    let missing = sees::app::Application::build(&settings)
+        .await
+        .err()
+        .unwrap();
+    assert!(missing.to_string().contains("no master key"), "{missing}");
+
+    sees::keys::MasterKey::generate_file(master).unwrap();
+    let wrong = sees::app::Application::build(&settings)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        wrong.to_string().contains("master key does not open"),
+        "{wrong}"
+    );
+}

@@ -31,6 +31,13 @@ impl ContentKey {
         }
     }
 
+    /// A fresh random key and IV (demo content, tests).
+    pub fn generate() -> Self {
+        let mut plain = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(&mut *plain).expect("the system random generator works");
+        Self::from_plaintext(&*plain).expect("32 bytes split into key and IV")
+    }
+
     /// A key from the hex forms used on the wire and in import files.
     pub fn from_hex(cek: &str, iv: &str) -> Result<Self, KeyMaterialError> {
         Ok(Self::new(
