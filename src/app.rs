@@ -11,10 +11,13 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::expressplay::{TokenService, TokenServiceError};
+use crate::devices::DeviceBindings;
+use crate::expressplay::{ClientSetupError, ExpressPlayClient};
+use crate::ids::ContentId;
 use crate::keys::{KeyStore, KeyStoreError, MasterKey, MasterKeyError, MASTER_KEY_ENV};
 use crate::net::{serve_tls, ConnectionLimits};
 use crate::sees::handler::SeesState;
+use crate::sees::service::ServiceParts;
 use crate::sees::{EntitlementService, TokenDefaults};
 use crate::store::{redact_password, Store, StoreError};
 use crate::tls::TlsError;
@@ -31,7 +34,7 @@ pub enum StartError {
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error(transparent)]
-    Upstream(#[from] TokenServiceError),
+    Upstream(#[from] ClientSetupError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -44,21 +47,38 @@ pub enum StartError {
     NoAuthenticator,
 }
 
-/// Opens the store and the key store as `settings` say, proving the master key.
-pub async fn open_key_store(settings: &Settings) -> Result<KeyStore, StartError> {
-    let master = MasterKey::load(
+/// The store and what lives in it, opened as `settings` say with the master key proven.
+pub struct Stores {
+    pub store: Store,
+    pub keys: KeyStore,
+    pub devices: DeviceBindings,
+}
+
+/// Opens the store, the key store and the device bindings, proving the master key.
+pub async fn open_stores(settings: &Settings) -> Result<Stores, StartError> {
+    let master = Arc::new(MasterKey::load(
         std::env::var(MASTER_KEY_ENV).ok().as_deref(),
         &settings.keys.master_key_file,
-    )?;
+    )?);
     let store = Store::connect(&settings.store.url, settings.store.max_connections).await?;
-    Ok(KeyStore::open(
-        store,
-        master,
+    let keys = KeyStore::open(
+        store.clone(),
+        Arc::clone(&master),
         settings.keys.cache_capacity,
         Duration::from_millis(settings.keys.cache_ttl_ms),
         &redact_password(&settings.store.url),
     )
-    .await?)
+    .await?;
+    let devices = DeviceBindings::new(
+        store.clone(),
+        master,
+        Duration::from_secs(settings.devices.binding_ttl_s),
+    );
+    Ok(Stores {
+        store,
+        keys,
+        devices,
+    })
 }
 
 /// A built, bound, not yet running sees.
@@ -69,6 +89,7 @@ pub struct Application {
     router: Router,
     limits: ConnectionLimits,
     keys: Arc<KeyStore>,
+    state: Arc<SeesState>,
 }
 
 impl Application {
@@ -86,18 +107,31 @@ impl Application {
             return Err(StartError::NoAuthenticator);
         }
         let tls = crate::tls::server_config(&settings.tls)?;
-        let keys = Arc::new(open_key_store(settings).await?);
-        let tokens = TokenService::new(&settings.expressplay)?;
-        let defaults = TokenDefaults {
-            lifetime: settings.expressplay.token_lifetime,
-            rental_duration_s: settings.expressplay.rental_duration_s,
-        };
+        let stores = open_stores(settings).await?;
+        let keys = Arc::new(stores.keys);
+        let service = EntitlementService::new(ServiceParts {
+            keys: Arc::clone(&keys),
+            devices: stores.devices,
+            expressplay: ExpressPlayClient::new(&settings.expressplay)?,
+            defaults: TokenDefaults {
+                lifetime: settings.expressplay.token_lifetime,
+                rental_duration_s: settings.expressplay.rental_duration_s,
+            },
+            registration_content: settings
+                .devices
+                .registration_content_ids
+                .iter()
+                .filter_map(|id| ContentId::parse(id.clone()).ok())
+                .collect(),
+            upstream_budget: settings.upstream_budget(),
+            clock,
+        });
         let state = Arc::new(SeesState {
-            service: EntitlementService::new(Arc::clone(&keys), tokens, defaults, clock),
+            service,
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: settings.request_timeout(),
         });
-        let router = crate::sees::router(state, &settings.server.paths);
+        let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -120,6 +154,7 @@ impl Application {
                 shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
             },
             keys,
+            state,
         })
     }
 
@@ -131,6 +166,11 @@ impl Application {
     /// The key store the server reads (seeding, tests).
     pub fn key_store(&self) -> Arc<KeyStore> {
         Arc::clone(&self.keys)
+    }
+
+    /// The SEES state shared with the handler (breaker states, counters), usable while serving.
+    pub fn state(&self) -> Arc<SeesState> {
+        Arc::clone(&self.state)
     }
 
     /// Serves until `shutdown` completes, then drains.

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
-use crate::app::{open_key_store, shutdown_signal, Application};
+use crate::app::{open_stores, shutdown_signal, Application};
 use crate::config::Settings;
 use crate::expressplay::TokenLifetime;
-use crate::ids::ContentId;
+use crate::ids::{ContentId, CustomerCookie};
 use crate::keys::{parse_import, ContentKey, ImportFormat, KeyPolicy, MasterKey, NewContentKey};
 use crate::tls::dev_pki::DevPki;
 
@@ -47,6 +47,9 @@ enum Command {
     /// Content keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Cookie → device bindings (device registration and device-bound tokens).
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// Run the local ExpressPlay SIMULATOR (for tests and demos; tokens play nowhere).
     ExpressplaySim {
         /// Address to listen on (plain HTTP).
@@ -55,6 +58,12 @@ enum Command {
         /// An accepted customerAuthenticator (repeatable); none = any well-formed value.
         #[arg(long)]
         authenticator: Vec<String>,
+        /// Name of the token parameter carrying the device restriction.
+        #[arg(long, default_value = "deviceid")]
+        device_param: String,
+        /// Refuse device-bound tokens with -6008, like an account without device binding.
+        #[arg(long)]
+        no_device_binding: bool,
     },
 }
 
@@ -120,6 +129,17 @@ enum KeysCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// List bindings: a prefix of the cookie's keyed hash, the device, when registered and learned.
+    List,
+    /// Forget what is known about one cookie; its next device-bound request asks ExpressPlay again.
+    Forget {
+        #[arg(long)]
+        cookie: String,
+    },
+}
+
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -171,14 +191,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(config, command).await,
+        Command::Devices(command) => devices(config, command).await,
         Command::ExpressplaySim {
             listen,
             authenticator,
+            device_param,
+            no_device_binding,
         } => {
             crate::telemetry::init(&Default::default());
             crate::expressplay::sim::run(crate::expressplay::sim::SimConfig {
                 listen,
                 authenticators: authenticator,
+                device_param,
+                device_binding: !no_device_binding,
                 ..Default::default()
             })
             .await
@@ -197,7 +222,7 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     };
     let app = Application::build(&settings).await?;
     if dev {
-        crate::dev::seed_demo_key(&app.key_store()).await?;
+        crate::dev::seed_demo_keys(&app.key_store(), &settings).await?;
         println!(
             "\nsees is ready. Ask it for the demo content:\n\n{}\n",
             crate::dev::curl_command(&settings, app.local_addr().port())
@@ -214,7 +239,7 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
         return Ok(());
     }
     let settings = Settings::load(config, false)?;
-    let keys = open_key_store(&settings).await?;
+    let keys = open_stores(&settings).await?.keys;
     match command {
         KeysCommand::Add {
             content_id,
@@ -288,6 +313,43 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
             println!("deleted the key of {content_id} (other running servers forget it within keys.cache_ttl_ms)");
         }
         KeysCommand::GenMasterKey { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn devices(config: Option<&Path>, command: DevicesCommand) -> anyhow::Result<()> {
+    let settings = Settings::load(config, false)?;
+    let devices = open_stores(&settings).await?.devices;
+    match command {
+        DevicesCommand::List => {
+            let listed = devices.list().await?;
+            println!(
+                "{:<14} {:<40} {:<21} {:<21}",
+                "COOKIE HASH", "DEVICE", "REGISTERED", "LEARNED"
+            );
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("-".to_owned(), |t| {
+                    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                })
+            };
+            for binding in &listed {
+                println!(
+                    "{:<14} {:<40} {:<21} {:<21}",
+                    binding.cookie_hash_prefix,
+                    binding.device_id.as_deref().unwrap_or("-"),
+                    time(binding.registered_at),
+                    time(binding.learned_at),
+                );
+            }
+            println!("{} bindings", listed.len());
+        }
+        DevicesCommand::Forget { cookie } => {
+            let cookie = CustomerCookie::parse(cookie).context("--cookie")?;
+            if !devices.forget(&cookie).await? {
+                bail!("nothing is known about this cookie");
+            }
+            println!("forgot the binding; the next device-bound request asks ExpressPlay's record service");
+        }
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub keys: KeysSettings,
     pub expressplay: ExpressPlaySettings,
+    pub devices: DeviceSettings,
     pub log: LogSettings,
 }
 
@@ -47,7 +48,7 @@ pub struct ServerSettings {
     /// Deadline for reading a request head (slow-loris guard); it also closes HTTP/1.1 keep-alive
     /// connections idle this long.
     pub header_read_timeout_ms: u64,
-    /// Deadline for a whole Entitlement Request, upstream call included.
+    /// Deadline for a whole Entitlement Request (an outer guard around the upstream budget).
     pub request_timeout_ms: u64,
     /// Open connections beyond this wait in the kernel's accept queue.
     pub max_connections: usize,
@@ -158,10 +159,28 @@ pub struct ExpressPlaySettings {
     pub customer_authenticator: SecretString,
     /// `get` or `post`.
     pub method: UpstreamMethod,
-    /// Deadline for connecting to the token service.
+    /// Record-retrieval URL (`https://api.service.expressplay.com/cmiapi/getrecord/` in production).
+    pub record_url: String,
+    /// Name of the token parameter that binds a token to a device (case-sensitive).
+    pub device_param: String,
+    /// Where the record service's answer keeps the device id logged under a cookie.
+    pub record_fields: RecordFields,
+    /// Deadline for connecting to ExpressPlay.
     pub connect_timeout_ms: u64,
-    /// Deadline for a whole token request.
+    /// Deadline for one call to ExpressPlay (one attempt).
     pub timeout_ms: u64,
+    /// Time budget of all ExpressPlay calls (retries included) for one Entitlement Request.
+    pub budget_ms: u64,
+    /// Retries of a call that failed before ExpressPlay could act on it (connect errors, 502/503/504).
+    pub max_retries: u32,
+    /// Base of the exponential, fully jittered backoff between retries.
+    pub retry_backoff_ms: u64,
+    /// ExpressPlay calls in flight at once; beyond it requests are denied at once (4006).
+    pub max_in_flight: usize,
+    /// Consecutive failures of a service that open its circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker denies at once before one probe call is let through.
+    pub breaker_open_ms: u64,
     /// Default `expirationTime`: `+N` seconds or an RFC 3339 `Z` instant; capped at 30 days.
     #[serde(deserialize_with = "deserialize_lifetime")]
     pub token_lifetime: TokenLifetime,
@@ -175,8 +194,17 @@ impl Default for ExpressPlaySettings {
             token_url: "https://fp-gen.test.expressplay.com/hms/fp/token".to_owned(),
             customer_authenticator: SecretString::from(String::new()),
             method: UpstreamMethod::Get,
-            connect_timeout_ms: 1_000,
-            timeout_ms: 3_000,
+            record_url: "https://api.test.expressplay.com/cmiapi/getrecord/".to_owned(),
+            device_param: "deviceid".to_owned(),
+            record_fields: RecordFields::default(),
+            connect_timeout_ms: 500,
+            timeout_ms: 1_500,
+            budget_ms: 2_000,
+            max_retries: 2,
+            retry_backoff_ms: 50,
+            max_in_flight: 512,
+            breaker_failures: 5,
+            breaker_open_ms: 5_000,
             token_lifetime: TokenLifetime::Relative(600),
             rental_duration_s: 0,
         }
@@ -209,6 +237,48 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
             .map(str::to_owned)
             .collect(),
     })
+}
+
+/// Field names in the record service's answer (ExpressPlay does not publish them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordFields {
+    /// JSON pointer to the array of events (empty = the answer is the array).
+    pub list: String,
+    /// Field of an event holding the cookie.
+    pub cookie: String,
+    /// Field of an event holding the device id.
+    pub device: String,
+}
+
+impl Default for RecordFields {
+    fn default() -> Self {
+        Self {
+            list: "/records".to_owned(),
+            cookie: "cookie".to_owned(),
+            device: "deviceId".to_owned(),
+        }
+    }
+}
+
+/// Device registration (requestType 2) and device-bound tokens (requestType 3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// The dummy content IDs a registration (requestType 2) may name; each needs a key in the key store.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub registration_content_ids: Vec<String>,
+    /// How long a device id learned from the record service is trusted before it is asked again.
+    pub binding_ttl_s: u64,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        Self {
+            registration_content_ids: vec!["sees-device-registration".to_owned()],
+            binding_ttl_s: 7 * 24 * 3600,
+        }
+    }
 }
 
 fn deserialize_lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TokenLifetime, D::Error> {
@@ -319,6 +389,12 @@ impl Settings {
                 self.expressplay.connect_timeout_ms,
             ),
             ("expressplay.timeout_ms", self.expressplay.timeout_ms),
+            ("expressplay.budget_ms", self.expressplay.budget_ms),
+            (
+                "expressplay.breaker_open_ms",
+                self.expressplay.breaker_open_ms,
+            ),
+            ("devices.binding_ttl_s", self.devices.binding_ttl_s),
             ("keys.cache_ttl_ms", self.keys.cache_ttl_ms),
         ] {
             if value == 0 {
@@ -328,12 +404,45 @@ impl Settings {
         if server.max_connections == 0 {
             problems.push("server.max_connections must be greater than 0".to_owned());
         }
-        if self.expressplay.timeout_ms >= server.request_timeout_ms {
+        if self.expressplay.budget_ms >= server.request_timeout_ms {
             problems.push(
-                "expressplay.timeout_ms must be shorter than server.request_timeout_ms, so an upstream \
+                "expressplay.budget_ms must be shorter than server.request_timeout_ms, so an upstream \
                  failure is answered before the request deadline"
                     .to_owned(),
             );
+        }
+        if self.expressplay.max_in_flight == 0 || self.expressplay.breaker_failures == 0 {
+            problems.push(
+                "expressplay.max_in_flight and expressplay.breaker_failures must be greater than 0"
+                    .to_owned(),
+            );
+        }
+        if self.expressplay.device_param.is_empty()
+            || !self
+                .expressplay
+                .device_param
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            problems.push(
+                "expressplay.device_param must be a parameter name (letters, digits, _)".to_owned(),
+            );
+        }
+        let fields = &self.expressplay.record_fields;
+        if !(fields.list.is_empty() || fields.list.starts_with('/'))
+            || fields.cookie.is_empty()
+            || fields.device.is_empty()
+        {
+            problems.push(
+                "expressplay.record_fields: list must be empty or a JSON pointer starting with '/', \
+                 cookie and device must name fields"
+                    .to_owned(),
+            );
+        }
+        for id in &self.devices.registration_content_ids {
+            if let Err(e) = crate::ids::ContentId::parse(id.clone()) {
+                problems.push(format!("devices.registration_content_ids: {id:?} {e}"));
+            }
         }
         if !(self.store.url.starts_with("sqlite://")
             || self.store.url.starts_with("postgres://")
@@ -344,8 +453,11 @@ impl Settings {
         if self.store.max_connections == 0 {
             problems.push("store.max_connections must be greater than 0".to_owned());
         }
-        if let Err(why) = check_token_url(&self.expressplay.token_url) {
+        if let Err(why) = check_upstream_url(&self.expressplay.token_url) {
             problems.push(format!("expressplay.token_url: {why}"));
+        }
+        if let Err(why) = check_upstream_url(&self.expressplay.record_url) {
+            problems.push(format!("expressplay.record_url: {why}"));
         }
         if self.expressplay.has_authenticator()
             && !is_authenticator(self.expressplay.customer_authenticator.expose_secret())
@@ -368,6 +480,11 @@ impl Settings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.server.request_timeout_ms)
     }
+
+    /// The upstream budget of one request.
+    pub fn upstream_budget(&self) -> Duration {
+        Duration::from_millis(self.expressplay.budget_ms)
+    }
 }
 
 /// Whether `raw` has ExpressPlay's authenticator form, `<number>,<32 hex digits>`.
@@ -384,7 +501,7 @@ pub fn is_authenticator(raw: &str) -> bool {
 }
 
 /// HTTPS, or plain HTTP to a loopback address (the local simulator).
-fn check_token_url(raw: &str) -> Result<(), String> {
+fn check_upstream_url(raw: &str) -> Result<(), String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
     let host = url.host_str().unwrap_or_default();
     let loopback = host == "localhost"

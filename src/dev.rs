@@ -62,6 +62,7 @@ pub async fn prepare(settings: &mut Settings) -> Result<Option<Simulator>, DevEr
          and will not play on any device"
     );
     settings.expressplay.token_url = simulator.token_url();
+    settings.expressplay.record_url = format!("http://{}/cmiapi/getrecord/", simulator.addr());
     settings.expressplay.customer_authenticator = SecretString::from(DEV_AUTHENTICATOR.to_owned());
     Ok(Some(simulator))
 }
@@ -84,9 +85,19 @@ fn ensure_certificates(settings: &Settings) -> Result<(), DevError> {
     Ok(())
 }
 
-/// Stores a random demo key under `DEMO_CONTENT_ID` unless one exists.
-pub async fn seed_demo_key(keys: &KeyStore) -> Result<(), DevError> {
-    let id = ContentId::parse(DEMO_CONTENT_ID).expect("the demo content ID is valid");
+/// Stores random keys for the demo content and the registration content IDs, unless they exist.
+pub async fn seed_demo_keys(keys: &KeyStore, settings: &Settings) -> Result<(), DevError> {
+    seed_key(keys, DEMO_CONTENT_ID).await?;
+    for id in &settings.devices.registration_content_ids {
+        seed_key(keys, id).await?;
+    }
+    Ok(())
+}
+
+async fn seed_key(keys: &KeyStore, content_id: &str) -> Result<(), DevError> {
+    let Ok(id) = ContentId::parse(content_id) else {
+        return Ok(());
+    };
     if keys.get(&id).await?.is_some() {
         return Ok(());
     }
@@ -100,7 +111,7 @@ pub async fn seed_demo_key(keys: &KeyStore) -> Result<(), DevError> {
         false,
     )
     .await?;
-    tracing::info!(content_id = DEMO_CONTENT_ID, "seeded a demo content key");
+    tracing::info!(content_id, "seeded a demo content key");
     Ok(())
 }
 

@@ -13,6 +13,8 @@ pub enum IdError {
     TooLong { max: usize, actual: usize },
     #[error("contains a control character")]
     ControlCharacter,
+    #[error("contains a character outside its allowed set")]
+    Charset,
 }
 
 fn check(raw: &str, max: usize) -> Result<(), IdError> {
@@ -80,6 +82,40 @@ identifier!(
     max = 128
 );
 
+/// A FairPlay device id as ExpressPlay logs it at redemption: 1-256 characters of
+/// `A-Z a-z 0-9 . _ : + / = -` (hex, base64 and UUID forms all fit).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    /// The longest accepted value, in characters.
+    pub const MAX_CHARS: usize = 256;
+
+    /// Accepts `raw` when it has the shape above.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
+        let raw = raw.into();
+        check(&raw, Self::MAX_CHARS)?;
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:+/=-".contains(&b))
+        {
+            return Err(IdError::Charset);
+        }
+        Ok(Self(raw))
+    }
+
+    /// The device id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The `customerCookie` of an Entitlement Request: an arbitrary string of at most 32 characters that
 /// ExpressPlay carries in the token. It can act as a bearer credential, so `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -141,6 +177,22 @@ mod tests {
                 actual: 33
             })
         );
+    }
+
+    #[test]
+    fn device_ids_have_a_restricted_shape() {
+        for good in [
+            "0a1b2c3d",
+            "AAECAw==",
+            "6f1c2b9e-4d0a-4c47-9a57-0c1e8d2f7b31",
+            "dev:1.2_x+y/z",
+        ] {
+            assert!(DeviceId::parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(DeviceId::parse("bad id"), Err(IdError::Charset));
+        assert_eq!(DeviceId::parse("é"), Err(IdError::Charset));
+        assert_eq!(DeviceId::parse(""), Err(IdError::Empty));
+        assert!(DeviceId::parse("a".repeat(257)).is_err());
     }
 
     #[test]

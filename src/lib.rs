@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod devices;
 pub mod expressplay;
 pub mod ids;
 pub mod keys;

@@ -464,7 +464,7 @@ async fn logs_at_trace_level_never_contain_secrets() {
             .to_string(),
     )
     .await;
-    assert_eq!(upstream["error"], 4003);
+    assert_eq!(upstream["error"], 4011, "-2005 maps to the key refusal");
     assert!(
         !upstream.to_string().to_lowercase().contains(KEY),
         "{upstream}"

@@ -133,7 +133,7 @@ async fn every_validation_rule_answers_in_the_protocol_shape_and_the_server_keep
         (json!({"messageID": "m", "version": 1, "contentID": "c\u{1b}[31m"}).to_string(), 400, 1006),
         (json!({"messageID": "m", "version": 1, "contentID": "x".repeat(300)}).to_string(), 400, 1006),
         (json!({"messageID": "m", "version": 1, "contentID": "c-1", "customerCookie": long_cookie}).to_string(), 400, 1007),
-        (json!({"messageID": "m", "version": 1, "contentID": "c-1", "requestType": 2, "customerCookie": "k"}).to_string(), 200, 1011),
+        (json!({"messageID": "m", "version": 1, "contentID": "c-1", "requestType": 2}).to_string(), 400, 1013),
     ];
     let validator = response_validator();
     for (body, status, error) in &cases {
@@ -294,7 +294,7 @@ async fn an_authenticator_expressplay_refuses_is_a_denial_carrying_its_code() {
     let (status, answer) = server.post(request("m-auth", "c-1")).await;
     assert_eq!(status, 200);
     assert_eq!(answer["isAllowed"], false);
-    assert_eq!(answer["error"], 4003);
+    assert_eq!(answer["error"], 4012, "-2018 is the authenticator refusal");
     let text = answer["errorText"].as_str().unwrap();
     assert!(text.contains("-2018"), "{text}");
     assert!(!text.contains("ffffffffffffffff"), "{text}");
@@ -316,7 +316,10 @@ async fn upstream_html_errors_and_non_token_bodies_are_denials() {
         ..Behaviour::default()
     });
     let (_, answer) = server.post(request("m-html", "c-1")).await;
-    assert_eq!(answer["error"], 4003, "{answer}");
+    assert_eq!(
+        answer["error"], 4014,
+        "-2030 is an account problem: {answer}"
+    );
     let text = answer["errorText"].as_str().unwrap();
     assert!(
         text.contains("-2030") && text.contains("Admin error") && text.contains("503"),

@@ -1,17 +1,23 @@
-//! The FairPlay token client: one pooled HTTPS client, connect and total deadlines, no redirects, the
-//! parameters URL-encoded by a real encoder (`+600` travels as `%2B600`).
+//! The ExpressPlay client: FairPlay tokens and record retrieval over one pooled HTTPS client, every
+//! call guarded (budget, retries, breaker per service, in-flight cap), parameters URL-encoded by a
+//! real encoder (`+600` travels as `%2B600`), redirects never followed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
-use crate::config::{ExpressPlaySettings, UpstreamMethod};
+use crate::config::{ExpressPlaySettings, RecordFields, UpstreamMethod};
+use crate::ids::DeviceId;
 use crate::keys::ContentKey;
 
+use super::guard::{guarded, BreakerState, Budget, CallPolicy, CircuitBreaker, GuardCounters};
+use super::records::{devices_for_cookie, DeviceLookup, RecordError};
 use super::upstream_error::{rejection, token_url_from_body, UpstreamError};
 
-/// The largest upstream body read; a token URL is a few hundred bytes.
-const MAX_BODY: usize = 64 * 1024;
+/// The largest upstream body read; a token URL is a few hundred bytes, a record page a few KiB.
+const MAX_BODY: usize = 256 * 1024;
 
 /// What one token carries.
 #[derive(Debug)]
@@ -22,53 +28,83 @@ pub struct TokenRequest<'a> {
     pub rental_duration_s: u32,
     /// `customerCookie`, carried in the token and logged by ExpressPlay at redemption.
     pub cookie: Option<&'a str>,
+    /// The device the token is bound to (requestType 3).
+    pub device: Option<&'a DeviceId>,
 }
 
 /// The client cannot be built (bad URL or TLS setup).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the ExpressPlay client: {0}")]
-pub struct TokenServiceError(String);
+pub struct ClientSetupError(String);
 
-/// Requests FairPlay tokens from ExpressPlay.
-pub struct TokenService {
-    http: reqwest::Client,
-    token_url: reqwest::Url,
-    authenticator: SecretString,
-    method: UpstreamMethod,
-    timeout: Duration,
+/// Why no device could be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceLookupError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
-impl std::fmt::Debug for TokenService {
+/// Talks to ExpressPlay's token and record services.
+pub struct ExpressPlayClient {
+    http: reqwest::Client,
+    token_url: reqwest::Url,
+    record_url: reqwest::Url,
+    authenticator: SecretString,
+    method: UpstreamMethod,
+    device_param: String,
+    record_fields: RecordFields,
+    policy: CallPolicy,
+    token_breaker: CircuitBreaker,
+    record_breaker: CircuitBreaker,
+    counters: GuardCounters,
+}
+
+impl std::fmt::Debug for ExpressPlayClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService")
+        f.debug_struct("ExpressPlayClient")
             .field("token_url", &self.token_url.as_str())
+            .field("record_url", &self.record_url.as_str())
             .field("method", &self.method)
             .finish_non_exhaustive()
     }
 }
 
-impl TokenService {
-    /// A client for the configured service.
-    pub fn new(settings: &ExpressPlaySettings) -> Result<Self, TokenServiceError> {
-        let token_url = reqwest::Url::parse(&settings.token_url)
-            .map_err(|e| TokenServiceError(format!("expressplay.token_url: {e}")))?;
-        let timeout = Duration::from_millis(settings.timeout_ms);
+impl ExpressPlayClient {
+    /// A client for the configured services.
+    pub fn new(settings: &ExpressPlaySettings) -> Result<Self, ClientSetupError> {
+        let parse = |name: &str, raw: &str| {
+            reqwest::Url::parse(raw)
+                .map_err(|e| ClientSetupError(format!("expressplay.{name}: {e}")))
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .user_agent(concat!("sees/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| TokenServiceError(e.without_url().to_string()))?;
+            .map_err(|e| ClientSetupError(e.without_url().to_string()))?;
+        let open_for = Duration::from_millis(settings.breaker_open_ms);
         Ok(Self {
             http,
-            token_url,
+            token_url: parse("token_url", &settings.token_url)?,
+            record_url: parse("record_url", &settings.record_url)?,
             authenticator: settings.customer_authenticator.clone(),
             method: settings.method,
-            timeout,
+            device_param: settings.device_param.clone(),
+            record_fields: settings.record_fields.clone(),
+            policy: CallPolicy {
+                per_attempt: Duration::from_millis(settings.timeout_ms),
+                max_retries: settings.max_retries,
+                backoff: Duration::from_millis(settings.retry_backoff_ms),
+                in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            },
+            token_breaker: CircuitBreaker::new(settings.breaker_failures, open_for),
+            record_breaker: CircuitBreaker::new(settings.breaker_failures, open_for),
+            counters: GuardCounters::default(),
         })
     }
 
@@ -76,6 +112,7 @@ impl TokenService {
     pub async fn fairplay_token(
         &self,
         request: &TokenRequest<'_>,
+        budget: &Budget,
     ) -> Result<String, UpstreamError> {
         let cek = request.key.cek_hex();
         let iv = request.key.iv_hex();
@@ -91,16 +128,90 @@ impl TokenService {
         if let Some(cookie) = request.cookie {
             params.push(("cookie", cookie));
         }
-        let builder = match self.method {
-            UpstreamMethod::Get => self.http.get(self.token_url.clone()).query(&params),
-            UpstreamMethod::Post => self.http.post(self.token_url.clone()).form(&params),
-        };
+        if let Some(device) = request.device {
+            params.push((self.device_param.as_str(), device.as_str()));
+        }
         let secrets = [
             self.authenticator.expose_secret(),
             cek.as_str(),
             iv.as_str(),
         ];
-        let mut response = builder.send().await.map_err(|e| self.transport_error(e))?;
+        guarded(
+            &self.token_breaker,
+            &self.policy,
+            budget,
+            &self.counters,
+            |deadline| {
+                let builder = match self.method {
+                    UpstreamMethod::Get => self.http.get(self.token_url.clone()).query(&params),
+                    UpstreamMethod::Post => self.http.post(self.token_url.clone()).form(&params),
+                };
+                let secrets = &secrets;
+                async move {
+                    let (status, content_type, body) = exchange(builder, deadline).await?;
+                    if status == 200 {
+                        token_url_from_body(&body)
+                    } else {
+                        Err(rejection(status, &content_type, &body, secrets))
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// The device(s) ExpressPlay logged under `cookie`.
+    pub async fn devices_for_cookie(
+        &self,
+        cookie: &str,
+        budget: &Budget,
+    ) -> Result<DeviceLookup, DeviceLookupError> {
+        let params = [
+            ("customerAuthenticator", self.authenticator.expose_secret()),
+            ("errorFormat", "json"),
+            ("cookie", cookie),
+        ];
+        let secrets = [self.authenticator.expose_secret()];
+        let body = guarded(
+            &self.record_breaker,
+            &self.policy,
+            budget,
+            &self.counters,
+            |deadline| {
+                let builder = self.http.get(self.record_url.clone()).query(&params);
+                let secrets = &secrets;
+                async move {
+                    let (status, content_type, body) = exchange(builder, deadline).await?;
+                    if status == 200 {
+                        Ok(body)
+                    } else {
+                        Err(rejection(status, &content_type, &body, secrets))
+                    }
+                }
+            },
+        )
+        .await?;
+        Ok(devices_for_cookie(&body, &self.record_fields, cookie)?)
+    }
+
+    /// The breakers' states: (token service, record service).
+    pub fn breaker_states(&self) -> (BreakerState, BreakerState) {
+        (self.token_breaker.state(), self.record_breaker.state())
+    }
+
+    /// Counters of calls attempted and refused before going out.
+    pub fn counters(&self) -> &GuardCounters {
+        &self.counters
+    }
+}
+
+/// One HTTP exchange under `deadline`: status, content type (lowercase) and body (bounded).
+async fn exchange(
+    builder: reqwest::RequestBuilder,
+    deadline: Duration,
+) -> Result<(u16, String, String), UpstreamError> {
+    let work = async {
+        let mut response = builder.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -109,11 +220,7 @@ impl TokenService {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(UpstreamError::BadResponse(format!(
                     "body larger than {MAX_BODY} bytes"
@@ -121,27 +228,31 @@ impl TokenService {
             }
             body.extend_from_slice(&chunk);
         }
-        let body = String::from_utf8_lossy(&body);
-        if status == 200 {
-            token_url_from_body(&body)
-        } else {
-            Err(rejection(status, &content_type, &body, &secrets))
-        }
-    }
+        Ok((
+            status,
+            content_type,
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
+    };
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or(Err(UpstreamError::Timeout(deadline)))
+}
 
-    /// A transport failure, described without the request URL (which holds the key on GET).
-    fn transport_error(&self, e: reqwest::Error) -> UpstreamError {
-        if e.is_timeout() {
-            return UpstreamError::Timeout(self.timeout);
-        }
-        let e = e.without_url();
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        UpstreamError::Unreachable(text)
+/// A transport failure, described without the request URL (which holds the key on GET).
+fn transport_error(e: reqwest::Error) -> UpstreamError {
+    let connect = e.is_connect();
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if connect {
+        UpstreamError::Connect(text)
+    } else {
+        UpstreamError::Transport(text)
     }
 }

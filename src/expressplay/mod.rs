@@ -1,13 +1,18 @@
-//! The ExpressPlay link: the FairPlay token client, its upstream error mapping, and `sim`, a local
-//! simulator of the documented service for tests and the quick start.
+//! The ExpressPlay link: the client for FairPlay tokens and record retrieval, its guards (budget,
+//! retries, circuit breakers, in-flight cap), the reading of its answers, and `sim`, a local simulator
+//! of the documented service for tests and the quick start.
 //!
 //! Never logs or returns the `customerAuthenticator` or key material.
 
 mod client;
+mod guard;
 mod lifetime;
+mod records;
 pub mod sim;
 mod upstream_error;
 
-pub use client::{TokenRequest, TokenService, TokenServiceError};
+pub use client::{ClientSetupError, DeviceLookupError, ExpressPlayClient, TokenRequest};
+pub use guard::{BreakerState, Budget, CircuitBreaker};
 pub use lifetime::{LifetimeExpired, LifetimeParseError, TokenLifetime, MAX_LIFETIME_SECS};
+pub use records::{devices_for_cookie, DeviceLookup, RecordError};
 pub use upstream_error::UpstreamError;

@@ -10,18 +10,56 @@ const MAX_TEXT: usize = 200;
 /// Why no token came back. Never carries the authenticator, key material or the request URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("ExpressPlay unreachable: {0}")]
-    Unreachable(String),
+    /// The connection could not be made: ExpressPlay never saw the request (retryable).
+    #[error("cannot connect to ExpressPlay: {0}")]
+    Connect(String),
+    /// The connection broke after the request was sent.
+    #[error("the connection to ExpressPlay broke: {0}")]
+    Transport(String),
     #[error("ExpressPlay did not answer within {} ms", .0.as_millis())]
     Timeout(Duration),
+    /// The request's upstream budget was spent before this call could start.
+    #[error("the upstream time budget of this request is spent")]
+    BudgetSpent,
+    /// The service's circuit breaker is open.
+    #[error("ExpressPlay calls are suspended after repeated failures (circuit open)")]
+    CircuitOpen,
+    /// The cap on calls in flight is reached.
+    #[error("too many ExpressPlay calls in flight")]
+    Busy,
     #[error("ExpressPlay error {}: {text} (HTTP {status})", code.map_or("?".to_owned(), |c| c.to_string()))]
     Rejected {
         status: u16,
         code: Option<i64>,
         text: String,
     },
-    #[error("ExpressPlay answered without a token URL: {0}")]
+    #[error("ExpressPlay's answer could not be read: {0}")]
     BadResponse(String),
+}
+
+impl UpstreamError {
+    /// Failures ExpressPlay cannot have acted on, worth another attempt: connect errors and the
+    /// gateway statuses 502, 503 and 504.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Connect(_) => true,
+            UpstreamError::Rejected { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
+    }
+
+    /// Failures that say the service is unhealthy (they count towards opening its breaker); a
+    /// refusal of our parameters (4xx) says it is working.
+    pub fn is_service_failure(&self) -> bool {
+        match self {
+            UpstreamError::Connect(_)
+            | UpstreamError::Transport(_)
+            | UpstreamError::Timeout(_)
+            | UpstreamError::BadResponse(_) => true,
+            UpstreamError::Rejected { status, .. } => *status >= 500,
+            UpstreamError::BudgetSpent | UpstreamError::CircuitOpen | UpstreamError::Busy => false,
+        }
+    }
 }
 
 /// The token URL of a 200 answer: the first line of the `text/uri-list` body that is not a comment.

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use zeroize::Zeroizing;
 
@@ -14,9 +15,10 @@ pub const MASTER_KEY_ENV: &str = "SEES_MASTER_KEY";
 const KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
-/// The key-encryption key. `Debug` prints `[redacted]`.
+/// The key-encryption key, and a lookup-hash key derived from it. `Debug` prints `[redacted]`.
 pub struct MasterKey {
     key: LessSafeKey,
+    lookup: hmac::Key,
 }
 
 /// A master key that cannot be loaded or used. Never carries key material.
@@ -52,8 +54,13 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
         let unbound =
             UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte key is valid for AES-256");
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"sees:lookup-hash-key:v1",
+        );
         Self {
             key: LessSafeKey::new(unbound),
+            lookup: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
         }
     }
 
@@ -122,6 +129,16 @@ impl MasterKey {
         file.write_all(format!("{}\n", *text).as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(write_err)
+    }
+
+    /// A keyed hash (HMAC-SHA256 under a key derived from the master key, lowercase hex) for storing
+    /// lookups by a secret-ish value, such as a customer cookie, without storing the value.
+    pub fn lookup_hash(&self, domain: &str, value: &[u8]) -> String {
+        let mut context = hmac::Context::with_key(&self.lookup);
+        context.update(domain.as_bytes());
+        context.update(&[0]);
+        context.update(value);
+        hex::encode(context.sign().as_ref())
     }
 
     /// `nonce || ciphertext || tag` of `plaintext`, bound to `aad`.
@@ -193,6 +210,16 @@ mod tests {
             key.seal(b"a", b"same"),
             "nonces must differ"
         );
+    }
+
+    #[test]
+    fn lookup_hashes_are_keyed_and_domain_separated() {
+        let a = MasterKey::from_bytes(&[1; 32]);
+        let b = MasterKey::from_bytes(&[2; 32]);
+        assert_eq!(a.lookup_hash("cookie", b"x"), a.lookup_hash("cookie", b"x"));
+        assert_ne!(a.lookup_hash("cookie", b"x"), b.lookup_hash("cookie", b"x"));
+        assert_ne!(a.lookup_hash("cookie", b"x"), a.lookup_hash("other", b"x"));
+        assert_eq!(a.lookup_hash("cookie", b"x").len(), 64);
     }
 
     #[test]

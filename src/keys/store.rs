@@ -74,7 +74,7 @@ impl From<sqlx::Error> for KeyStoreError {
 /// Content keys over a `Store`.
 pub struct KeyStore {
     store: Store,
-    master: MasterKey,
+    master: Arc<MasterKey>,
     cache: KeyCache,
 }
 
@@ -95,7 +95,7 @@ impl KeyStore {
     /// `store_label` names the store in the wrong-key message.
     pub async fn open(
         store: Store,
-        master: MasterKey,
+        master: Arc<MasterKey>,
         cache_capacity: usize,
         cache_ttl: Duration,
         store_label: &str,
@@ -292,7 +292,7 @@ mod tests {
     async fn open(store: &Store, master: [u8; 32]) -> Result<KeyStore, KeyStoreError> {
         KeyStore::open(
             store.clone(),
-            MasterKey::from_bytes(&master),
+            Arc::new(MasterKey::from_bytes(&master)),
             100,
             Duration::from_secs(60),
             "test store",

@@ -17,16 +17,32 @@ pub enum ErrorCode {
     BodyTooLarge,
     UnknownPath,
     MethodNotAllowed,
-    RequestTypeNotSupported,
+    // 1011 is retired ("requestType 2/3 not supported yet"); never reuse it.
     TlsRequired,
+    CookieRequired,
     // 2xxx — the content is unknown or cannot be served.
     UnknownContent,
     ContentWindowClosed,
-    // 4xxx — the ExpressPlay token service failed.
+    NotRegistrationContent,
+    // 3xxx — not entitled. 31xx: device binding.
+    DeviceNotRegistered,
+    SeveralDevices,
+    InvalidDeviceId,
+    // 4xxx — ExpressPlay failed or refused.
     UpstreamUnreachable,
     UpstreamTimeout,
     UpstreamRejected,
     UpstreamBadResponse,
+    UpstreamUnavailable,
+    UpstreamBusy,
+    UpstreamRefusedLifetime,
+    UpstreamRefusedKey,
+    UpstreamRefusedAuthenticator,
+    UpstreamNoTokensLeft,
+    UpstreamAccountDisabled,
+    UpstreamRefusedCookie,
+    UpstreamRefusedParameter,
+    UpstreamNoDeviceBinding,
     // 5xxx — sees itself failed.
     Internal,
     StoreUnavailable,
@@ -36,7 +52,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The table, in number order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::MalformedJson,
         ErrorCode::SchemaViolation,
         ErrorCode::InvalidMessageId,
@@ -47,14 +63,28 @@ impl ErrorCode {
         ErrorCode::BodyTooLarge,
         ErrorCode::UnknownPath,
         ErrorCode::MethodNotAllowed,
-        ErrorCode::RequestTypeNotSupported,
         ErrorCode::TlsRequired,
+        ErrorCode::CookieRequired,
         ErrorCode::UnknownContent,
         ErrorCode::ContentWindowClosed,
+        ErrorCode::NotRegistrationContent,
+        ErrorCode::DeviceNotRegistered,
+        ErrorCode::SeveralDevices,
+        ErrorCode::InvalidDeviceId,
         ErrorCode::UpstreamUnreachable,
         ErrorCode::UpstreamTimeout,
         ErrorCode::UpstreamRejected,
         ErrorCode::UpstreamBadResponse,
+        ErrorCode::UpstreamUnavailable,
+        ErrorCode::UpstreamBusy,
+        ErrorCode::UpstreamRefusedLifetime,
+        ErrorCode::UpstreamRefusedKey,
+        ErrorCode::UpstreamRefusedAuthenticator,
+        ErrorCode::UpstreamNoTokensLeft,
+        ErrorCode::UpstreamAccountDisabled,
+        ErrorCode::UpstreamRefusedCookie,
+        ErrorCode::UpstreamRefusedParameter,
+        ErrorCode::UpstreamNoDeviceBinding,
         ErrorCode::Internal,
         ErrorCode::StoreUnavailable,
         ErrorCode::KeyUnreadable,
@@ -74,14 +104,28 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 1008,
             ErrorCode::UnknownPath => 1009,
             ErrorCode::MethodNotAllowed => 1010,
-            ErrorCode::RequestTypeNotSupported => 1011,
             ErrorCode::TlsRequired => 1012,
+            ErrorCode::CookieRequired => 1013,
             ErrorCode::UnknownContent => 2001,
             ErrorCode::ContentWindowClosed => 2002,
+            ErrorCode::NotRegistrationContent => 2003,
+            ErrorCode::DeviceNotRegistered => 3101,
+            ErrorCode::SeveralDevices => 3102,
+            ErrorCode::InvalidDeviceId => 3103,
             ErrorCode::UpstreamUnreachable => 4001,
             ErrorCode::UpstreamTimeout => 4002,
             ErrorCode::UpstreamRejected => 4003,
             ErrorCode::UpstreamBadResponse => 4004,
+            ErrorCode::UpstreamUnavailable => 4005,
+            ErrorCode::UpstreamBusy => 4006,
+            ErrorCode::UpstreamRefusedLifetime => 4010,
+            ErrorCode::UpstreamRefusedKey => 4011,
+            ErrorCode::UpstreamRefusedAuthenticator => 4012,
+            ErrorCode::UpstreamNoTokensLeft => 4013,
+            ErrorCode::UpstreamAccountDisabled => 4014,
+            ErrorCode::UpstreamRefusedCookie => 4015,
+            ErrorCode::UpstreamRefusedParameter => 4016,
+            ErrorCode::UpstreamNoDeviceBinding => 4017,
             ErrorCode::Internal => 5000,
             ErrorCode::StoreUnavailable => 5001,
             ErrorCode::KeyUnreadable => 5002,
@@ -100,7 +144,8 @@ impl ErrorCode {
             | ErrorCode::InvalidRequestType
             | ErrorCode::InvalidContentId
             | ErrorCode::InvalidCustomerCookie
-            | ErrorCode::TlsRequired => 400,
+            | ErrorCode::TlsRequired
+            | ErrorCode::CookieRequired => 400,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnknownPath => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -123,22 +168,63 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => "the body exceeds server.max_body_bytes",
             ErrorCode::UnknownPath => "no entitlement endpoint at this path",
             ErrorCode::MethodNotAllowed => "Entitlement Requests must be POSTed",
-            ErrorCode::RequestTypeNotSupported => {
-                "this server does not serve device registration (2) or device-bound (3) requests yet"
-            }
             ErrorCode::TlsRequired => {
                 "plaintext HTTP on the TLS port (answered before closing the connection)"
             }
+            ErrorCode::CookieRequired => "customerCookie is required for requestType 2 and 3",
             ErrorCode::UnknownContent => "no content key is stored for this contentID",
             ErrorCode::ContentWindowClosed => "the content key's configured token expiry has passed",
-            ErrorCode::UpstreamUnreachable => "the ExpressPlay token service could not be reached",
-            ErrorCode::UpstreamTimeout => "the ExpressPlay token service did not answer in time",
-            ErrorCode::UpstreamRejected => "the ExpressPlay token service refused the token request",
-            ErrorCode::UpstreamBadResponse => "the ExpressPlay token service answered without a token URL",
+            ErrorCode::NotRegistrationContent => {
+                "a device registration (requestType 2) must name a registration contentID"
+            }
+            ErrorCode::DeviceNotRegistered => "device not registered: no device is on record for this customerCookie",
+            ErrorCode::SeveralDevices => "several devices are on record for this customerCookie",
+            ErrorCode::InvalidDeviceId => "the device id on record for this customerCookie has an unexpected shape",
+            ErrorCode::UpstreamUnreachable => "ExpressPlay could not be reached or broke the connection",
+            ErrorCode::UpstreamTimeout => "ExpressPlay did not answer within the request's upstream budget",
+            ErrorCode::UpstreamRejected => "ExpressPlay refused the request (an error number without a finer mapping)",
+            ErrorCode::UpstreamBadResponse => "ExpressPlay's answer could not be read (no token URL, or an unreadable record)",
+            ErrorCode::UpstreamUnavailable => {
+                "ExpressPlay is failing; calls are suspended until a probe succeeds (circuit open)"
+            }
+            ErrorCode::UpstreamBusy => "too many ExpressPlay calls are in flight",
+            ErrorCode::UpstreamRefusedLifetime => "ExpressPlay refused the token expiration time (-2002)",
+            ErrorCode::UpstreamRefusedKey => {
+                "ExpressPlay refused the content key or IV (-2005, -2027, -6003, -6005)"
+            }
+            ErrorCode::UpstreamRefusedAuthenticator => {
+                "ExpressPlay refused the customer authenticator (-2017, -2018)"
+            }
+            ErrorCode::UpstreamNoTokensLeft => "the ExpressPlay account has no tokens left (-2019)",
+            ErrorCode::UpstreamAccountDisabled => {
+                "the ExpressPlay account is disabled or not enabled for FairPlay (-2030, -2031, -6006, -6009)"
+            }
+            ErrorCode::UpstreamRefusedCookie => "ExpressPlay refused the customerCookie (-2033)",
+            ErrorCode::UpstreamRefusedParameter => {
+                "ExpressPlay refused a token parameter (-3004, -4010, -6001, -6007)"
+            }
+            ErrorCode::UpstreamNoDeviceBinding => {
+                "the ExpressPlay account does not support device binding for FairPlay (-6008)"
+            }
             ErrorCode::Internal => "internal error",
             ErrorCode::StoreUnavailable => "the key store is unavailable",
             ErrorCode::KeyUnreadable => "the stored content key cannot be decrypted",
             ErrorCode::DeadlineExceeded => "the request deadline passed before a decision",
+        }
+    }
+
+    /// The SEES error for an ExpressPlay error number (see the reference's FairPlay table).
+    pub fn for_expressplay(code: Option<i64>) -> ErrorCode {
+        match code {
+            Some(-2002) => ErrorCode::UpstreamRefusedLifetime,
+            Some(-2005 | -2027 | -6003 | -6005) => ErrorCode::UpstreamRefusedKey,
+            Some(-2017 | -2018) => ErrorCode::UpstreamRefusedAuthenticator,
+            Some(-2019) => ErrorCode::UpstreamNoTokensLeft,
+            Some(-2030 | -2031 | -6006 | -6009) => ErrorCode::UpstreamAccountDisabled,
+            Some(-2033) => ErrorCode::UpstreamRefusedCookie,
+            Some(-3004 | -4010 | -6001 | -6007) => ErrorCode::UpstreamRefusedParameter,
+            Some(-6008) => ErrorCode::UpstreamNoDeviceBinding,
+            _ => ErrorCode::UpstreamRejected,
         }
     }
 
@@ -168,6 +254,7 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(numbers, sorted, "unique and in number order");
+        assert!(!numbers.contains(&1011), "1011 is retired");
         for code in ErrorCode::ALL {
             let group = code.number() / 1000;
             assert!([1, 2, 3, 4, 5].contains(&group), "{code:?}");
@@ -175,6 +262,34 @@ mod tests {
                 assert_eq!(code.http_status(), 200, "{code:?} is a decision");
             }
         }
+    }
+
+    #[test]
+    fn every_documented_expressplay_number_has_its_own_mapping() {
+        let documented = [
+            -2002, -2005, -2017, -2018, -2019, -2027, -2030, -2031, -2033, -3004, -4010, -6001,
+            -6003, -6005, -6006, -6007, -6008, -6009,
+        ];
+        for code in documented {
+            let mapped = ErrorCode::for_expressplay(Some(code));
+            assert_ne!(mapped, ErrorCode::UpstreamRejected, "{code}");
+            assert!(
+                mapped.summary().contains(&code.to_string()),
+                "{code} → {mapped:?}"
+            );
+        }
+        assert_ne!(
+            ErrorCode::for_expressplay(Some(-2019)),
+            ErrorCode::for_expressplay(Some(-2018))
+        );
+        assert_eq!(
+            ErrorCode::for_expressplay(None),
+            ErrorCode::UpstreamRejected
+        );
+        assert_eq!(
+            ErrorCode::for_expressplay(Some(-9999)),
+            ErrorCode::UpstreamRejected
+        );
     }
 
     #[test]

@@ -1,11 +1,19 @@
-//! From a valid Entitlement Request to an outcome: the content key, the token parameters, the
-//! ExpressPlay token. No HTTP here; the handler turns an `Outcome` into a response.
+//! From a valid Entitlement Request to an outcome: the content key, the token parameters, the device
+//! binding when asked for, the ExpressPlay token. No HTTP here; the handler turns an `Outcome` into a
+//! response.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::expressplay::{TokenLifetime, TokenRequest, TokenService, UpstreamError};
-use crate::keys::{KeyStore, KeyStoreError};
+use crate::devices::DeviceBindings;
+use crate::expressplay::{
+    Budget, DeviceLookup, DeviceLookupError, ExpressPlayClient, RecordError, TokenLifetime,
+    TokenRequest, UpstreamError,
+};
+use crate::ids::{ContentId, CustomerCookie, DeviceId};
+use crate::keys::{KeyStore, KeyStoreError, StoredKey};
 
 use super::errors::ErrorCode;
 use super::wire::{EntitlementRequest, RequestType};
@@ -35,78 +43,200 @@ impl Outcome {
     }
 }
 
+/// A denial on the way to a token.
+type Step<T> = Result<T, Outcome>;
+
 /// Everything one Entitlement Request needs.
 pub struct EntitlementService {
     keys: Arc<KeyStore>,
-    tokens: TokenService,
+    devices: DeviceBindings,
+    expressplay: ExpressPlayClient,
     defaults: TokenDefaults,
+    registration_content: HashSet<ContentId>,
+    upstream_budget: Duration,
     clock: Arc<dyn Clock>,
+}
+
+/// The parts an `EntitlementService` is made of.
+pub struct ServiceParts {
+    pub keys: Arc<KeyStore>,
+    pub devices: DeviceBindings,
+    pub expressplay: ExpressPlayClient,
+    pub defaults: TokenDefaults,
+    pub registration_content: HashSet<ContentId>,
+    pub upstream_budget: Duration,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl EntitlementService {
     /// Wires the parts together.
-    pub fn new(
-        keys: Arc<KeyStore>,
-        tokens: TokenService,
-        defaults: TokenDefaults,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(parts: ServiceParts) -> Self {
         Self {
-            keys,
-            tokens,
-            defaults,
-            clock,
+            keys: parts.keys,
+            devices: parts.devices,
+            expressplay: parts.expressplay,
+            defaults: parts.defaults,
+            registration_content: parts.registration_content,
+            upstream_budget: parts.upstream_budget,
+            clock: parts.clock,
         }
+    }
+
+    /// The ExpressPlay client (breaker states, counters).
+    pub fn expressplay(&self) -> &ExpressPlayClient {
+        &self.expressplay
     }
 
     /// Decides `request`. Every failure is a denial with its number; nothing here panics on input.
     pub async fn decide(&self, request: &EntitlementRequest) -> Outcome {
-        if request.request_type != RequestType::TimeBased {
-            return Outcome::denied(ErrorCode::RequestTypeNotSupported, "");
+        let budget = Budget::new(self.upstream_budget);
+        let result = match request.request_type {
+            RequestType::TimeBased => self.time_based(request, &budget).await,
+            RequestType::DeviceRegistration => self.registration(request, &budget).await,
+            RequestType::DeviceBound => self.device_bound(request, &budget).await,
+        };
+        result.unwrap_or_else(|denial| denial)
+    }
+
+    async fn time_based(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
+        let stored = self.key(&request.content_id).await?;
+        let cookie = request.customer_cookie.as_ref();
+        self.token(&stored, cookie, None, budget).await
+    }
+
+    async fn registration(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
+        let cookie = require_cookie(request)?;
+        if !self.registration_content.contains(&request.content_id) {
+            return Err(Outcome::denied(ErrorCode::NotRegistrationContent, ""));
         }
-        let stored = match self.keys.get(&request.content_id).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return Outcome::denied(ErrorCode::UnknownContent, ""),
+        let stored = self.key(&request.content_id).await?;
+        let outcome = self.token(&stored, Some(cookie), None, budget).await?;
+        if let Err(e) = self
+            .devices
+            .record_registration(cookie, self.clock.now())
+            .await
+        {
+            tracing::error!(error = %e, "cannot record the device registration");
+            return Err(Outcome::denied(ErrorCode::StoreUnavailable, ""));
+        }
+        tracing::info!("device registration token issued");
+        Ok(outcome)
+    }
+
+    async fn device_bound(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
+        let cookie = require_cookie(request)?;
+        let stored = self.key(&request.content_id).await?;
+        let device = self.device(cookie, budget).await?;
+        self.token(&stored, Some(cookie), Some(&device), budget)
+            .await
+    }
+
+    /// The device bound to `cookie`: the stored binding while fresh, else the record service's answer
+    /// (stored only when it names exactly one well-formed device).
+    async fn device(&self, cookie: &CustomerCookie, budget: &Budget) -> Step<DeviceId> {
+        let now = self.clock.now();
+        match self.devices.cached_device(cookie, now).await {
+            Ok(Some(device)) => return Ok(device),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "device binding store failure");
+                return Err(Outcome::denied(ErrorCode::StoreUnavailable, ""));
+            }
+        }
+        let lookup = self
+            .expressplay
+            .devices_for_cookie(cookie.expose(), budget)
+            .await
+            .map_err(|e| match e {
+                DeviceLookupError::Upstream(e) => upstream_denial("record service", e),
+                DeviceLookupError::Record(RecordError::InvalidDevice) => {
+                    Outcome::denied(ErrorCode::InvalidDeviceId, "")
+                }
+                DeviceLookupError::Record(e) => {
+                    tracing::warn!(error = %e, "unreadable record answer");
+                    Outcome::denied(ErrorCode::UpstreamBadResponse, e.to_string())
+                }
+            })?;
+        match lookup {
+            DeviceLookup::One(device) => {
+                if let Err(e) = self.devices.remember_device(cookie, &device, now).await {
+                    tracing::warn!(error = %e, "cannot store the learned device binding");
+                }
+                Ok(device)
+            }
+            DeviceLookup::NotRegistered => Err(Outcome::denied(ErrorCode::DeviceNotRegistered, "")),
+            DeviceLookup::Several(n) => Err(Outcome::denied(
+                ErrorCode::SeveralDevices,
+                format!("{n} devices"),
+            )),
+        }
+    }
+
+    async fn key(&self, id: &ContentId) -> Step<Arc<StoredKey>> {
+        match self.keys.get(id).await {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => Err(Outcome::denied(ErrorCode::UnknownContent, "")),
             Err(KeyStoreError::Unreadable(id)) => {
                 tracing::error!(content_id = ?id.as_str(), "stored content key does not decrypt");
-                return Outcome::denied(ErrorCode::KeyUnreadable, "");
+                Err(Outcome::denied(ErrorCode::KeyUnreadable, ""))
             }
             Err(e) => {
                 tracing::error!(error = %e, "key store failure");
-                return Outcome::denied(ErrorCode::StoreUnavailable, "");
+                Err(Outcome::denied(ErrorCode::StoreUnavailable, ""))
             }
-        };
+        }
+    }
+
+    async fn token(
+        &self,
+        stored: &StoredKey,
+        cookie: Option<&CustomerCookie>,
+        device: Option<&DeviceId>,
+        budget: &Budget,
+    ) -> Step<Outcome> {
         let lifetime = stored
             .policy
             .token_lifetime
             .unwrap_or(self.defaults.lifetime);
-        let expiration_time = match lifetime.expiration_param(self.clock.now()) {
-            Ok(param) => param,
-            Err(expired) => {
-                return Outcome::denied(ErrorCode::ContentWindowClosed, expired.to_string())
-            }
-        };
-        let token = TokenRequest {
+        let expiration_time = lifetime
+            .expiration_param(self.clock.now())
+            .map_err(|expired| {
+                Outcome::denied(ErrorCode::ContentWindowClosed, expired.to_string())
+            })?;
+        let request = TokenRequest {
             key: &stored.key,
             expiration_time,
             rental_duration_s: stored
                 .policy
                 .rental_duration_s
                 .unwrap_or(self.defaults.rental_duration_s),
-            cookie: request.customer_cookie.as_ref().map(|c| c.expose()),
+            cookie: cookie.map(CustomerCookie::expose),
+            device,
         };
-        match self.tokens.fairplay_token(&token).await {
-            Ok(token_url) => Outcome::Allowed { token_url },
-            Err(e) => {
-                tracing::warn!(error = %e, "no token from ExpressPlay");
-                let code = match e {
-                    UpstreamError::Unreachable(_) => ErrorCode::UpstreamUnreachable,
-                    UpstreamError::Timeout(_) => ErrorCode::UpstreamTimeout,
-                    UpstreamError::Rejected { .. } => ErrorCode::UpstreamRejected,
-                    UpstreamError::BadResponse(_) => ErrorCode::UpstreamBadResponse,
-                };
-                Outcome::denied(code, e.to_string())
-            }
+        match self.expressplay.fairplay_token(&request, budget).await {
+            Ok(token_url) => Ok(Outcome::Allowed { token_url }),
+            Err(e) => Err(upstream_denial("token service", e)),
         }
     }
+}
+
+fn require_cookie(request: &EntitlementRequest) -> Step<&CustomerCookie> {
+    request
+        .customer_cookie
+        .as_ref()
+        .ok_or_else(|| Outcome::denied(ErrorCode::CookieRequired, ""))
+}
+
+/// The denial for an ExpressPlay failure of `service`.
+fn upstream_denial(service: &str, e: UpstreamError) -> Outcome {
+    tracing::warn!(service, error = %e, "ExpressPlay call failed");
+    let code = match &e {
+        UpstreamError::Connect(_) | UpstreamError::Transport(_) => ErrorCode::UpstreamUnreachable,
+        UpstreamError::Timeout(_) | UpstreamError::BudgetSpent => ErrorCode::UpstreamTimeout,
+        UpstreamError::CircuitOpen => ErrorCode::UpstreamUnavailable,
+        UpstreamError::Busy => ErrorCode::UpstreamBusy,
+        UpstreamError::BadResponse(_) => ErrorCode::UpstreamBadResponse,
+        UpstreamError::Rejected { code, .. } => ErrorCode::for_expressplay(*code),
+    };
+    Outcome::denied(code, format!("{service}: {e}"))
 }

@@ -131,6 +131,9 @@ pub fn parse_request(body: &[u8]) -> Result<EntitlementRequest, Rejection> {
             )
         })?),
     };
+    if request_type != RequestType::TimeBased && customer_cookie.is_none() {
+        return Err(reject(ErrorCode::CookieRequired, String::new()));
+    }
     Ok(EntitlementRequest {
         message_id: message_id_value,
         version: request_version,
@@ -283,7 +286,7 @@ mod tests {
             parse_request(br#"{"messageID":"m","version":7,"contentID":"c","extra":[1]}"#).unwrap();
         assert_eq!(newer.answer_version(), 1);
         let float =
-            parse_request(br#"{"messageID":"m","version":1.0,"requestType":3.0,"contentID":"c"}"#)
+            parse_request(br#"{"messageID":"m","version":1.0,"requestType":3.0,"contentID":"c","customerCookie":"k"}"#)
                 .unwrap();
         assert_eq!(float.request_type, RequestType::DeviceBound);
     }
@@ -318,6 +321,8 @@ mod tests {
                 ErrorCode::InvalidCustomerCookie,
             ),
             ("{\"messageID\":\"m\",\"version\":1,\"contentID\":\"c\",\"customerCookie\":\"a\\nb\"}", ErrorCode::InvalidCustomerCookie),
+            (r#"{"messageID":"m","version":1,"contentID":"c","requestType":2}"#, ErrorCode::CookieRequired),
+            (r#"{"messageID":"m","version":1,"contentID":"c","requestType":3,"customerCookie":""}"#, ErrorCode::CookieRequired),
         ];
         for (body, code) in cases {
             let rejection = reject(body);

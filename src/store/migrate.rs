@@ -12,12 +12,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "content keys",
-    sqlite: include_str!("migrations/sqlite/0001_content_keys.sql"),
-    postgres: include_str!("migrations/postgres/0001_content_keys.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "content keys",
+        sqlite: include_str!("migrations/sqlite/0001_content_keys.sql"),
+        postgres: include_str!("migrations/postgres/0001_content_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "device bindings",
+        sqlite: include_str!("migrations/sqlite/0002_device_bindings.sql"),
+        postgres: include_str!("migrations/postgres/0002_device_bindings.sql"),
+    },
+];
 
 /// Arbitrary constant naming sees's migration lock.
 const PG_LOCK_ID: i64 = 0x5EE5_0001;

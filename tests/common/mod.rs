@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use sees::app::Application;
+use sees::clock::{Clock, SystemClock};
 use sees::config::Settings;
 use sees::expressplay::sim::{SimConfig, Simulator};
 use sees::ids::ContentId;
 use sees::keys::{ContentKey, KeyPolicy, KeyStore, MasterKey, NewContentKey};
+use sees::sees::handler::SeesState;
 use sees::tls::dev_pki::DevPki;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -27,9 +29,20 @@ pub struct TestServer {
     pub pki: DevPki,
     pub sim: Simulator,
     pub keys: Arc<KeyStore>,
+    pub state: Arc<SeesState>,
     pub settings: Settings,
+    clock: Arc<dyn Clock>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<AbortOnDrop>,
+}
+
+/// The server task, aborted when the `TestServer` is dropped without `stop`.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A fresh PKI written to `dir`, and settings pointing at it, a new SQLite file, a new master key and
@@ -50,6 +63,7 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     settings.store.url = format!("sqlite://{}", dir.join("sees.db").display());
     settings.keys.master_key_file = master;
     settings.expressplay.token_url = sim.token_url();
+    settings.expressplay.record_url = format!("http://{}/cmiapi/getrecord/", sim.addr());
     settings.expressplay.customer_authenticator = SecretString::from(AUTHENTICATOR.to_owned());
     settings.expressplay.connect_timeout_ms = 500;
     settings.expressplay.timeout_ms = 1_500;
@@ -58,9 +72,14 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
 
 /// A started simulator accepting `AUTHENTICATOR`.
 pub async fn start_simulator() -> Simulator {
+    start_simulator_with(SimConfig::default()).await
+}
+
+/// A started simulator with `config`, accepting `AUTHENTICATOR`.
+pub async fn start_simulator_with(config: SimConfig) -> Simulator {
     Simulator::start(SimConfig {
         authenticators: vec![AUTHENTICATOR.to_owned()],
-        ..SimConfig::default()
+        ..config
     })
     .await
     .expect("starting the simulator")
@@ -73,14 +92,36 @@ pub async fn spawn() -> TestServer {
 
 /// A server on test settings adjusted by `adjust`.
 pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    spawn_custom(SimConfig::default(), Arc::new(SystemClock), adjust).await
+}
+
+/// A server with its own simulator configuration and clock, on test settings adjusted by `adjust`.
+pub async fn spawn_custom(
+    sim_config: SimConfig,
+    clock: Arc<dyn Clock>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestServer {
     let dir = tempfile::tempdir().expect("temporary directory");
     let pki = DevPki::generate(&[]).expect("test PKI");
-    let sim = start_simulator().await;
+    let sim = start_simulator_with(sim_config).await;
     let mut settings = test_settings(dir.path(), &pki, &sim);
     adjust(&mut settings);
-    let app = Application::build(&settings).await.expect("building sees");
+    start(dir, pki, sim, settings, clock).await
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    pki: DevPki,
+    sim: Simulator,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> TestServer {
+    let app = Application::build_with_clock(&settings, Arc::clone(&clock))
+        .await
+        .expect("building sees");
     let addr = app.local_addr();
     let keys = app.key_store();
+    let state = app.state();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -91,9 +132,11 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         pki,
         sim,
         keys,
+        state,
         settings,
+        clock,
         stop: Some(stop),
-        task: Some(task),
+        task: Some(AbortOnDrop(task)),
     }
 }
 
@@ -168,20 +211,31 @@ impl TestServer {
 
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(mut task) = self.task.take() {
+            let _ = (&mut task.0).await;
         }
     }
-}
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    /// Stops the server and starts a new one on the same files, PKI, simulator and clock (it listens
+    /// on a new port).
+    pub async fn restart(mut self) -> TestServer {
+        self.halt().await;
+        let TestServer {
+            dir,
+            pki,
+            sim,
+            settings,
+            clock,
+            ..
+        } = self;
+        start(dir, pki, sim, settings, clock).await
     }
 }
 

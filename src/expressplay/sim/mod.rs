@@ -1,26 +1,54 @@
-//! A local **SIMULATOR** of the ExpressPlay FairPlay token service (`/hms/fp/token`).
+//! A local **SIMULATOR** of the ExpressPlay FairPlay services: the token service (`/hms/fp/token`),
+//! record retrieval (`/cmiapi/getrecord/`) and the rights URLs its tokens point at (`/hms/fp/rights/`).
 //!
 //! It imitates the documented behaviour of `https://fp-gen.<domain>/hms/fp/token`: the same parameters
 //! (case-sensitive, by `GET` query string or `POST` form body), the same validation order, the same
 //! error numbers and HTTP statuses, JSON or HTML error bodies, and a `text/uri-list` answer carrying a
 //! token URL on success. It is the upstream of every test and of the quick start.
 //!
-//! It is **not** the real ExpressPlay service and must never be mistaken for it: the tokens it issues are
-//! random strings that no FairPlay license server will honour, and it keeps no content keys. It says so
-//! loudly in the log when it starts.
+//! It also plays the whole **device-binding** story of SEES (requestType 2 then 3):
 //!
-//! Besides the token route it offers two clearly labelled simulator routes for tests:
-//! `GET /_sim/requests` (the recent requests, oldest first) and `PUT /_sim/behaviour` (delay, forced
-//! errors, HTML error pages).
+//! 1. a registration token carries a `cookie`;
+//! 2. the device redeems it at the token URL (`/hms/fp/rights/?ExpressPlayToken=…`), presenting its device
+//!    id as the parameter `deviceId` (query or form body) — standing in for the device id a real device
+//!    sends inside its SPC; the simulator then logs the event (cookie, device id) and answers a fake CKC;
+//! 3. record retrieval (`GET /cmiapi/getrecord/?customerAuthenticator=…&cookie=…`) returns the logged
+//!    events for the cookie, newest first;
+//! 4. a device-bound token carries the cookie and the device restriction (the parameter named by
+//!    [`SimConfig::device_param`], `deviceid` by default, Adobe's prose name); redeeming it from another
+//!    device is refused.
+//!
+//! Where ExpressPlay publishes nothing, the simulator chooses, and these choices are **its own**, not
+//! ExpressPlay's: the record JSON field names ([`RECORDS_FIELD`], [`RECORD_ID_FIELD`],
+//! [`RECORD_TIMESTAMP_FIELD`], [`RECORD_COOKIE_FIELD`], [`RECORD_DEVICE_FIELD`], plus `contentType`);
+//! the paging reading of `start`/`length`; error -2034 (malformed device id), -2035 (malformed record
+//! query) and -4011 (HTTP 403, token bound to another device); the cookie character rule (printable
+//! ASCII `0x21..=0x7E`, reported with the documented -2033); the device id rule (1-256 characters of
+//! `[A-Za-z0-9._:+/=-]`); the redemption parameter `deviceId`; and the `SIMULATED-CKC` body. ExpressPlay's
+//! own -6008 answers a device restriction when [`SimConfig::device_binding`] is off, and -4010 an
+//! unknown or expired token.
+//!
+//! It is **not** the real ExpressPlay service and must never be mistaken for it: the tokens it issues are
+//! random strings that no FairPlay license server will honour, it keeps no content keys, and its CKC is a
+//! fixed placeholder. It says so loudly in the log when it starts.
+//!
+//! Besides those routes it offers clearly labelled simulator routes for tests: `GET /_sim/requests` (the
+//! recent requests to the three services, oldest first; the path tells them apart),
+//! `PUT /_sim/behaviour` (token route) and `PUT /_sim/record-behaviour` (record retrieval): delays,
+//! forced errors, HTML error pages and [`Fault`]s (bare statuses, malformed bodies, connections dropped
+//! mid-answer, no answer at all), optionally for the next N requests only.
 
+mod records;
 mod reply;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use validate::{
-    check_authenticator, check_content_key, check_cookie, check_iv, parse_error_format,
-    parse_expiration, parse_rental_duration, validate, ErrorFormat, TokenError, ValidRequest,
+    check_authenticator, check_content_key, check_cookie, check_device_id, check_iv,
+    check_redemption, parse_error_format, parse_expiration, parse_record_query,
+    parse_rental_duration, validate, validate_with, ErrorFormat, RecordQuery, RightsError,
+    TokenError, TokenRules, ValidRequest,
 };
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -30,24 +58,55 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, put};
 use axum::{Json, Router};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use reply::{new_token, ErrorReply};
+use records::RecordLog;
+use reply::{close_mid_response, fault_response, new_token, ErrorReply};
 
 /// Path of the token route, as on the real service.
 pub const TOKEN_PATH: &str = "/hms/fp/token";
 /// Path prefix of the (simulated) rights URLs handed out in token URLs.
 pub const RIGHTS_PATH: &str = "/hms/fp/rights/";
+/// Path of record retrieval, as on the real service (also answered without the trailing slash).
+pub const RECORD_PATH: &str = "/cmiapi/getrecord/";
 /// Longest token lifetime the service accepts, and the default: 30 days.
 pub const MAX_EXPIRATION_SECS: u32 = 2_592_000;
 /// Longest accepted `cookie`, in characters.
 pub const MAX_COOKIE_CHARS: usize = 32;
+/// Default name of the token parameter carrying the device restriction: `deviceid`, Adobe's prose name
+/// (parameters are case-sensitive; the real name is not published in a table).
+pub const DEFAULT_DEVICE_PARAM: &str = "deviceid";
+/// Longest accepted device id, in characters (the simulator's rule).
+pub const MAX_DEVICE_ID_CHARS: usize = 256;
+/// Parameter carrying the device id at redemption (the simulator's stand-in for the SPC's device id).
+pub const REDEEM_DEVICE_PARAM: &str = "deviceId";
+/// Parameter carrying the token at redemption, as in the token URLs.
+pub const TOKEN_PARAM: &str = "ExpressPlayToken";
+/// Body of a successful redemption: clearly not a real CKC.
+pub const SIMULATED_CKC: &str = "SIMULATED-CKC";
+/// Events returned by record retrieval without a selector.
+pub const LATEST_RECORDS: usize = 32;
+/// Largest `length` of a paged record retrieval (the simulator's limit).
+pub const MAX_RECORD_PAGE: u64 = 1000;
+/// Events kept in the record log; the oldest are dropped beyond it.
+pub const MAX_RECORD_EVENTS: usize = 10_000;
+/// Record retrieval JSON: the array of events (the simulator's name; the real one is unpublished).
+pub const RECORDS_FIELD: &str = "records";
+/// Record retrieval JSON: an event's id (the simulator's name).
+pub const RECORD_ID_FIELD: &str = "id";
+/// Record retrieval JSON: an event's time, RFC 3339 with `Z` (the simulator's name).
+pub const RECORD_TIMESTAMP_FIELD: &str = "timestamp";
+/// Record retrieval JSON: the cookie the redeemed token carried (the simulator's name).
+pub const RECORD_COOKIE_FIELD: &str = "cookie";
+/// Record retrieval JSON: the device that redeemed the token (the simulator's name).
+pub const RECORD_DEVICE_FIELD: &str = "deviceId";
 /// Largest POST body the simulator reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -60,6 +119,11 @@ pub struct SimConfig {
     pub authenticators: Vec<String>,
     /// How many recent requests to keep for inspection.
     pub history: usize,
+    /// Name of the token parameter carrying the device restriction (default [`DEFAULT_DEVICE_PARAM`]).
+    pub device_param: String,
+    /// Whether the (simulated) account may bind tokens to a device (default true); when false, a token
+    /// request with a non-empty device restriction gets -6008 after the other checks.
+    pub device_binding: bool,
 }
 
 impl Default for SimConfig {
@@ -68,23 +132,57 @@ impl Default for SimConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             authenticators: Vec::new(),
             history: 256,
+            device_param: DEFAULT_DEVICE_PARAM.to_owned(),
+            device_binding: true,
         }
     }
 }
 
-/// Test-controlled deviations from the documented behaviour.
+/// Test-controlled deviations from the documented behaviour of one route.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Behaviour {
-    /// Milliseconds to sleep before answering the token route.
+    /// Milliseconds to sleep before answering.
     pub delay_ms: u64,
     /// Answer this error regardless of the parameters.
     pub force_error: Option<ForcedError>,
     /// Answer errors as HTML even when `errorFormat=json` (like a proxy's error page).
     pub force_html: bool,
+    /// Answer with this fault instead (it wins over `force_error`).
+    pub fault: Option<Fault>,
+    /// Apply this behaviour (fault, forced error, HTML, delay) to the next N requests of the route only,
+    /// then behave normally; `None` applies it to every request. The count is taken under the lock, so
+    /// concurrent requests see a consistent count.
+    pub fault_times: Option<u32>,
 }
 
-/// An error the token route answers whatever it is asked.
+/// A broken answer, for testing a robust client.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// A bare status with an empty body and no content type (200..=599; anything else answers 500).
+    Status {
+        /// HTTP status.
+        status: u16,
+    },
+    /// The given status, content type and body, verbatim, e.g. 200 `text/uri-list` `not a url`, or
+    /// 200 `application/json` `{garbage`. An unusable content type is left out.
+    Malformed {
+        /// HTTP status (200..=599; anything else answers 500).
+        status: u16,
+        /// `Content-Type` header value.
+        content_type: String,
+        /// Body.
+        body: String,
+    },
+    /// Status 200, the route's success content type and a `Content-Length` larger than what follows:
+    /// part of a body, then the connection is dropped.
+    CloseMidResponse,
+    /// Never answer: the client's deadline must end the request (the simulator's shutdown also does).
+    Hang,
+}
+
+/// An error the route answers whatever it is asked.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct ForcedError {
     /// HTTP status (200..=599; anything else is answered as 500).
@@ -96,7 +194,8 @@ pub struct ForcedError {
     pub text: String,
 }
 
-/// One request to the token route, as the simulator saw and answered it.
+/// One request to a simulated service (token, record retrieval or rights), as the simulator saw and
+/// answered it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RecordedRequest {
     /// `GET`, `POST`, …
@@ -107,7 +206,7 @@ pub struct RecordedRequest {
     pub params: BTreeMap<String, String>,
     /// The parameters as received, still encoded: the query string for `GET`, the form body for `POST`.
     pub raw_query: String,
-    /// HTTP status answered.
+    /// HTTP status answered; 0 when nothing is answered (a [`Fault::Hang`]).
     pub status: u16,
     /// ExpressPlay error number answered, if any.
     pub error_code: Option<i64>,
@@ -124,8 +223,21 @@ pub struct IssuedToken {
     pub rental_duration: u32,
     /// When the token was issued.
     pub issued_at: DateTime<Utc>,
-    /// The `deviceId` restriction, if one was given.
+    /// The device restriction, if one was given.
     pub device_id: Option<String>,
+}
+
+/// One event of the record log: a token carrying `cookie` was redeemed by `device_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordEvent {
+    /// Event id: increasing from 1, never reused (not even after [`Simulator::clear_records`]).
+    pub id: u64,
+    /// When the token was redeemed.
+    pub timestamp: DateTime<Utc>,
+    /// The cookie the token carried.
+    pub cookie: String,
+    /// The device that redeemed it.
+    pub device_id: String,
 }
 
 /// Shared state of a running simulator.
@@ -134,14 +246,34 @@ pub struct SimState {
     base_url: String,
     authenticators: Vec<String>,
     history: usize,
+    device_param: String,
+    device_binding: bool,
     behaviour: Mutex<Behaviour>,
+    record_behaviour: Mutex<Behaviour>,
     requests: Mutex<VecDeque<RecordedRequest>>,
     tokens: Mutex<HashMap<String, IssuedToken>>,
+    records: Mutex<RecordLog>,
+    /// Becomes true when the [`Simulator`] is dropped: hanging requests then give up.
+    shutdown: watch::Sender<bool>,
 }
 
 /// Locks briefly, recovering from poisoning so that no input can make the simulator panic.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The behaviour for one request: the slot's, counting it against `fault_times`, or the normal one once
+/// the count is spent. The lock is held only for this synchronous step.
+fn take_behaviour(slot: &Mutex<Behaviour>) -> Behaviour {
+    let mut behaviour = lock(slot);
+    match behaviour.fault_times {
+        None => behaviour.clone(),
+        Some(0) => Behaviour::default(),
+        Some(n) => {
+            behaviour.fault_times = Some(n - 1);
+            behaviour.clone()
+        }
+    }
 }
 
 impl SimState {
@@ -151,9 +283,14 @@ impl SimState {
             base_url: format!("http://{addr}"),
             authenticators: config.authenticators.clone(),
             history: config.history,
+            device_param: config.device_param.clone(),
+            device_binding: config.device_binding,
             behaviour: Mutex::new(Behaviour::default()),
+            record_behaviour: Mutex::new(Behaviour::default()),
             requests: Mutex::new(VecDeque::new()),
             tokens: Mutex::new(HashMap::new()),
+            records: Mutex::new(RecordLog::default()),
+            shutdown: watch::Sender::new(false),
         })
     }
 
@@ -167,14 +304,26 @@ impl SimState {
         }
         requests.push_back(entry);
     }
+
+    /// Resolves when the simulator shuts down (at once if it already has).
+    async fn stopped(&self) {
+        let mut stopped = self.shutdown.subscribe();
+        // An error means the sender is gone, which is a shutdown too.
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    }
 }
 
-/// The simulator's routes: the token route, the `/_sim/*` inspection routes, and a plain 404.
+/// The simulator's routes: token, record retrieval, rights, the `/_sim/*` routes, and a plain 404.
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route(TOKEN_PATH, any(token_route))
+        .route(RECORD_PATH, any(record_route))
+        .route("/cmiapi/getrecord", any(record_route))
+        .route(RIGHTS_PATH, any(records::rights_route))
+        .route("/hms/fp/rights", any(records::rights_route))
         .route("/_sim/requests", get(sim_requests))
         .route("/_sim/behaviour", put(sim_behaviour))
+        .route("/_sim/record-behaviour", put(sim_record_behaviour))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 Not Found") })
         .with_state(state)
 }
@@ -191,6 +340,26 @@ async fn sim_behaviour(
     StatusCode::NO_CONTENT
 }
 
+async fn sim_record_behaviour(
+    State(state): State<Arc<SimState>>,
+    Json(behaviour): Json<Behaviour>,
+) -> StatusCode {
+    *lock(&state.record_behaviour) = behaviour;
+    StatusCode::NO_CONTENT
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// Decoded parameters (first occurrence wins) and the raw encoded text, or the status to answer.
 /// GET reads the query string, POST a form body; both through the same `application/x-www-form-urlencoded`
 /// decoder, which turns an unencoded `+` into a space as the real service's does.
@@ -200,16 +369,7 @@ async fn decode_params(
     let raw = if req.method() == Method::GET {
         req.uri().query().unwrap_or_default().to_owned()
     } else {
-        let is_form = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|essence| {
-                essence
-                    .trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
+        let is_form = is_form(req.headers());
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, String::new()))?;
@@ -233,25 +393,83 @@ fn first_wins(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
     map
 }
 
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed").into_response();
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// The two ExpressPlay API routes that take a [`Behaviour`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `/hms/fp/token`.
+    Token,
+    /// `/cmiapi/getrecord/`.
+    Record,
+}
+
+impl Route {
+    fn allows(self, method: &Method) -> bool {
+        match self {
+            Route::Token => method == Method::GET || method == Method::POST,
+            Route::Record => method == Method::GET,
+        }
+    }
+
+    fn allow_header(self) -> &'static str {
+        match self {
+            Route::Token => "GET, POST",
+            Route::Record => "GET",
+        }
+    }
+
+    fn behaviour(self, state: &SimState) -> &Mutex<Behaviour> {
+        match self {
+            Route::Token => &state.behaviour,
+            Route::Record => &state.record_behaviour,
+        }
+    }
+
+    /// The success content type and the start of a success body, for [`Fault::CloseMidResponse`].
+    fn partial_success(self, state: &SimState) -> (&'static str, String) {
+        match self {
+            Route::Token => (
+                "text/uri-list",
+                format!("{}{RIGHTS_PATH}?{TOKEN_PARAM}=", state.base_url),
+            ),
+            Route::Record => (
+                "application/json",
+                format!("{{\"{RECORDS_FIELD}\":[{{\"{RECORD_ID_FIELD}\":"),
+            ),
+        }
+    }
+}
+
 async fn token_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    api_route(state, Route::Token, req).await
+}
+
+async fn record_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    api_route(state, Route::Record, req).await
+}
+
+/// Method check, parameters, the route's [`Behaviour`] (delay, fault, forced error), the answer, and
+/// the record of the request.
+async fn api_route(state: Arc<SimState>, route: Route, req: Request) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let mut recorded = RecordedRequest {
         method: method.to_string(),
-        path,
+        path: req.uri().path().to_owned(),
         params: BTreeMap::new(),
         raw_query: req.uri().query().unwrap_or_default().to_owned(),
         status: 0,
         error_code: None,
     };
 
-    let (response, error_code) = if method != Method::GET && method != Method::POST {
-        let mut response =
-            (StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed").into_response();
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, POST"));
-        (response, None)
+    let (response, error_code) = if !route.allows(&method) {
+        (method_not_allowed(route.allow_header()), None)
     } else {
         match decode_params(req).await {
             Err((status, raw)) => {
@@ -260,13 +478,30 @@ async fn token_route(State(state): State<Arc<SimState>>, req: Request) -> Respon
             }
             Ok((params, raw)) => {
                 recorded.raw_query = raw;
-                let behaviour = lock(&state.behaviour).clone();
+                recorded.params = params;
+                let behaviour = take_behaviour(route.behaviour(&state));
                 if behaviour.delay_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
                 }
-                let answer = answer_token_request(&state, &params, &behaviour);
-                recorded.params = params;
-                answer
+                match &behaviour.fault {
+                    Some(Fault::Hang) => {
+                        tracing::debug!(?route, "ExpressPlay simulator hangs (fault)");
+                        state.record(recorded);
+                        state.stopped().await;
+                        let (content_type, partial) = route.partial_success(&state);
+                        return close_mid_response(content_type, partial);
+                    }
+                    Some(fault) => {
+                        let (content_type, partial) = route.partial_success(&state);
+                        (fault_response(fault, content_type, partial), None)
+                    }
+                    None => match route {
+                        Route::Token => answer_token_request(&state, &recorded.params, &behaviour),
+                        Route::Record => {
+                            records::answer_record_request(&state, &recorded.params, &behaviour)
+                        }
+                    },
+                }
             }
         }
     };
@@ -274,12 +509,22 @@ async fn token_route(State(state): State<Arc<SimState>>, req: Request) -> Respon
     recorded.status = response.status().as_u16();
     recorded.error_code = error_code;
     tracing::debug!(
+        ?route,
         status = recorded.status,
         error_code = ?error_code,
-        "ExpressPlay simulator answered a token request"
+        "ExpressPlay simulator answered a request"
     );
     state.record(recorded);
     response
+}
+
+/// The error format to answer in: JSON only when asked for (validly) and not overridden by
+/// `force_html`.
+fn answer_format(params: &BTreeMap<String, String>, behaviour: &Behaviour) -> ErrorFormat {
+    match parse_error_format(params.get("errorFormat").map(String::as_str)) {
+        Ok(ErrorFormat::Json) if !behaviour.force_html => ErrorFormat::Json,
+        _ => ErrorFormat::Html,
+    }
 }
 
 /// Answers a decoded token request: forced error, validation error, or a fresh token URL.
@@ -288,17 +533,18 @@ fn answer_token_request(
     params: &BTreeMap<String, String>,
     behaviour: &Behaviour,
 ) -> (Response, Option<i64>) {
-    let requested = parse_error_format(params.get("errorFormat").map(String::as_str));
-    let format = match requested {
-        Ok(ErrorFormat::Json) if !behaviour.force_html => ErrorFormat::Json,
-        _ => ErrorFormat::Html,
-    };
+    let format = answer_format(params, behaviour);
     if let Some(forced) = &behaviour.force_error {
         let reply = ErrorReply::from(forced);
         return (reply.render(format), Some(reply.code));
     }
     let now = Utc::now();
-    let valid = match validate(params, &state.authenticators, now) {
+    let rules = TokenRules {
+        authenticators: &state.authenticators,
+        device_param: &state.device_param,
+        device_binding: state.device_binding,
+    };
+    let valid = match validate_with(params, &rules, now) {
         Ok(valid) => valid,
         Err(e) => return (ErrorReply::from(e).render(format), Some(e.code())),
     };
@@ -322,7 +568,7 @@ fn answer_token_request(
     };
     lock(&state.tokens).insert(token.clone(), issued);
     // Body: the token URL alone, without a trailing CRLF (text/uri-list allows either).
-    let body = format!("{}{RIGHTS_PATH}?ExpressPlayToken={token}", state.base_url);
+    let body = format!("{}{RIGHTS_PATH}?{TOKEN_PARAM}={token}", state.base_url);
     let response = (StatusCode::OK, [(CONTENT_TYPE, "text/uri-list")], body).into_response();
     (response, None)
 }
@@ -349,8 +595,9 @@ impl Simulator {
         });
         tracing::warn!(
             %addr,
-            "ExpressPlay SIMULATOR listening on http://{addr}{TOKEN_PATH} — this is NOT the real \
-             ExpressPlay service; its tokens are worthless outside tests and the quick start"
+            "ExpressPlay SIMULATOR listening on http://{addr}{TOKEN_PATH} and http://{addr}{RECORD_PATH} \
+             — this is NOT the real ExpressPlay service; its tokens are worthless outside tests and the \
+             quick start"
         );
         Ok(Simulator { state, addr, task })
     }
@@ -365,14 +612,24 @@ impl Simulator {
         format!("http://{}{TOKEN_PATH}", self.addr)
     }
 
-    /// The recent token-route requests, oldest first.
+    /// The record retrieval URL: `http://{addr}/cmiapi/getrecord/`.
+    pub fn record_url(&self) -> String {
+        format!("http://{}{RECORD_PATH}", self.addr)
+    }
+
+    /// The recent requests to the token, record and rights routes, oldest first.
     pub fn recent_requests(&self) -> Vec<RecordedRequest> {
         lock(&self.state.requests).iter().cloned().collect()
     }
 
-    /// Replaces the current [`Behaviour`].
+    /// Replaces the current [`Behaviour`] of the token route.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         *lock(&self.state.behaviour) = behaviour;
+    }
+
+    /// Replaces the current [`Behaviour`] of record retrieval.
+    pub fn set_record_behaviour(&self, behaviour: Behaviour) {
+        *lock(&self.state.record_behaviour) = behaviour;
     }
 
     /// How many tokens have been issued.
@@ -384,23 +641,42 @@ impl Simulator {
     pub fn issued_token(&self, token: &str) -> Option<IssuedToken> {
         lock(&self.state.tokens).get(token).cloned()
     }
+
+    /// The record log, oldest first (record retrieval answers newest first).
+    pub fn record_events(&self) -> Vec<RecordEvent> {
+        lock(&self.state.records).events().cloned().collect()
+    }
+
+    /// Appends an event to the record log directly, as if a token carrying `cookie` had been redeemed
+    /// by `device_id` (for tests; no validation).
+    pub fn log_device(&self, cookie: &str, device_id: &str) {
+        lock(&self.state.records).push(cookie, device_id, Utc::now());
+    }
+
+    /// Empties the record log (event ids keep increasing).
+    pub fn clear_records(&self) {
+        lock(&self.state.records).clear();
+    }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        self.state.shutdown.send_replace(true);
         self.task.abort();
     }
 }
 
-/// Starts the simulator, prints its token URL and serves until Ctrl-C (`sees expressplay-sim`).
+/// Starts the simulator, prints its URLs and serves until Ctrl-C (`sees expressplay-sim`).
 pub async fn run(config: SimConfig) -> std::io::Result<()> {
     let mut sim = Simulator::start(config).await?;
     println!(
         "ExpressPlay SIMULATOR (NOT the real service) token URL: {}",
         sim.token_url()
     );
+    println!("record retrieval URL: {}", sim.record_url());
     println!(
-        "inspect: GET http://{addr}/_sim/requests, PUT http://{addr}/_sim/behaviour",
+        "inspect: GET http://{addr}/_sim/requests, PUT http://{addr}/_sim/behaviour, \
+         PUT http://{addr}/_sim/record-behaviour",
         addr = sim.addr()
     );
     tokio::select! {

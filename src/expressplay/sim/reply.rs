@@ -1,12 +1,16 @@
-//! The simulator's answers: error bodies in JSON or HTML, and fresh tokens.
+//! The simulator's answers: error bodies in JSON or HTML, fault answers, and fresh tokens.
 
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use futures_util::StreamExt as _;
 
-use super::validate::{ErrorFormat, TokenError};
-use super::ForcedError;
+use super::validate::{ErrorFormat, RightsError, TokenError};
+use super::{Fault, ForcedError};
 
 /// An error answer: status, ExpressPlay code and text. The text never contains submitted values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,14 +30,20 @@ impl From<TokenError> for ErrorReply {
     }
 }
 
+impl From<RightsError> for ErrorReply {
+    fn from(e: RightsError) -> Self {
+        ErrorReply {
+            status: e.status(),
+            code: e.code(),
+            text: e.to_string(),
+        }
+    }
+}
+
 impl From<&ForcedError> for ErrorReply {
     fn from(f: &ForcedError) -> Self {
-        let status = StatusCode::from_u16(f.status)
-            .ok()
-            .filter(|s| (200..=599).contains(&s.as_u16()))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ErrorReply {
-            status,
+            status: final_status(f.status),
             code: f.code,
             text: f.text.clone(),
         }
@@ -65,6 +75,61 @@ impl ErrorReply {
             }
         }
     }
+}
+
+/// A status a handler can answer with: 200..=599 as given, anything else (1xx, nonsense) as 500.
+pub(super) fn final_status(status: u16) -> StatusCode {
+    StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The answer of a [`Fault`] other than [`Fault::Hang`] (which answers nothing; the caller handles it).
+/// `content_type` and `partial` shape [`Fault::CloseMidResponse`]: the headers of a success and the
+/// start of its body.
+pub(super) fn fault_response(
+    fault: &Fault,
+    content_type: &'static str,
+    partial: String,
+) -> Response {
+    match fault {
+        Fault::Status { status } => final_status(*status).into_response(),
+        Fault::Malformed {
+            status,
+            content_type,
+            body,
+        } => {
+            let mut response = (final_status(*status), body.clone()).into_response();
+            // An unusable header value is left out rather than answered as something else.
+            match HeaderValue::from_str(content_type) {
+                Ok(value) => response.headers_mut().insert(CONTENT_TYPE, value),
+                Err(_) => response.headers_mut().remove(CONTENT_TYPE),
+            };
+            response
+        }
+        Fault::CloseMidResponse | Fault::Hang => close_mid_response(content_type, partial),
+    }
+}
+
+/// Status 200, `content_type`, a `Content-Length` promising more than is sent, `partial`, then a body
+/// error: hyper drops the connection and the client's body read fails.
+pub(super) fn close_mid_response(content_type: &'static str, partial: String) -> Response {
+    let promised = partial.len() + 1024;
+    let first = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from(partial))]);
+    // The pause makes hyper flush the headers and the first chunk before the error arrives.
+    let failure = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "simulated connection drop",
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(first.chain(failure)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(promised));
+    response
 }
 
 pub(super) fn html_escape(text: &str) -> String {

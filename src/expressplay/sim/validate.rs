@@ -1,12 +1,15 @@
-//! The token service's parameter rules as small pure functions, in the documented order, with the
-//! documented error numbers.
+//! The simulated services' parameter rules as small pure functions, in the documented order, with the
+//! documented error numbers (and, where ExpressPlay publishes none, the simulator's own, marked so).
 
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{MAX_COOKIE_CHARS, MAX_EXPIRATION_SECS};
+use super::{
+    IssuedToken, DEFAULT_DEVICE_PARAM, MAX_COOKIE_CHARS, MAX_DEVICE_ID_CHARS, MAX_EXPIRATION_SECS,
+    MAX_RECORD_PAGE,
+};
 
 /// How the client asked errors to be rendered (`errorFormat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +20,7 @@ pub enum ErrorFormat {
     Json,
 }
 
-/// The documented token-service errors the simulator produces from parameters.
+/// The token-service and record-retrieval errors the simulator produces from parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// -3004: `errorFormat` is neither `html` nor `json`.
@@ -44,9 +47,22 @@ pub enum TokenError {
     /// -2002: `expirationTime` malformed, in the past, or beyond 30 days.
     #[error("Invalid token expiration time")]
     InvalidExpiration,
-    /// -2033: `cookie` longer than 32 characters.
+    /// -2033: `cookie` longer than 32 characters, or (the simulator's reading of an unpublished rule)
+    /// holding a character outside printable ASCII `0x21..=0x7E` (so no space, no control character,
+    /// nothing beyond ASCII).
     #[error("Invalid cookie")]
     InvalidCookie,
+    /// -2034, **the simulator's own number** (ExpressPlay publishes none for it): the device
+    /// restriction is not 1-256 characters of `[A-Za-z0-9._:+/=-]`.
+    #[error("Invalid device id")]
+    InvalidDeviceId,
+    /// -6008: a device restriction was asked for on an account without device binding.
+    #[error("Device ID binding is not supported for FairPlay")]
+    DeviceBindingUnsupported,
+    /// -2035, **the simulator's own number**: a record-retrieval selector (`id`, `start`, `length`) is
+    /// malformed, or several selectors are combined.
+    #[error("Invalid record query")]
+    InvalidRecordQuery,
 }
 
 impl TokenError {
@@ -62,6 +78,9 @@ impl TokenError {
             TokenError::InvalidRentalDuration => -6007,
             TokenError::InvalidExpiration => -2002,
             TokenError::InvalidCookie => -2033,
+            TokenError::InvalidDeviceId => -2034,
+            TokenError::DeviceBindingUnsupported => -6008,
+            TokenError::InvalidRecordQuery => -2035,
         }
     }
 
@@ -71,6 +90,44 @@ impl TokenError {
             TokenError::AuthenticatorMissing | TokenError::AuthenticatorInvalid => {
                 StatusCode::UNAUTHORIZED
             }
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Why a redemption at the (simulated) rights URL was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RightsError {
+    /// -4010: no `ExpressPlayToken`, or one the simulator never issued.
+    #[error("Invalid token")]
+    InvalidToken,
+    /// -4010: the token's expiration has passed.
+    #[error("Token expired")]
+    TokenExpired,
+    /// -4010: the redemption carries no `deviceId` (a real device always sends one in its SPC).
+    #[error("Invalid token: no device id")]
+    DeviceIdMissing,
+    /// -4010: the redemption's `deviceId` is not a well-formed device id.
+    #[error("Invalid token: invalid device id")]
+    DeviceIdInvalid,
+    /// -4011, **the simulator's own number** (HTTP 403): the token is bound to another device.
+    #[error("Device not authorized for this token")]
+    DeviceNotAuthorized,
+}
+
+impl RightsError {
+    /// The ExpressPlay error number (-4011 is the simulator's own).
+    pub fn code(self) -> i64 {
+        match self {
+            RightsError::DeviceNotAuthorized => -4011,
+            _ => -4010,
+        }
+    }
+
+    /// The HTTP status: 403 for a device mismatch, 400 otherwise.
+    pub fn status(self) -> StatusCode {
+        match self {
+            RightsError::DeviceNotAuthorized => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -87,26 +144,62 @@ pub struct ValidRequest {
     pub rental_duration: u32,
     /// `cookie`, if given and non-empty.
     pub cookie: Option<String>,
-    /// `deviceId`, if given and non-empty.
+    /// The device restriction (the parameter named by [`TokenRules::device_param`]), if given and
+    /// non-empty.
     pub device_id: Option<String>,
 }
 
-/// Validates the parameters in the documented order. A parameter that is present but empty counts as
-/// missing for `customerAuthenticator` and `contentKey`, and as malformed everywhere else.
+/// The account-dependent rules of a token request.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenRules<'a> {
+    /// Accepted `customerAuthenticator` values; empty accepts any well-formed one.
+    pub authenticators: &'a [String],
+    /// Name of the parameter carrying the device restriction (case-sensitive).
+    pub device_param: &'a str,
+    /// Whether the account may bind tokens to a device; when not, a device restriction gets -6008.
+    pub device_binding: bool,
+}
+
+impl<'a> TokenRules<'a> {
+    /// The default rules: device binding allowed, restriction in [`DEFAULT_DEVICE_PARAM`].
+    pub fn new(authenticators: &'a [String]) -> Self {
+        TokenRules {
+            authenticators,
+            device_param: DEFAULT_DEVICE_PARAM,
+            device_binding: true,
+        }
+    }
+}
+
+/// [`validate_with`] under the default [`TokenRules`].
 pub fn validate(
     params: &BTreeMap<String, String>,
     authenticators: &[String],
     now: DateTime<Utc>,
 ) -> Result<ValidRequest, TokenError> {
+    validate_with(params, &TokenRules::new(authenticators), now)
+}
+
+/// Validates the parameters in the documented order. A parameter that is present but empty counts as
+/// missing for `customerAuthenticator`, `contentKey`, `cookie` and the device restriction, and as
+/// malformed everywhere else. Device binding (-6008) is checked last.
+pub fn validate_with(
+    params: &BTreeMap<String, String>,
+    rules: &TokenRules<'_>,
+    now: DateTime<Utc>,
+) -> Result<ValidRequest, TokenError> {
     let get = |name: &str| params.get(name).map(String::as_str);
     let error_format = parse_error_format(get("errorFormat"))?;
-    check_authenticator(get("customerAuthenticator"), authenticators)?;
+    check_authenticator(get("customerAuthenticator"), rules.authenticators)?;
     check_content_key(get("contentKey"))?;
     check_iv(get("iv"))?;
     let rental_duration = parse_rental_duration(get("rentalDuration"))?;
     let expiration = parse_expiration(get("expirationTime"), now)?;
     let cookie = check_cookie(get("cookie"))?;
-    let device_id = get("deviceId").filter(|d| !d.is_empty()).map(str::to_owned);
+    let device_id = check_device_id(get(rules.device_param))?;
+    if device_id.is_some() && !rules.device_binding {
+        return Err(TokenError::DeviceBindingUnsupported);
+    }
     Ok(ValidRequest {
         error_format,
         expiration,
@@ -205,12 +298,107 @@ pub fn parse_expiration(
     Ok(at)
 }
 
-/// `cookie`: optional, at most 32 characters. Returns it when non-empty.
+/// `cookie`: optional, at most 32 characters, each printable ASCII other than space (`0x21..=0x7E`;
+/// the character rule is the simulator's reading of an unpublished one). Returns it when non-empty.
 pub fn check_cookie(value: Option<&str>) -> Result<Option<String>, TokenError> {
     match value {
         None | Some("") => Ok(None),
-        Some(v) if v.chars().count() <= MAX_COOKIE_CHARS => Ok(Some(v.to_owned())),
+        Some(v) if v.len() <= MAX_COOKIE_CHARS && v.bytes().all(|b| (0x21..=0x7E).contains(&b)) => {
+            Ok(Some(v.to_owned()))
+        }
         Some(_) => Err(TokenError::InvalidCookie),
+    }
+}
+
+/// The device restriction: optional; when non-empty, 1-256 characters of `[A-Za-z0-9._:+/=-]`
+/// (the simulator's rule; -2034 is its own number). Returns it when non-empty.
+pub fn check_device_id(value: Option<&str>) -> Result<Option<String>, TokenError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(v) if is_device_id(v) => Ok(Some(v.to_owned())),
+        Some(_) => Err(TokenError::InvalidDeviceId),
+    }
+}
+
+fn is_device_id(value: &str) -> bool {
+    (1..=MAX_DEVICE_ID_CHARS).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:+/=_-".contains(&b))
+}
+
+/// What a record-retrieval request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordQuery {
+    /// No selector: the latest [`super::LATEST_RECORDS`] events.
+    Latest,
+    /// `cookie=<string>`: every event logged under that cookie.
+    Cookie(String),
+    /// `id=<event id>`: that event, if still kept.
+    Id(u64),
+    /// `start` + `length`: `length` events (1..=[`MAX_RECORD_PAGE`]) after skipping `start` of them,
+    /// newest first (the simulator's reading of the paging parameters).
+    Page {
+        /// Events to skip, newest first.
+        start: u64,
+        /// Events to return.
+        length: u64,
+    },
+}
+
+/// Validates a record-retrieval request: `errorFormat` (-3004), `customerAuthenticator` (-2017/-2018),
+/// then at most one selector. A present but empty `cookie`, or one breaking [`check_cookie`], is -2033;
+/// any other malformed or combined selector is the simulator's -2035.
+pub fn parse_record_query(
+    params: &BTreeMap<String, String>,
+    authenticators: &[String],
+) -> Result<RecordQuery, TokenError> {
+    let get = |name: &str| params.get(name).map(String::as_str);
+    parse_error_format(get("errorFormat"))?;
+    check_authenticator(get("customerAuthenticator"), authenticators)?;
+    match (get("cookie"), get("id"), get("start"), get("length")) {
+        (None, None, None, None) => Ok(RecordQuery::Latest),
+        (Some(cookie), None, None, None) => match check_cookie(Some(cookie))? {
+            Some(cookie) => Ok(RecordQuery::Cookie(cookie)),
+            None => Err(TokenError::InvalidCookie),
+        },
+        (None, Some(id), None, None) => parse_digits(id)
+            .map(RecordQuery::Id)
+            .ok_or(TokenError::InvalidRecordQuery),
+        (None, None, Some(start), Some(length)) => {
+            let start = parse_digits(start).ok_or(TokenError::InvalidRecordQuery)?;
+            let length = parse_digits(length)
+                .filter(|l| (1..=MAX_RECORD_PAGE).contains(l))
+                .ok_or(TokenError::InvalidRecordQuery)?;
+            Ok(RecordQuery::Page { start, length })
+        }
+        _ => Err(TokenError::InvalidRecordQuery),
+    }
+}
+
+/// The rules of a redemption: the token must be one the simulator issued (`token`), unexpired at `now`,
+/// and presented with a well-formed `device` equal to the token's device restriction, if any.
+/// Returns the device id presented.
+pub fn check_redemption(
+    token: Option<&IssuedToken>,
+    device: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<String, RightsError> {
+    let token = token.ok_or(RightsError::InvalidToken)?;
+    // An expiration the simulator cannot read counts as passed: fail closed.
+    let unexpired = DateTime::parse_from_rfc3339(&token.expiration)
+        .is_ok_and(|expiration| expiration.with_timezone(&Utc) >= now);
+    if !unexpired {
+        return Err(RightsError::TokenExpired);
+    }
+    let device = match device {
+        None | Some("") => return Err(RightsError::DeviceIdMissing),
+        Some(d) if is_device_id(d) => d,
+        Some(_) => return Err(RightsError::DeviceIdInvalid),
+    };
+    match &token.device_id {
+        Some(bound) if bound != device => Err(RightsError::DeviceNotAuthorized),
+        _ => Ok(device.to_owned()),
     }
 }
 
