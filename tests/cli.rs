@@ -557,3 +557,64 @@ fn the_quick_start_answers_the_printed_curl_command() {
     assert!(clean_exit, "{log}");
     assert!(!log.contains("created"), "nothing is recreated:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_list_and_forget_work_on_the_shared_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let config = config.to_str().unwrap().to_owned();
+    let master = dir.path().join("master.key");
+    sees::keys::MasterKey::generate_file(&master).unwrap();
+
+    let settings =
+        sees::config::Settings::load_with_env(Some(std::path::Path::new(&config)), false, vec![])
+            .unwrap();
+    let stores = sees::app::open_stores(&settings).await.unwrap();
+    let cookie = sees::ids::CustomerCookie::parse("viewer-cookie").unwrap();
+    let device = sees::ids::DeviceId::parse("DEVICE-A").unwrap();
+    stores
+        .devices
+        .remember_device(&cookie, &device, chrono::Utc::now())
+        .await
+        .unwrap();
+    stores.store.close().await;
+
+    let listed = sees(dir.path(), &["--config", &config, "devices", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        text(&listed).contains("DEVICE-A") && text(&listed).contains("1 bindings"),
+        "{}",
+        text(&listed)
+    );
+    assert!(
+        !text(&listed).contains("viewer-cookie"),
+        "the cookie is never shown"
+    );
+
+    let forgot = sees(
+        dir.path(),
+        &[
+            "--config",
+            &config,
+            "devices",
+            "forget",
+            "--cookie",
+            "viewer-cookie",
+        ],
+    );
+    assert!(forgot.status.success(), "{}", text(&forgot));
+    let again = sees(
+        dir.path(),
+        &[
+            "--config",
+            &config,
+            "devices",
+            "forget",
+            "--cookie",
+            "viewer-cookie",
+        ],
+    );
+    fails_with(&again, "nothing is known");
+    let listed = sees(dir.path(), &["--config", &config, "devices", "list"]);
+    assert!(text(&listed).contains("0 bindings"), "{}", text(&listed));
+}
