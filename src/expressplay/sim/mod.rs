@@ -212,6 +212,20 @@ pub struct RecordedRequest {
     pub error_code: Option<i64>,
 }
 
+impl RecordedRequest {
+    /// The record of `req` before it is answered.
+    fn begin(req: &Request) -> Self {
+        RecordedRequest {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            params: BTreeMap::new(),
+            raw_query: req.uri().query().unwrap_or_default().to_owned(),
+            status: 0,
+            error_code: None,
+        }
+    }
+}
+
 /// What the simulator remembers about a token it issued. Never holds the content key or IV.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
@@ -459,14 +473,7 @@ async fn record_route(State(state): State<Arc<SimState>>, req: Request) -> Respo
 /// the record of the request.
 async fn api_route(state: Arc<SimState>, route: Route, req: Request) -> Response {
     let method = req.method().clone();
-    let mut recorded = RecordedRequest {
-        method: method.to_string(),
-        path: req.uri().path().to_owned(),
-        params: BTreeMap::new(),
-        raw_query: req.uri().query().unwrap_or_default().to_owned(),
-        status: 0,
-        error_code: None,
-    };
+    let mut recorded = RecordedRequest::begin(&req);
 
     let (response, error_code) = if !route.allows(&method) {
         (method_not_allowed(route.allow_header()), None)

@@ -153,14 +153,7 @@ async fn redemption_params(req: Request) -> Result<(BTreeMap<String, String>, St
 /// logs (cookie, device id) when the token carries a cookie, and answers a fake CKC.
 pub(super) async fn rights_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
     let method = req.method().clone();
-    let mut recorded = RecordedRequest {
-        method: method.to_string(),
-        path: req.uri().path().to_owned(),
-        params: BTreeMap::new(),
-        raw_query: req.uri().query().unwrap_or_default().to_owned(),
-        status: 0,
-        error_code: None,
-    };
+    let mut recorded = RecordedRequest::begin(&req);
     let (response, error_code) = if method != Method::GET && method != Method::POST {
         (method_not_allowed("GET, POST"), None)
     } else {
