@@ -9,6 +9,10 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::admin::jwt::{EndUserVerifier, JwtConfigError};
+use crate::admin::tokens::ApiTokens;
+use crate::admin::{AdminLimits, AdminState};
+use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::devices::DeviceBindings;
@@ -40,6 +44,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("auth: {0}")]
+    EndUsers(#[from] JwtConfigError),
     #[error(
         "expressplay.customer_authenticator is not set: configure it (or SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR), \
          or run `sees serve --dev` to use the local ExpressPlay simulator"
@@ -90,6 +96,15 @@ pub struct Application {
     limits: ConnectionLimits,
     keys: Arc<KeyStore>,
     state: Arc<SeesState>,
+    admin: AdminListener,
+}
+
+/// The admin API's listener: plain HTTP (loopback only) or TLS.
+struct AdminListener {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: Router,
 }
 
 impl Application {
@@ -108,6 +123,7 @@ impl Application {
         }
         let tls = crate::tls::server_config(&settings.tls)?;
         let stores = open_stores(settings).await?;
+        let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
         let service = EntitlementService::new(ServiceParts {
             keys: Arc::clone(&keys),
@@ -132,16 +148,27 @@ impl Application {
             request_timeout: settings.request_timeout(),
         });
         let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
-        let listener = TcpListener::bind(settings.server.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.server.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.server.listen,
-            source,
-        })?;
+        let (listener, local_addr) = bind(settings.server.listen).await?;
+        let admin_state = Arc::new(AdminState {
+            catalog: Catalog::new(stores.store.clone(), settings.admin.graph_max_depth),
+            tokens: ApiTokens::new(stores.store.clone()),
+            end_users: EndUserVerifier::from_settings(&settings.auth)?,
+            clock: Arc::clone(&clock_for_admin),
+            limits: AdminLimits {
+                max_body_bytes: settings.admin.max_body_bytes,
+                max_page_size: settings.admin.max_page_size,
+                max_list_len: settings.admin.max_list_len,
+            },
+        });
+        let admin_tls = match (&settings.admin.tls_cert, &settings.admin.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::admin_server_config(
+                cert,
+                key,
+                settings.admin.client_ca.as_deref(),
+            )?),
+            _ => None,
+        };
+        let (admin_listener, admin_addr) = bind(settings.admin.listen).await?;
         Ok(Application {
             listener,
             local_addr,
@@ -155,6 +182,12 @@ impl Application {
             },
             keys,
             state,
+            admin: AdminListener {
+                listener: admin_listener,
+                local_addr: admin_addr,
+                tls: admin_tls,
+                router: crate::admin::router(admin_state),
+            },
         })
     }
 
@@ -173,12 +206,66 @@ impl Application {
         Arc::clone(&self.state)
     }
 
-    /// Serves until `shutdown` completes, then drains.
+    /// The bound address of the admin listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr
+    }
+
+    /// Serves both listeners until `shutdown` completes, then drains.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let admin = self.admin;
+        let admin_limits = self.limits;
+        let admin_stopped = signal(stopped.clone());
+        let admin_task = async move {
+            match admin.tls {
+                Some(tls) => {
+                    tracing::info!(addr = %admin.local_addr, "admin listener ready (TLS)");
+                    serve_tls(
+                        admin.listener,
+                        tls,
+                        admin.router,
+                        admin_limits,
+                        admin_stopped,
+                    )
+                    .await;
+                }
+                None => {
+                    tracing::info!(addr = %admin.local_addr, "admin listener ready (plain HTTP, loopback)");
+                    if let Err(e) = axum::serve(admin.listener, admin.router)
+                        .with_graceful_shutdown(admin_stopped)
+                        .await
+                    {
+                        tracing::error!(error = %e, "admin listener failed");
+                    }
+                }
+            }
+        };
         tracing::info!(addr = %self.local_addr, "SEES listener ready (mutual TLS)");
-        serve_tls(self.listener, self.tls, self.router, self.limits, shutdown).await;
+        let sees_task = serve_tls(
+            self.listener,
+            self.tls,
+            self.router,
+            self.limits,
+            signal(stopped),
+        );
+        let trigger = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(sees_task, admin_task, trigger);
         tracing::info!("stopped");
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

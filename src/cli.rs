@@ -50,6 +50,9 @@ enum Command {
     /// Cookie → device bindings (device registration and device-bound tokens).
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Admin API bearer tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Run the local ExpressPlay SIMULATOR (for tests and demos; tokens play nowhere).
     ExpressplaySim {
         /// Address to listen on (plain HTTP).
@@ -140,6 +143,21 @@ enum DevicesCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long, value_enum)]
+        role: crate::admin::tokens::Role,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by name or id.
+    Revoke { name_or_id: String },
+}
+
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -192,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys(config, command).await,
         Command::Devices(command) => devices(config, command).await,
+        Command::Tokens(command) => tokens(config, command).await,
         Command::ExpressplaySim {
             listen,
             authenticator,
@@ -349,6 +368,48 @@ async fn devices(config: Option<&Path>, command: DevicesCommand) -> anyhow::Resu
                 bail!("nothing is known about this cookie");
             }
             println!("forgot the binding; the next device-bound request asks ExpressPlay's record service");
+        }
+    }
+    Ok(())
+}
+
+async fn tokens(config: Option<&Path>, command: TokensCommand) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let settings = Settings::load(config, false)?;
+    let tokens = crate::admin::tokens::ApiTokens::new(open_stores(&settings).await?.store);
+    let now = chrono::Utc::now();
+    match command {
+        TokensCommand::Create { role, name } => {
+            let (info, secret) = tokens.create(&name, role, now).await?;
+            eprintln!(
+                "created token {} ({}, role {}); it is shown once:",
+                info.name, info.id, info.role
+            );
+            println!("{}", secret.expose_secret());
+        }
+        TokensCommand::List => {
+            let listed = tokens.list().await?;
+            println!(
+                "{:<36} {:<24} {:<8} {:<21} {:<21}",
+                "ID", "NAME", "ROLE", "CREATED", "REVOKED"
+            );
+            let time =
+                |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            for token in &listed {
+                println!(
+                    "{:<36} {:<24} {:<8} {:<21} {:<21}",
+                    token.id,
+                    token.name,
+                    token.role.to_string(),
+                    time(token.created_at),
+                    token.revoked_at.map_or("-".to_owned(), time),
+                );
+            }
+            println!("{} tokens", listed.len());
+        }
+        TokensCommand::Revoke { name_or_id } => {
+            tokens.revoke(&name_or_id, now).await?;
+            println!("revoked {name_or_id}");
         }
     }
     Ok(())

@@ -28,6 +28,8 @@ pub struct Settings {
     pub keys: KeysSettings,
     pub expressplay: ExpressPlaySettings,
     pub devices: DeviceSettings,
+    pub admin: AdminSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
 }
 
@@ -281,6 +283,83 @@ impl Default for DeviceSettings {
     }
 }
 
+/// The admin API listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Address of the admin listener; plain HTTP is allowed only on a loopback address.
+    pub listen: SocketAddr,
+    /// Server certificate and key (PEM); required when `listen` is not a loopback address.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// When set, admin clients must also present a certificate from this CA bundle.
+    pub client_ca: Option<PathBuf>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Largest `count` of a listing (larger values are clamped to it).
+    pub max_page_size: u32,
+    /// Longest list in one request body (asset IDs, package IDs…); longer lists are refused.
+    pub max_list_len: usize,
+    /// Deepest package graph: an edge that would make a longer parent → child chain is refused.
+    pub graph_max_depth: u32,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8444)),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            max_body_bytes: 1024 * 1024,
+            max_page_size: 500,
+            max_list_len: 10_000,
+            graph_max_depth: 8,
+        }
+    }
+}
+
+/// End-user authentication: JWTs from the customer's identity providers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Tolerance applied to `exp`, `nbf` and `iat`.
+    pub clock_skew_s: u64,
+    /// Accepted issuers; none = end-user routes refuse every token.
+    pub issuers: Vec<IssuerSettings>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            clock_skew_s: 60,
+            issuers: Vec::new(),
+        }
+    }
+}
+
+/// One identity provider. Exactly one of `hs256_secret`, `public_key_file` and `jwks_file` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The `iss` claim this provider signs with.
+    pub issuer: String,
+    /// When set, the `aud` claim must contain it.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Allowed algorithms: `HS256`, `RS256`, `ES256` (never `none`).
+    pub algorithms: Vec<String>,
+    /// Shared secret for HS256.
+    #[serde(default)]
+    pub hs256_secret: Option<SecretString>,
+    /// A PEM public key (RSA or EC) for RS256/ES256.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    /// A JWKS file; the token's `kid` picks the key (rotation: list old and new keys).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+}
+
 fn deserialize_lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TokenLifetime, D::Error> {
     let raw = String::deserialize(d)?;
     raw.parse().map_err(serde::de::Error::custom)
@@ -436,6 +515,24 @@ impl Settings {
             problems.push(
                 "expressplay.record_fields: list must be empty or a JSON pointer starting with '/', \
                  cookie and device must name fields"
+                    .to_owned(),
+            );
+        }
+        let admin = &self.admin;
+        if !admin.listen.ip().is_loopback() && (admin.tls_cert.is_none() || admin.tls_key.is_none())
+        {
+            problems.push(
+                "admin.listen is not a loopback address: set admin.tls_cert and admin.tls_key (plain HTTP \
+                 is only allowed on loopback)"
+                    .to_owned(),
+            );
+        }
+        if admin.tls_cert.is_some() != admin.tls_key.is_some() {
+            problems.push("admin.tls_cert and admin.tls_key go together".to_owned());
+        }
+        if admin.max_page_size == 0 || admin.max_list_len == 0 || admin.graph_max_depth == 0 {
+            problems.push(
+                "admin.max_page_size, admin.max_list_len and admin.graph_max_depth must be greater than 0"
                     .to_owned(),
             );
         }

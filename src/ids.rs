@@ -15,6 +15,10 @@ pub enum IdError {
     ControlCharacter,
     #[error("contains a character outside its allowed set")]
     Charset,
+    #[error("has leading or trailing whitespace")]
+    Whitespace,
+    #[error("contains a comma (one identifier per string)")]
+    Comma,
 }
 
 fn check(raw: &str, max: usize) -> Result<(), IdError> {
@@ -80,6 +84,90 @@ identifier!(
     /// The `messageID` of an Entitlement Request (usually a GUID).
     MessageId,
     max = 128
+);
+
+/// The rules of catalogue identifiers (packages, assets, users, billing plans, regions): 1-256
+/// characters, not blank, no surrounding whitespace, no control characters, no comma (a comma means two
+/// IDs were put in one string, as in one of the OEM spec's own examples).
+fn check_catalog(raw: &str) -> Result<(), IdError> {
+    check(raw, CATALOG_ID_MAX)?;
+    if raw.trim().is_empty() {
+        return Err(IdError::Empty);
+    }
+    if raw.trim() != raw {
+        return Err(IdError::Whitespace);
+    }
+    if raw.contains(',') {
+        return Err(IdError::Comma);
+    }
+    Ok(())
+}
+
+const CATALOG_ID_MAX: usize = 256;
+
+macro_rules! catalog_identifier {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Accepts `raw` when it follows the catalogue identifier rules.
+            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
+                let raw = raw.into();
+                check_catalog(&raw)?;
+                Ok(Self(raw))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(raw).map_err(|e| {
+                    serde::de::Error::custom(format!("{} {e}", stringify!($name)))
+                })
+            }
+        }
+    };
+}
+
+catalog_identifier!(
+    /// A package of assets.
+    PackageId
+);
+catalog_identifier!(
+    /// A video asset.
+    AssetId
+);
+catalog_identifier!(
+    /// A user account (the `uid` of the OEM API; the `sub` of an end-user JWT).
+    UserId
+);
+catalog_identifier!(
+    /// A billing plan.
+    BillingPlanId
+);
+catalog_identifier!(
+    /// A region (as listed in a package's `regionWhitelist`).
+    RegionId
 );
 
 /// A FairPlay device id as ExpressPlay logs it at redemption: 1-256 characters of
@@ -193,6 +281,24 @@ mod tests {
         assert_eq!(DeviceId::parse("é"), Err(IdError::Charset));
         assert_eq!(DeviceId::parse(""), Err(IdError::Empty));
         assert!(DeviceId::parse("a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn catalogue_identifiers_refuse_the_specs_junk() {
+        assert!(PackageId::parse("d2595580-3935-11e8-b85b-c9864ba6c1ca3").is_ok());
+        assert!(BillingPlanId::parse("Cascadia Curling - Gold").is_ok());
+        assert_eq!(
+            BillingPlanId::parse("\u{1}\t"),
+            Err(IdError::ControlCharacter)
+        );
+        assert_eq!(BillingPlanId::parse("       "), Err(IdError::Empty));
+        assert_eq!(AssetId::parse("a1,a2"), Err(IdError::Comma));
+        assert_eq!(UserId::parse(" u"), Err(IdError::Whitespace));
+        assert!(serde_json::from_str::<PackageId>("\"p\"").is_ok());
+        let err = serde_json::from_str::<PackageId>("\"\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PackageId is empty"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! looks up the content key for the `contentID`, asks ExpressPlay for a FairPlay token and answers with the
 //! token URL. See `ARCHITECTURE` in the README for the flow and the module map.
 
+pub mod admin;
 pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -102,10 +102,16 @@ pub async fn serve_tls(
             else {
                 return;
             };
-            tracing::debug!(%peer, client = identity.short(), "connection established");
+            tracing::debug!(
+                %peer,
+                client = identity.as_ref().map_or("-", ClientIdentity::short),
+                "connection established"
+            );
             let service = TowerToHyperService::new(tower::service_fn(
                 move |mut request: hyper::Request<Incoming>| {
-                    request.extensions_mut().insert(identity.clone());
+                    if let Some(identity) = &identity {
+                        request.extensions_mut().insert(identity.clone());
+                    }
                     router.clone().oneshot(request)
                 },
             ));
@@ -125,12 +131,17 @@ pub async fn serve_tls(
     }
 }
 
-/// The TLS handshake under its deadline; `None` when it fails (logged at debug: scanners are common).
+/// The TLS handshake under its deadline, and the client certificate when one was presented (the
+/// server configuration decides whether one is required); `None` when the handshake fails (logged at
+/// debug: scanners are common).
 async fn handshake(
     tcp: TcpStream,
     acceptor: &TlsAcceptor,
     deadline: Duration,
-) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, ClientIdentity)> {
+) -> Option<(
+    tokio_rustls::server::TlsStream<TcpStream>,
+    Option<ClientIdentity>,
+)> {
     let outcome = tokio::time::timeout(deadline, async {
         let mut first = [0u8; 1];
         if tcp.peek(&mut first).await.ok()? == 1 && first[0].is_ascii_uppercase() {
@@ -156,11 +167,17 @@ async fn handshake(
             return None;
         }
     };
-    let leaf = stream.get_ref().1.peer_certificates()?.first()?;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
-    let identity = ClientIdentity {
-        cert_sha256: hex::encode(digest.as_ref()),
-    };
+    let identity = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
+            ClientIdentity {
+                cert_sha256: hex::encode(digest.as_ref()),
+            }
+        });
     Some((stream, identity))
 }
 

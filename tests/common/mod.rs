@@ -25,6 +25,8 @@ pub const AUTHENTICATOR: &str = "4242,0123456789abcdef0123456789abcdef";
 /// A running sees with everything it needs.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin API's (plain HTTP, loopback) address.
+    pub admin_addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub pki: DevPki,
     pub sim: Simulator,
@@ -55,6 +57,7 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     MasterKey::generate_file(&master).expect("writing the master key");
     let mut settings = Settings::default();
     settings.server.listen = ([127, 0, 0, 1], 0).into();
+    settings.admin.listen = ([127, 0, 0, 1], 0).into();
     settings.server.handshake_timeout_ms = 2_000;
     settings.server.request_timeout_ms = 4_000;
     settings.tls.cert = paths.server_cert;
@@ -120,6 +123,7 @@ async fn start(
         .await
         .expect("building sees");
     let addr = app.local_addr();
+    let admin_addr = app.admin_addr();
     let keys = app.key_store();
     let state = app.state();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -128,6 +132,7 @@ async fn start(
     }));
     TestServer {
         addr,
+        admin_addr,
         dir,
         pki,
         sim,
@@ -207,6 +212,50 @@ impl TestServer {
     /// Stores a key for `content_id` with the default policy.
     pub async fn add_key(&self, content_id: &str) -> ContentKey {
         self.add_key_with(content_id, KeyPolicy::default()).await
+    }
+
+    /// A new admin API token with `role` (created the way `sees tokens create` does).
+    pub async fn admin_token(&self, role: sees::admin::tokens::Role) -> String {
+        use secrecy::ExposeSecret;
+        let stores = sees::app::open_stores(&self.settings)
+            .await
+            .expect("opening the store");
+        let tokens = sees::admin::tokens::ApiTokens::new(stores.store.clone());
+        let name = format!("{role}-{}", uuid::Uuid::new_v4().simple());
+        let (_, secret) = tokens
+            .create(&name, role, chrono::Utc::now())
+            .await
+            .expect("creating a token");
+        stores.store.close().await;
+        secret.expose_secret().to_owned()
+    }
+
+    /// Calls the admin API: `method` `path` with an optional bearer `token` and JSON `body`; the status
+    /// and the JSON answer.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("http://{}{path}", self.admin_addr);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = reqwest::Client::new().request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("admin response body");
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (status, value)
     }
 
     /// Stops the server and waits for it to drain.

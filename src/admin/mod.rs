@@ -1,0 +1,104 @@
+//! The admin API: the OEM Entitlements API v1 and Package Graphs routes, with the same paths, bodies
+//! and envelopes, on a listener of its own (plain HTTP only on loopback; TLS, optionally with client
+//! certificates, elsewhere). Authentication in `auth`, the envelope and error shape in `envelope` and
+//! `errors`; the routes in `packages`, `entitlements` and `graphs`; the OpenAPI document in `openapi`.
+//!
+//! Never logs bearer tokens or JWTs.
+
+pub mod auth;
+mod entitlements;
+pub mod envelope;
+pub mod errors;
+mod graphs;
+pub mod jwt;
+pub mod openapi;
+mod packages;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::Uri;
+use axum::Router;
+use tower::ServiceExt;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::clock::Clock;
+use envelope::{ApiError, BodyCap};
+use errors::AdminCode;
+use jwt::EndUserVerifier;
+use tokens::ApiTokens;
+
+/// Limits that shape requests.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminLimits {
+    pub max_body_bytes: usize,
+    pub max_page_size: u32,
+    pub max_list_len: usize,
+}
+
+/// What the admin handlers share.
+pub struct AdminState {
+    pub catalog: Catalog,
+    pub tokens: ApiTokens,
+    pub end_users: EndUserVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub limits: AdminLimits,
+}
+
+/// Every admin route, behind the envelope; a trailing `/` on a path is ignored (the spec writes some
+/// paths with one and some without).
+pub fn router(state: Arc<AdminState>) -> Router {
+    let cap = BodyCap(state.limits.max_body_bytes);
+    let routes = Router::new()
+        .merge(packages::routes())
+        .merge(entitlements::routes())
+        .merge(graphs::routes())
+        .merge(openapi::routes())
+        .with_state(state);
+    Router::new()
+        .fallback_service(tower::service_fn(move |mut request: Request| {
+            let routes = routes.clone();
+            async move {
+                trim_trailing_slash(&mut request);
+                request.extensions_mut().insert(cap);
+                routes.oneshot(request).await
+            }
+        }))
+        .layer(axum::middleware::from_fn(envelope::envelope))
+}
+
+fn trim_trailing_slash(request: &mut Request) {
+    let uri = request.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match uri.query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(new_uri) = rebuilt.parse::<Uri>() {
+            *request.uri_mut() = new_uri;
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let code = match &e {
+            CatalogError::PackageNotFound(_) => AdminCode::PackageNotFound,
+            CatalogError::UserNotFound(_) => AdminCode::UserNotFound,
+            CatalogError::DuplicatePackage(_) => AdminCode::DuplicatePackage,
+            CatalogError::DuplicateEntitlement(..) => AdminCode::DuplicateEntitlement,
+            CatalogError::Cycle { .. } => AdminCode::GraphCycle,
+            CatalogError::TooDeep { .. } => AdminCode::GraphTooDeep,
+            CatalogError::DatesOutOfOrder => AdminCode::DatesOutOfOrder,
+            CatalogError::Store(store) => {
+                tracing::error!(error = %store, "catalogue store failure");
+                return ApiError::plain(AdminCode::StoreUnavailable);
+            }
+        };
+        ApiError::new(code, e.to_string())
+    }
+}

@@ -1,0 +1,62 @@
+//! The entitlement catalogue: packages of assets (free ones included), their billing plans, regions
+//! and custom data, the package graph, and users' entitlements with their time windows. Domain types
+//! and SQL only — no HTTP here (the admin API translates `CatalogError` into answers).
+//!
+//! SQL is written once for SQLite and PostgreSQL (see `store`); multi-row writes run in one
+//! transaction so nothing is half-applied.
+
+mod entitlements;
+mod graph;
+mod packages;
+
+use crate::ids::{PackageId, UserId};
+use crate::store::{Store, StoreError};
+
+/// Why a catalogue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("package {0} not found")]
+    PackageNotFound(PackageId),
+    #[error("user {0} not found")]
+    UserNotFound(UserId),
+    #[error("package {0} exists")]
+    DuplicatePackage(PackageId),
+    #[error("user {0} already holds an entitlement to package {1}")]
+    DuplicateEntitlement(UserId, PackageId),
+    #[error("{child} is already an ancestor of {parent}: the edge would make a cycle")]
+    Cycle { parent: PackageId, child: PackageId },
+    #[error("the edge would make a chain of {depth} packages (at most {max})")]
+    TooDeep { depth: u32, max: u32 },
+    #[error("endDate must be after startDate")]
+    DatesOutOfOrder,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        CatalogError::Store(StoreError::Database(e))
+    }
+}
+
+/// The catalogue over the shared store.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    store: Store,
+    graph_max_depth: u32,
+}
+
+impl Catalog {
+    /// The catalogue in `store`; package chains are limited to `graph_max_depth` edges.
+    pub fn new(store: Store, graph_max_depth: u32) -> Self {
+        Self {
+            store,
+            graph_max_depth,
+        }
+    }
+
+    /// The store (for the query functions in this module's files).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+}

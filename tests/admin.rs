@@ -1,0 +1,86 @@
+//! The admin listener: authentication, roles, the envelope, and its refusals, over real HTTP.
+
+mod common;
+
+use common::spawn;
+use sees::admin::tokens::Role;
+use serde_json::Value;
+
+fn assert_envelope(answer: &Value) {
+    let id = answer["requestID"].as_str().expect("requestID");
+    assert_eq!(id.len(), 36, "{answer}");
+    let at = answer["timestamp"].as_str().expect("timestamp");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{answer}");
+}
+
+fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
+    assert_eq!(
+        (status, answer["error"]["code"].as_u64()),
+        (expected_status, Some(code)),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["status"], expected_status);
+    assert!(answer["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    assert_envelope(answer);
+}
+
+#[tokio::test]
+async fn every_route_needs_a_valid_bearer_token() {
+    let server = spawn().await;
+    for (token, why) in [
+        (None, "no header"),
+        (Some("sees_not-a-real-token"), "unknown token"),
+        (Some("garbage"), "not a token at all"),
+    ] {
+        let (status, answer) = server
+            .admin("GET", "/oem/v1/user/packages", token, None)
+            .await;
+        assert_error(status, &answer, 401, 1001);
+        let _ = why;
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_envelope() {
+    let server = spawn().await;
+    let token = server.admin_token(Role::Reader).await;
+    let (status, answer) = server
+        .admin("GET", "/oem/v1/nowhere", Some(&token), None)
+        .await;
+    assert_error(status, &answer, 404, 1020);
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_raw() {
+    let server = spawn().await;
+    let (status, answer) = server.admin("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["openapi"].as_str().unwrap().starts_with("3."),
+        "{answer}"
+    );
+    assert!(answer.get("requestID").is_none());
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working() {
+    let server = spawn().await;
+    let token = server.admin_token(Role::Admin).await;
+    let (status, _) = server
+        .admin("GET", "/openapi.json", Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+    let stores = sees::app::open_stores(&server.settings).await.unwrap();
+    let tokens = sees::admin::tokens::ApiTokens::new(stores.store.clone());
+    let listed = tokens.list().await.unwrap();
+    tokens
+        .revoke(&listed[0].id, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (status, answer) = server
+        .admin("GET", "/oem/v1/user/packages", Some(&token), None)
+        .await;
+    assert_error(status, &answer, 401, 1001);
+}
