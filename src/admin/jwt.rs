@@ -299,7 +299,11 @@ impl EndUserVerifier {
         })
     }
 
-    fn check_times(&self, claims: &serde_json::Map<String, Value>, now: i64) -> Result<(), JwtError> {
+    fn check_times(
+        &self,
+        claims: &serde_json::Map<String, Value>,
+        now: i64,
+    ) -> Result<(), JwtError> {
         let skew = self.clock_skew_s;
         let exp = match claims.get("exp") {
             None => return Err(JwtError::MissingClaim("exp")),
@@ -473,7 +477,9 @@ fn subject(claims: &serde_json::Map<String, Value>) -> Result<String, JwtError> 
         Some(Value::String(sub)) => sub,
         Some(_) => return Err(JwtError::InvalidClaim("sub")),
     };
-    if sub.is_empty() || sub.chars().count() > MAX_SUBJECT_CHARS || sub.chars().any(char::is_control)
+    if sub.is_empty()
+        || sub.chars().count() > MAX_SUBJECT_CHARS
+        || sub.chars().any(char::is_control)
     {
         return Err(JwtError::InvalidClaim("sub"));
     }
@@ -580,13 +586,19 @@ fn read_key_file(issuer: &str, path: &Path) -> Result<Vec<u8>, JwtConfigError> {
         return Err(JwtConfigError::BadKeyFile {
             issuer: issuer.to_owned(),
             path: path.to_owned(),
-            reason: format!("{len} bytes is too large for a key file (at most {MAX_KEY_FILE_BYTES})"),
+            reason: format!(
+                "{len} bytes is too large for a key file (at most {MAX_KEY_FILE_BYTES})"
+            ),
         });
     }
     std::fs::read(path).map_err(read_error)
 }
 
-fn load_pem(issuer: &str, path: &Path, algorithms: &[Algorithm]) -> Result<VerifyKey, JwtConfigError> {
+fn load_pem(
+    issuer: &str,
+    path: &Path,
+    algorithms: &[Algorithm],
+) -> Result<VerifyKey, JwtConfigError> {
     let bad = |reason: String| JwtConfigError::BadKeyFile {
         issuer: issuer.to_owned(),
         path: path.to_owned(),
@@ -596,7 +608,8 @@ fn load_pem(issuer: &str, path: &Path, algorithms: &[Algorithm]) -> Result<Verif
         [alg] => *alg,
         _ => {
             return Err(bad(
-                "one PEM key serves one algorithm (RS256 or ES256); use a jwks_file for both".into(),
+                "one PEM key serves one algorithm (RS256 or ES256); use a jwks_file for both"
+                    .into(),
             ))
         }
     };
@@ -610,10 +623,13 @@ fn load_pem(issuer: &str, path: &Path, algorithms: &[Algorithm]) -> Result<Verif
     match labels.as_slice() {
         ["PUBLIC KEY"] => {}
         ["RSA PUBLIC KEY"] if alg == Algorithm::RS256 => {}
-        ["RSA PUBLIC KEY"] => return Err(bad("holds an RSA key; ES256 needs an EC P-256 key".into())),
+        ["RSA PUBLIC KEY"] => {
+            return Err(bad("holds an RSA key; ES256 needs an EC P-256 key".into()))
+        }
         [label] if label.contains("PRIVATE KEY") => {
             return Err(bad(
-                "holds a private key; give the issuer's public key (-----BEGIN PUBLIC KEY-----)".into(),
+                "holds a private key; give the issuer's public key (-----BEGIN PUBLIC KEY-----)"
+                    .into(),
             ))
         }
         ["CERTIFICATE"] => {
@@ -622,14 +638,24 @@ fn load_pem(issuer: &str, path: &Path, algorithms: &[Algorithm]) -> Result<Verif
             ))
         }
         [] => return Err(bad("holds no PEM block".into())),
-        [_] => return Err(bad("is not a PEM public key (-----BEGIN PUBLIC KEY-----)".into())),
-        _ => return Err(bad("holds several PEM blocks; give exactly one public key".into())),
+        [_] => {
+            return Err(bad(
+                "is not a PEM public key (-----BEGIN PUBLIC KEY-----)".into()
+            ))
+        }
+        _ => {
+            return Err(bad(
+                "holds several PEM blocks; give exactly one public key".into()
+            ))
+        }
     }
     let key = match alg {
         Algorithm::RS256 => {
             let key = DecodingKey::from_rsa_pem(&bytes)
                 .map_err(|_| bad("is not an RSA public key, which RS256 needs".into()))?;
-            let der = key.try_get_as_bytes().map_err(|_| bad("unreadable RSA key".into()))?;
+            let der = key
+                .try_get_as_bytes()
+                .map_err(|_| bad("unreadable RSA key".into()))?;
             let parsed = aws_lc_rs::rsa::PublicKey::from_der(der)
                 .map_err(|_| bad("is not a valid RSA public key".into()))?;
             if !RSA_MODULUS_BYTES.contains(&parsed.modulus_len()) {
@@ -643,7 +669,9 @@ fn load_pem(issuer: &str, path: &Path, algorithms: &[Algorithm]) -> Result<Verif
         Algorithm::ES256 => {
             let key = DecodingKey::from_ec_pem(&bytes)
                 .map_err(|_| bad("is not an EC public key, which ES256 needs".into()))?;
-            let point = key.try_get_as_bytes().map_err(|_| bad("unreadable EC key".into()))?;
+            let point = key
+                .try_get_as_bytes()
+                .map_err(|_| bad("unreadable EC key".into()))?;
             check_p256_point(point).map_err(|()| bad("is not an EC P-256 public key".into()))?;
             key
         }
@@ -657,9 +685,12 @@ fn load_pem(issuer: &str, path: &Path, algorithms: &[Algorithm]) -> Result<Verif
 }
 
 fn check_p256_point(point: &[u8]) -> Result<(), ()> {
-    aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, point)
-        .map(|_| ())
-        .map_err(|_| ())
+    aws_lc_rs::signature::ParsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+        point,
+    )
+    .map(|_| ())
+    .map_err(|_| ())
 }
 
 fn load_jwks(
@@ -673,8 +704,13 @@ fn load_jwks(
         reason,
     };
     let bytes = read_key_file(issuer, path)?;
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| bad(format!("is not JSON (line {}, column {})", e.line(), e.column())))?;
+    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!(
+            "is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
     let Some(raw_keys) = doc.get("keys").and_then(Value::as_array) else {
         return Err(bad("is not a JWKS: no \"keys\" array".into()));
     };
@@ -702,15 +738,17 @@ fn load_jwks(
             ));
         }
         if raw_keys.len() > 1 && kid.is_none() {
-            return Err(key_bad("has no \"kid\", which a JWKS with several keys needs"));
+            return Err(key_bad(
+                "has no \"kid\", which a JWKS with several keys needs",
+            ));
         }
         if let Some(kid) = kid {
             if keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
                 return Err(key_bad("its kid is used twice"));
             }
         }
-        let jwk: Jwk = serde_json::from_value(raw.clone())
-            .map_err(|_| key_bad("is not a valid JWK"))?;
+        let jwk: Jwk =
+            serde_json::from_value(raw.clone()).map_err(|_| key_bad("is not a valid JWK"))?;
         let (alg, key) = decoding_key_from_jwk(&jwk).map_err(|what| key_bad(&what))?;
         if !algorithms.contains(&alg) {
             return Err(key_bad(&format!(
@@ -874,7 +912,11 @@ mod tests {
     }
 
     fn write_jwks(dir: &tempfile::TempDir, name: &str, keys: Vec<Jwk>) -> PathBuf {
-        write(dir, name, &serde_json::to_string(&JwkSet { keys }).expect("JWKS"))
+        write(
+            dir,
+            name,
+            &serde_json::to_string(&JwkSet { keys }).expect("JWKS"),
+        )
     }
 
     fn issuer(name: &str, algorithms: &[&str]) -> IssuerSettings {
@@ -936,7 +978,12 @@ mod tests {
     }
 
     fn hs256(claims: &Value) -> String {
-        sign(Algorithm::HS256, None, claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+        sign(
+            Algorithm::HS256,
+            None,
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
     }
 
     fn b64(value: &Value) -> String {
@@ -976,17 +1023,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
         let v = verifier(vec![pem_issuer("rsa-idp", "RS256", pem)]);
-        let token = sign(Algorithm::RS256, None, &claims("rsa-idp"), &keys().rsa_a.signing);
+        let token = sign(
+            Algorithm::RS256,
+            None,
+            &claims("rsa-idp"),
+            &keys().rsa_a.signing,
+        );
         assert_eq!(v.verify(&token, NOW), Ok(user("rsa-idp")));
         // Another RSA key's signature does not verify.
-        let other = sign(Algorithm::RS256, None, &claims("rsa-idp"), &keys().rsa_b.signing);
+        let other = sign(
+            Algorithm::RS256,
+            None,
+            &claims("rsa-idp"),
+            &keys().rsa_b.signing,
+        );
         assert_eq!(refused(&v, &other, NOW), JwtError::BadSignature);
     }
 
     #[test]
     fn rs256_with_jwks_verifies() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, Some("r1"))]);
+        let jwks = write_jwks(
+            &dir,
+            "jwks.json",
+            vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
+        );
         let v = verifier(vec![jwks_issuer("rsa-idp", &["RS256"], jwks)]);
         let c = claims("rsa-idp");
         let with_kid = sign(Algorithm::RS256, Some("r1"), &c, &keys().rsa_a.signing);
@@ -1001,18 +1062,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "ec.pem", &keys().ec_a.public_pem);
         let v = verifier(vec![pem_issuer("ec-idp", "ES256", pem)]);
-        let token = sign(Algorithm::ES256, None, &claims("ec-idp"), &keys().ec_a.signing);
+        let token = sign(
+            Algorithm::ES256,
+            None,
+            &claims("ec-idp"),
+            &keys().ec_a.signing,
+        );
         assert_eq!(v.verify(&token, NOW), Ok(user("ec-idp")));
-        let other = sign(Algorithm::ES256, None, &claims("ec-idp"), &keys().ec_b.signing);
+        let other = sign(
+            Algorithm::ES256,
+            None,
+            &claims("ec-idp"),
+            &keys().ec_b.signing,
+        );
         assert_eq!(refused(&v, &other, NOW), JwtError::BadSignature);
     }
 
     #[test]
     fn es256_with_jwks_verifies() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().ec_a, Some("e1"))]);
+        let jwks = write_jwks(
+            &dir,
+            "jwks.json",
+            vec![jwk_with_kid(&keys().ec_a, Some("e1"))],
+        );
         let v = verifier(vec![jwks_issuer("ec-idp", &["ES256"], jwks)]);
-        let token = sign(Algorithm::ES256, Some("e1"), &claims("ec-idp"), &keys().ec_a.signing);
+        let token = sign(
+            Algorithm::ES256,
+            Some("e1"),
+            &claims("ec-idp"),
+            &keys().ec_a.signing,
+        );
         assert_eq!(v.verify(&token, NOW), Ok(user("ec-idp")));
     }
 
@@ -1020,15 +1100,28 @@ mod tests {
     fn several_issuers_are_told_apart_by_iss() {
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "ec.pem", &keys().ec_a.public_pem);
-        let v = verifier(vec![hs_issuer("hs-idp"), pem_issuer("ec-idp", "ES256", pem)]);
+        let v = verifier(vec![
+            hs_issuer("hs-idp"),
+            pem_issuer("ec-idp", "ES256", pem),
+        ]);
         let hs = hs256(&claims("hs-idp"));
-        let ec = sign(Algorithm::ES256, None, &claims("ec-idp"), &keys().ec_a.signing);
+        let ec = sign(
+            Algorithm::ES256,
+            None,
+            &claims("ec-idp"),
+            &keys().ec_a.signing,
+        );
         assert_eq!(v.verify(&hs, NOW), Ok(user("hs-idp")));
         assert_eq!(v.verify(&ec, NOW), Ok(user("ec-idp")));
         // The ES256 issuer's name on an HS256 token does not let the HMAC secret in, nor the reverse.
         let hs_as_ec = hs256(&claims("ec-idp"));
         assert_eq!(refused(&v, &hs_as_ec, NOW), JwtError::AlgorithmNotAllowed);
-        let ec_as_hs = sign(Algorithm::ES256, None, &claims("hs-idp"), &keys().ec_a.signing);
+        let ec_as_hs = sign(
+            Algorithm::ES256,
+            None,
+            &claims("hs-idp"),
+            &keys().ec_a.signing,
+        );
         assert_eq!(refused(&v, &ec_as_hs, NOW), JwtError::AlgorithmNotAllowed);
     }
 
@@ -1066,9 +1159,18 @@ mod tests {
     #[test]
     fn unknown_kid_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, Some("r1"))]);
+        let jwks = write_jwks(
+            &dir,
+            "jwks.json",
+            vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
+        );
         let v = verifier(vec![jwks_issuer("idp", &["RS256"], jwks)]);
-        let token = sign(Algorithm::RS256, Some("r2"), &claims("idp"), &keys().rsa_a.signing);
+        let token = sign(
+            Algorithm::RS256,
+            Some("r2"),
+            &claims("idp"),
+            &keys().rsa_a.signing,
+        );
         assert_eq!(refused(&v, &token, NOW), JwtError::UnknownKey);
     }
 
@@ -1095,7 +1197,8 @@ mod tests {
     #[test]
     fn token_not_yet_valid_is_refused() {
         let v = verifier(vec![hs_issuer("idp")]);
-        let token = hs256(&json!({ "iss": "idp", "sub": "u", "exp": NOW + 7200, "nbf": NOW + 3600 }));
+        let token =
+            hs256(&json!({ "iss": "idp", "sub": "u", "exp": NOW + 7200, "nbf": NOW + 3600 }));
         assert_eq!(refused(&v, &token, NOW), JwtError::NotYetValid);
         assert!(v.verify(&token, NOW + 3600).is_ok());
     }
@@ -1103,7 +1206,8 @@ mod tests {
     #[test]
     fn token_issued_in_the_future_is_refused() {
         let v = verifier(vec![hs_issuer("idp")]);
-        let token = hs256(&json!({ "iss": "idp", "sub": "u", "exp": NOW + 7200, "iat": NOW + 600 }));
+        let token =
+            hs256(&json!({ "iss": "idp", "sub": "u", "exp": NOW + 7200, "iat": NOW + 600 }));
         assert_eq!(refused(&v, &token, NOW), JwtError::IssuedInFuture);
     }
 
@@ -1115,11 +1219,21 @@ mod tests {
             hs256(&json!({ "iss": "idp", "sub": "u", "exp": exp, "nbf": nbf, "iat": iat }))
         };
         // Expired less than the skew ago: accepted; more: refused.
-        assert!(v.verify(&at(NOW - skew + 1, NOW - 600, NOW - 600), NOW).is_ok());
-        assert_eq!(refused(&v, &at(NOW - skew, NOW - 600, NOW - 600), NOW), JwtError::Expired);
-        assert_eq!(refused(&v, &at(NOW - skew - 1, NOW - 600, NOW - 600), NOW), JwtError::Expired);
+        assert!(v
+            .verify(&at(NOW - skew + 1, NOW - 600, NOW - 600), NOW)
+            .is_ok());
+        assert_eq!(
+            refused(&v, &at(NOW - skew, NOW - 600, NOW - 600), NOW),
+            JwtError::Expired
+        );
+        assert_eq!(
+            refused(&v, &at(NOW - skew - 1, NOW - 600, NOW - 600), NOW),
+            JwtError::Expired
+        );
         // Valid from, or issued at, up to the skew ahead of us: accepted; beyond: refused.
-        assert!(v.verify(&at(NOW + 600, NOW + skew, NOW + skew), NOW).is_ok());
+        assert!(v
+            .verify(&at(NOW + 600, NOW + skew, NOW + skew), NOW)
+            .is_ok());
         assert_eq!(
             refused(&v, &at(NOW + 600, NOW + skew + 1, NOW), NOW),
             JwtError::NotYetValid
@@ -1158,7 +1272,10 @@ mod tests {
     #[test]
     fn unknown_or_missing_issuer_is_refused() {
         let v = verifier(vec![hs_issuer("idp")]);
-        assert_eq!(refused(&v, &hs256(&claims("other-idp")), NOW), JwtError::UnknownIssuer);
+        assert_eq!(
+            refused(&v, &hs256(&claims("other-idp")), NOW),
+            JwtError::UnknownIssuer
+        );
         let token = hs256(&json!({ "sub": "u", "exp": NOW + 60 }));
         assert_eq!(refused(&v, &token, NOW), JwtError::MissingClaim("iss"));
         let token = hs256(&json!({ "iss": ["idp"], "sub": "u", "exp": NOW + 60 }));
@@ -1174,11 +1291,26 @@ mod tests {
         let with_aud = |aud: Value| {
             hs256(&json!({ "iss": "idp", "sub": "user-42", "exp": NOW + 60, "aud": aud }))
         };
-        assert_eq!(v.verify(&with_aud(json!("sees-admin")), NOW), Ok(user("idp")));
-        assert_eq!(v.verify(&with_aud(json!(["other", "sees-admin"])), NOW), Ok(user("idp")));
-        assert_eq!(refused(&v, &with_aud(json!("other")), NOW), JwtError::WrongAudience);
-        assert_eq!(refused(&v, &with_aud(json!(["a", "b"])), NOW), JwtError::WrongAudience);
-        assert_eq!(refused(&v, &with_aud(json!(7)), NOW), JwtError::InvalidClaim("aud"));
+        assert_eq!(
+            v.verify(&with_aud(json!("sees-admin")), NOW),
+            Ok(user("idp"))
+        );
+        assert_eq!(
+            v.verify(&with_aud(json!(["other", "sees-admin"])), NOW),
+            Ok(user("idp"))
+        );
+        assert_eq!(
+            refused(&v, &with_aud(json!("other")), NOW),
+            JwtError::WrongAudience
+        );
+        assert_eq!(
+            refused(&v, &with_aud(json!(["a", "b"])), NOW),
+            JwtError::WrongAudience
+        );
+        assert_eq!(
+            refused(&v, &with_aud(json!(7)), NOW),
+            JwtError::InvalidClaim("aud")
+        );
         assert_eq!(
             refused(&v, &hs256(&claims("idp")), NOW),
             JwtError::MissingClaim("aud")
@@ -1200,15 +1332,27 @@ mod tests {
             }
             hs256(&c)
         };
-        assert_eq!(refused(&v, &with_sub(None), NOW), JwtError::MissingClaim("sub"));
-        assert_eq!(refused(&v, &with_sub(Some(json!(""))), NOW), JwtError::InvalidClaim("sub"));
-        assert_eq!(refused(&v, &with_sub(Some(json!(42))), NOW), JwtError::InvalidClaim("sub"));
+        assert_eq!(
+            refused(&v, &with_sub(None), NOW),
+            JwtError::MissingClaim("sub")
+        );
+        assert_eq!(
+            refused(&v, &with_sub(Some(json!(""))), NOW),
+            JwtError::InvalidClaim("sub")
+        );
+        assert_eq!(
+            refused(&v, &with_sub(Some(json!(42))), NOW),
+            JwtError::InvalidClaim("sub")
+        );
         assert_eq!(
             refused(&v, &with_sub(Some(json!("a\nb"))), NOW),
             JwtError::InvalidClaim("sub")
         );
         let long = "é".repeat(MAX_SUBJECT_CHARS + 1);
-        assert_eq!(refused(&v, &with_sub(Some(json!(long))), NOW), JwtError::InvalidClaim("sub"));
+        assert_eq!(
+            refused(&v, &with_sub(Some(json!(long))), NOW),
+            JwtError::InvalidClaim("sub")
+        );
         let longest = "é".repeat(MAX_SUBJECT_CHARS);
         assert_eq!(
             v.verify(&with_sub(Some(json!(longest.clone()))), NOW),
@@ -1224,9 +1368,18 @@ mod tests {
     #[test]
     fn algorithm_outside_the_allow_list_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, Some("r1"))]);
+        let jwks = write_jwks(
+            &dir,
+            "jwks.json",
+            vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
+        );
         let v = verifier(vec![jwks_issuer("idp", &["RS256"], jwks)]);
-        let es = sign(Algorithm::ES256, Some("r1"), &claims("idp"), &keys().ec_a.signing);
+        let es = sign(
+            Algorithm::ES256,
+            Some("r1"),
+            &claims("idp"),
+            &keys().ec_a.signing,
+        );
         assert_eq!(refused(&v, &es, NOW), JwtError::AlgorithmNotAllowed);
         // Algorithms this module never accepts, even correctly signed.
         let hs = hs256(&claims("idp"));
@@ -1238,7 +1391,12 @@ mod tests {
             &EncodingKey::from_secret(SECRET.as_bytes()),
         );
         assert_eq!(refused(&v, &hs384, NOW), JwtError::AlgorithmNotAllowed);
-        let ps256 = sign(Algorithm::PS256, Some("r1"), &claims("idp"), &keys().rsa_a.signing);
+        let ps256 = sign(
+            Algorithm::PS256,
+            Some("r1"),
+            &claims("idp"),
+            &keys().rsa_a.signing,
+        );
         assert_eq!(refused(&v, &ps256, NOW), JwtError::AlgorithmNotAllowed);
     }
 
@@ -1248,7 +1406,10 @@ mod tests {
         let payload = b64(&claims("idp"));
         for alg in ["none", "None", "NONE"] {
             let header = b64(&json!({ "alg": alg, "typ": "JWT" }));
-            for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+            for token in [
+                format!("{header}.{payload}."),
+                format!("{header}.{payload}"),
+            ] {
                 let err = refused(&v, &token, NOW);
                 assert!(
                     matches!(err, JwtError::Unsigned | JwtError::Malformed),
@@ -1269,7 +1430,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pem_text = &keys().rsa_a.public_pem;
         let pem = write(&dir, "rsa.pem", pem_text);
-        let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, Some("r1"))]);
+        let jwks = write_jwks(
+            &dir,
+            "jwks.json",
+            vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
+        );
         let v = verifier(vec![
             pem_issuer("pem-idp", "RS256", pem),
             jwks_issuer("jwks-idp", &["RS256"], jwks),
@@ -1278,11 +1443,20 @@ mod tests {
         let forged_key = EncodingKey::from_secret(pem_text.as_bytes());
         for (iss, kid) in [("pem-idp", None), ("jwks-idp", Some("r1"))] {
             let forged = sign(Algorithm::HS256, kid, &claims(iss), &forged_key);
-            assert_eq!(refused(&v, &forged, NOW), JwtError::AlgorithmNotAllowed, "{iss}");
+            assert_eq!(
+                refused(&v, &forged, NOW),
+                JwtError::AlgorithmNotAllowed,
+                "{iss}"
+            );
         }
         // Also with the DER bytes of the key.
         let der = URL_SAFE_NO_PAD.encode(pem_text.as_bytes());
-        let forged = sign(Algorithm::HS256, None, &claims("pem-idp"), &EncodingKey::from_secret(der.as_bytes()));
+        let forged = sign(
+            Algorithm::HS256,
+            None,
+            &claims("pem-idp"),
+            &EncodingKey::from_secret(der.as_bytes()),
+        );
         assert_eq!(refused(&v, &forged, NOW), JwtError::AlgorithmNotAllowed);
     }
 
@@ -1293,7 +1467,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
         let mut v = verifier(vec![pem_issuer("idp", "RS256", pem)]);
-        v.issuers.get_mut("idp").unwrap().algorithms.push(Algorithm::HS256);
+        v.issuers
+            .get_mut("idp")
+            .unwrap()
+            .algorithms
+            .push(Algorithm::HS256);
         let forged = sign(
             Algorithm::HS256,
             None,
@@ -1307,10 +1485,18 @@ mod tests {
     fn tampered_tokens_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
-        let v = verifier(vec![hs_issuer("hs-idp"), pem_issuer("rsa-idp", "RS256", pem)]);
+        let v = verifier(vec![
+            hs_issuer("hs-idp"),
+            pem_issuer("rsa-idp", "RS256", pem),
+        ]);
         for token in [
             hs256(&claims("hs-idp")),
-            sign(Algorithm::RS256, None, &claims("rsa-idp"), &keys().rsa_a.signing),
+            sign(
+                Algorithm::RS256,
+                None,
+                &claims("rsa-idp"),
+                &keys().rsa_a.signing,
+            ),
         ] {
             let parts: Vec<&str> = token.split('.').collect();
             let mut evil: Value =
@@ -1358,7 +1544,11 @@ mod tests {
         // A header that is JSON but not an object, a payload that is not JSON.
         let bad_header = format!("{}.{}.x", b64(&json!(["HS256"])), b64(&claims("idp")));
         assert_eq!(refused(&v, &bad_header, NOW), JwtError::Malformed);
-        let bad_payload = format!("{}.{}.x", b64(&json!({"alg": "HS256"})), URL_SAFE_NO_PAD.encode("nope"));
+        let bad_payload = format!(
+            "{}.{}.x",
+            b64(&json!({"alg": "HS256"})),
+            URL_SAFE_NO_PAD.encode("nope")
+        );
         assert_eq!(refused(&v, &bad_payload, NOW), JwtError::Malformed);
 
         let padded = json!({
@@ -1366,14 +1556,20 @@ mod tests {
         });
         let big = hs256(&padded);
         assert_eq!(refused(&v, &big, NOW), JwtError::TooLong);
-        assert_eq!(refused(&v, &"a".repeat(MAX_TOKEN_BYTES + 1), NOW), JwtError::TooLong);
+        assert_eq!(
+            refused(&v, &"a".repeat(MAX_TOKEN_BYTES + 1), NOW),
+            JwtError::TooLong
+        );
     }
 
     #[test]
     fn without_issuers_every_token_is_refused() {
         let v = verifier(Vec::new());
         assert!(!v.is_configured());
-        assert_eq!(refused(&v, &hs256(&claims("idp")), NOW), JwtError::NotConfigured);
+        assert_eq!(
+            refused(&v, &hs256(&claims("idp")), NOW),
+            JwtError::NotConfigured
+        );
     }
 
     // --- configuration ----------------------------------------------------------------------------
@@ -1381,7 +1577,10 @@ mod tests {
     #[test]
     fn issuer_needs_exactly_one_key_source() {
         let err = config_error(vec![issuer("idp", &["RS256"])]);
-        assert!(matches!(err, JwtConfigError::NoKeySource { ref issuer } if issuer == "idp"), "{err}");
+        assert!(
+            matches!(err, JwtConfigError::NoKeySource { ref issuer } if issuer == "idp"),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
@@ -1389,7 +1588,10 @@ mod tests {
             hs256_secret: Some(SecretString::from(SECRET)),
             ..pem_issuer("idp", "RS256", pem.clone())
         }]);
-        assert!(matches!(err, JwtConfigError::SeveralKeySources { .. }), "{err}");
+        assert!(
+            matches!(err, JwtConfigError::SeveralKeySources { .. }),
+            "{err}"
+        );
         let text = err.to_string();
         assert!(text.contains("hs256_secret, public_key_file"), "{text}");
         assert!(!text.contains(SECRET), "{text}");
@@ -1398,7 +1600,10 @@ mod tests {
             jwks_file: Some(pem.clone()),
             ..pem_issuer("idp", "RS256", pem)
         }]);
-        assert!(matches!(err, JwtConfigError::SeveralKeySources { .. }), "{err}");
+        assert!(
+            matches!(err, JwtConfigError::SeveralKeySources { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1407,7 +1612,13 @@ mod tests {
         let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
         let err = config_error(vec![pem_issuer("idp", "HS256", pem.clone())]);
         assert!(
-            matches!(err, JwtConfigError::AlgorithmNeedsOtherKey { algorithm: "HS256", .. }),
+            matches!(
+                err,
+                JwtConfigError::AlgorithmNeedsOtherKey {
+                    algorithm: "HS256",
+                    ..
+                }
+            ),
             "{err}"
         );
         let err = config_error(vec![IssuerSettings {
@@ -1415,13 +1626,25 @@ mod tests {
             ..issuer("idp", &["RS256", "HS256"])
         }]);
         assert!(
-            matches!(err, JwtConfigError::AlgorithmNeedsOtherKey { algorithm: "HS256", .. }),
+            matches!(
+                err,
+                JwtConfigError::AlgorithmNeedsOtherKey {
+                    algorithm: "HS256",
+                    ..
+                }
+            ),
             "{err}"
         );
         let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, None)]);
         let err = config_error(vec![jwks_issuer("idp", &["HS256"], jwks)]);
         assert!(
-            matches!(err, JwtConfigError::AlgorithmNeedsOtherKey { algorithm: "HS256", .. }),
+            matches!(
+                err,
+                JwtConfigError::AlgorithmNeedsOtherKey {
+                    algorithm: "HS256",
+                    ..
+                }
+            ),
             "{err}"
         );
         let err = config_error(vec![IssuerSettings {
@@ -1429,7 +1652,13 @@ mod tests {
             ..hs_issuer("idp")
         }]);
         assert!(
-            matches!(err, JwtConfigError::AlgorithmNeedsOtherKey { algorithm: "RS256", .. }),
+            matches!(
+                err,
+                JwtConfigError::AlgorithmNeedsOtherKey {
+                    algorithm: "RS256",
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(!err.to_string().contains(SECRET));
@@ -1462,7 +1691,10 @@ mod tests {
             hs256_secret: Some(SecretString::from(short)),
             ..hs_issuer("idp")
         }]);
-        assert!(matches!(err, JwtConfigError::ShortSecret { len: 31, .. }), "{err}");
+        assert!(
+            matches!(err, JwtConfigError::ShortSecret { len: 31, .. }),
+            "{err}"
+        );
         assert!(!err.to_string().contains(short));
         assert!(!format!("{err:?}").contains(short));
         // 32 bytes is enough.
@@ -1475,7 +1707,10 @@ mod tests {
     #[test]
     fn duplicate_and_empty_issuers_are_refused() {
         let err = config_error(vec![hs_issuer("idp"), hs_issuer("idp")]);
-        assert!(matches!(err, JwtConfigError::DuplicateIssuer { ref issuer } if issuer == "idp"), "{err}");
+        assert!(
+            matches!(err, JwtConfigError::DuplicateIssuer { ref issuer } if issuer == "idp"),
+            "{err}"
+        );
         let err = config_error(vec![hs_issuer(" ")]);
         assert!(matches!(err, JwtConfigError::EmptyIssuer), "{err}");
         let err = config_error(vec![IssuerSettings {
@@ -1540,8 +1775,10 @@ mod tests {
                 other => panic!("unexpected error {other}"),
             }
         };
-        let rsa = |kid: Option<&str>| serde_json::to_value(jwk_with_kid(&keys().rsa_a, kid)).unwrap();
-        let rsa_b = |kid: Option<&str>| serde_json::to_value(jwk_with_kid(&keys().rsa_b, kid)).unwrap();
+        let rsa =
+            |kid: Option<&str>| serde_json::to_value(jwk_with_kid(&keys().rsa_a, kid)).unwrap();
+        let rsa_b =
+            |kid: Option<&str>| serde_json::to_value(jwk_with_kid(&keys().rsa_b, kid)).unwrap();
 
         assert!(bad_jwks("a.json", "{", &["RS256"]).contains("not JSON"));
         assert!(bad_jwks("b.json", "{}", &["RS256"]).contains("no \"keys\""));
@@ -1550,7 +1787,8 @@ mod tests {
         assert!(bad_jwks("d.json", &unnamed, &["RS256"]).contains("no \"kid\""));
         let twice = json!({ "keys": [rsa(Some("r1")), rsa_b(Some("r1"))] }).to_string();
         assert!(bad_jwks("e.json", &twice, &["RS256"]).contains("used twice"));
-        let oct = json!({ "keys": [{ "kty": "oct", "kid": "s", "k": URL_SAFE_NO_PAD.encode(SECRET) }] });
+        let oct =
+            json!({ "keys": [{ "kty": "oct", "kid": "s", "k": URL_SAFE_NO_PAD.encode(SECRET) }] });
         let reason = bad_jwks("f.json", &oct.to_string(), &["RS256"]);
         assert!(reason.contains("symmetric"), "{reason}");
         assert!(!reason.contains(&URL_SAFE_NO_PAD.encode(SECRET)));
@@ -1566,23 +1804,42 @@ mod tests {
         assert!(reason.contains("P-256"), "{reason}");
         let mut off_curve = serde_json::to_value(jwk_with_kid(&keys().ec_a, Some("e"))).unwrap();
         off_curve["y"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32]));
-        let reason = bad_jwks("j.json", &json!({ "keys": [off_curve] }).to_string(), &["ES256"]);
+        let reason = bad_jwks(
+            "j.json",
+            &json!({ "keys": [off_curve] }).to_string(),
+            &["ES256"],
+        );
         assert!(reason.contains("not a point on P-256"), "{reason}");
         let mut short_rsa = rsa(Some("r1"));
         short_rsa["n"] = json!(URL_SAFE_NO_PAD.encode([0xc5u8; 128]));
-        let reason = bad_jwks("k.json", &json!({ "keys": [short_rsa] }).to_string(), &["RS256"]);
+        let reason = bad_jwks(
+            "k.json",
+            &json!({ "keys": [short_rsa] }).to_string(),
+            &["RS256"],
+        );
         assert!(reason.contains("1024 bits"), "{reason}");
         let mut rs384 = rsa(Some("r1"));
         rs384["alg"] = json!("RS384");
-        let reason = bad_jwks("l.json", &json!({ "keys": [rs384] }).to_string(), &["RS256"]);
+        let reason = bad_jwks(
+            "l.json",
+            &json!({ "keys": [rs384] }).to_string(),
+            &["RS256"],
+        );
         assert!(reason.contains("\"alg\""), "{reason}");
     }
 
     #[test]
     fn debug_shows_no_secret() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, Some("r1"))]);
-        let v = verifier(vec![hs_issuer("hs-idp"), jwks_issuer("jwks-idp", &["RS256"], jwks)]);
+        let jwks = write_jwks(
+            &dir,
+            "jwks.json",
+            vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
+        );
+        let v = verifier(vec![
+            hs_issuer("hs-idp"),
+            jwks_issuer("jwks-idp", &["RS256"], jwks),
+        ]);
         let debug = format!("{v:?}");
         assert!(debug.contains("hs-idp") && debug.contains("r1"), "{debug}");
         assert!(!debug.contains(SECRET), "{debug}");

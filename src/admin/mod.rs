@@ -12,7 +12,7 @@ pub mod errors;
 mod graphs;
 pub mod jwt;
 pub mod openapi;
-mod packages;
+pub mod packages;
 pub mod tokens;
 
 use std::sync::Arc;
