@@ -522,11 +522,15 @@ fn load_issuer(s: &IssuerSettings) -> Result<Issuer, JwtConfigError> {
     .into_iter()
     .flatten()
     .collect();
-    if sources.len() > 1 {
-        return Err(JwtConfigError::SeveralKeySources {
-            issuer: issuer(),
-            sources: sources.join(", "),
-        });
+    match sources.len() {
+        0 => return Err(JwtConfigError::NoKeySource { issuer: issuer() }),
+        1 => {}
+        _ => {
+            return Err(JwtConfigError::SeveralKeySources {
+                issuer: issuer(),
+                sources: sources.join(", "),
+            })
+        }
     }
 
     let keys = if let Some(secret) = &s.hs256_secret {

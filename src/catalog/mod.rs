@@ -9,6 +9,8 @@ mod entitlements;
 mod graph;
 mod packages;
 
+pub use packages::Package;
+
 use crate::ids::{PackageId, UserId};
 use crate::store::{Store, StoreError};
 
