@@ -621,3 +621,51 @@ async fn devices_list_and_forget_work_on_the_shared_store() {
     let listed = sees(dir.path(), &["--config", &config, "devices", "list"]);
     assert!(text(&listed).contains("0 bindings"), "{}", text(&listed));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_printed_once_listed_without_secrets_and_revocable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let config = config.to_str().unwrap().to_owned();
+    sees::keys::MasterKey::generate_file(&dir.path().join("master.key")).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        sees(dir.path(), &all)
+    };
+
+    let created = run(&[
+        "tokens", "create", "--role", "support", "--name", "helpdesk",
+    ]);
+    assert!(created.status.success(), "{}", text(&created));
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(token.starts_with("sees_") && token.len() > 40, "{token}");
+    fails_with(
+        &run(&["tokens", "create", "--role", "admin", "--name", "helpdesk"]),
+        "exists",
+    );
+    fails_with(
+        &run(&["tokens", "create", "--role", "root", "--name", "x"]),
+        "invalid value",
+    );
+
+    let listed = run(&["tokens", "list"]);
+    assert!(
+        text(&listed).contains("helpdesk") && text(&listed).contains("support"),
+        "{}",
+        text(&listed)
+    );
+    assert!(
+        !text(&listed).contains(&token[5..]),
+        "the token is never listed"
+    );
+
+    let settings =
+        sees::config::Settings::load_with_env(Some(Path::new(&config)), false, vec![]).unwrap();
+    let tokens =
+        sees::admin::tokens::ApiTokens::new(sees::app::open_stores(&settings).await.unwrap().store);
+    assert!(tokens.authenticate(&token).await.unwrap().is_some());
+    assert!(run(&["tokens", "revoke", "helpdesk"]).status.success());
+    assert!(tokens.authenticate(&token).await.unwrap().is_none());
+    fails_with(&run(&["tokens", "revoke", "helpdesk"]), "no token");
+}

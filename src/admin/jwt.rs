@@ -909,6 +909,31 @@ mod tests {
         jwk
     }
 
+    /// The DER inside a one-block PEM.
+    fn pem_body(pem: &str) -> Vec<u8> {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("PEM body")
+    }
+
+    /// The PKCS#1 `RSAPublicKey` DER of an RSA `PUBLIC KEY` PEM.
+    fn pkcs1_der(spki_pem: &str) -> Vec<u8> {
+        let key = DecodingKey::from_rsa_pem(spki_pem.as_bytes()).expect("RSA PEM");
+        key.try_get_as_bytes().expect("DER").to_vec()
+    }
+
+    fn to_pem(label: &str, der: &[u8]) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = format!("-----BEGIN {label}-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap());
+            pem.push('\n');
+        }
+        pem.push_str(&format!("-----END {label}-----\n"));
+        pem
+    }
+
     fn write(dir: &tempfile::TempDir, name: &str, contents: &str) -> PathBuf {
         let path = dir.path().join(name);
         std::fs::write(&path, contents).expect("write key file");
@@ -1042,6 +1067,12 @@ mod tests {
             &keys().rsa_b.signing,
         );
         assert_eq!(refused(&v, &other, NOW), JwtError::BadSignature);
+
+        // The PKCS#1 form (`BEGIN RSA PUBLIC KEY`) works as well.
+        let pkcs1 = to_pem("RSA PUBLIC KEY", &pkcs1_der(&keys().rsa_a.public_pem));
+        let pkcs1 = write(&dir, "rsa-pkcs1.pem", &pkcs1);
+        let v = verifier(vec![pem_issuer("rsa-idp", "RS256", pkcs1)]);
+        assert_eq!(v.verify(&token, NOW), Ok(user("rsa-idp")));
     }
 
     #[test]
@@ -1453,15 +1484,12 @@ mod tests {
                 "{iss}"
             );
         }
-        // Also with the DER bytes of the key.
-        let der = URL_SAFE_NO_PAD.encode(pem_text.as_bytes());
-        let forged = sign(
-            Algorithm::HS256,
-            None,
-            &claims("pem-idp"),
-            &EncodingKey::from_secret(der.as_bytes()),
-        );
-        assert_eq!(refused(&v, &forged, NOW), JwtError::AlgorithmNotAllowed);
+        // Also with the key's DER bytes (SubjectPublicKeyInfo and PKCS#1) as the secret.
+        for secret in [pem_body(pem_text), pkcs1_der(pem_text)] {
+            let forged_key = EncodingKey::from_secret(&secret);
+            let forged = sign(Algorithm::HS256, None, &claims("pem-idp"), &forged_key);
+            assert_eq!(refused(&v, &forged, NOW), JwtError::AlgorithmNotAllowed);
+        }
     }
 
     #[test]
@@ -1580,11 +1608,13 @@ mod tests {
 
     #[test]
     fn issuer_needs_exactly_one_key_source() {
-        let err = config_error(vec![issuer("idp", &["RS256"])]);
-        assert!(
-            matches!(err, JwtConfigError::NoKeySource { ref issuer } if issuer == "idp"),
-            "{err}"
-        );
+        for alg in ["RS256", "HS256"] {
+            let err = config_error(vec![issuer("idp", &[alg])]);
+            assert!(
+                matches!(err, JwtConfigError::NoKeySource { ref issuer } if issuer == "idp"),
+                "{err}"
+            );
+        }
 
         let dir = tempfile::tempdir().unwrap();
         let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);

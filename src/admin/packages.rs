@@ -46,8 +46,14 @@ pub fn package_json(package: &Package, view: PackageView) -> Value {
     if !package.custom_data.is_empty() {
         object.insert("customData".into(), json!(package.custom_data));
     }
-    object.insert("createdTimestamp".into(), json!(rfc3339(package.created_at)));
-    object.insert("modifiedTimestamp".into(), json!(rfc3339(package.modified_at)));
+    object.insert(
+        "createdTimestamp".into(),
+        json!(rfc3339(package.created_at)),
+    );
+    object.insert(
+        "modifiedTimestamp".into(),
+        json!(rfc3339(package.modified_at)),
+    );
     Value::Object(object)
 }
 

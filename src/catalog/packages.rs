@@ -63,7 +63,10 @@ impl Catalog {
                 Ok::<Vec<String>, sqlx::Error>(rows.into_iter().map(|(v,)| v).collect())
             }
         };
-        let assets = list("SELECT asset_id FROM package_assets WHERE package_id = $1 ORDER BY position, asset_id").await?;
+        let assets = list(
+            "SELECT asset_id FROM package_assets WHERE package_id = $1 ORDER BY position, asset_id",
+        )
+        .await?;
         let plans = list(
             "SELECT billing_plan_id FROM package_billing_plans WHERE package_id = $1 ORDER BY position, billing_plan_id",
         )
@@ -82,7 +85,11 @@ impl Catalog {
             asset_ids: parse_all(assets, AssetId::parse),
             billing_plan_ids: parse_all(plans, BillingPlanId::parse),
             region_ids: parse_all(regions, RegionId::parse),
-            custom_data: custom.into_iter().collect::<HashMap<_, _>>().into_iter().collect(),
+            custom_data: custom
+                .into_iter()
+                .collect::<HashMap<_, _>>()
+                .into_iter()
+                .collect(),
             created_at: from_unix_millis(row.try_get("created_at")?),
             modified_at: from_unix_millis(row.try_get("modified_at")?),
         })

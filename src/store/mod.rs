@@ -52,9 +52,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating an SQLite file and its directory when absent) and migrates the store at `url`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        static DRIVERS: Once = Once::new();
-        DRIVERS.call_once(sqlx::any::install_default_drivers);
-
+        install_drivers();
         let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite://") {
             (Backend::Sqlite, sqlite_url(path)?)
         } else {
@@ -102,6 +100,12 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Registers sqlx's SQLite and PostgreSQL drivers with the `Any` pool (once per process).
+fn install_drivers() {
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged write survives power loss as well as a crash.
@@ -183,24 +187,43 @@ pub(crate) mod testing {
                     .unwrap(),
                 _dir: None,
             });
+        } else {
+            println!("PostgreSQL: skipped (SEES_TEST_DATABASE_URL not set)");
         }
         stores
     }
 
     /// Creates an empty database on the server and returns its URL.
     pub async fn fresh_postgres_database(server_url: &str) -> String {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let name = format!("sees_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::AnyConnection::connect(server_url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
+        super::fresh_postgres_database(server_url)
             .await
-            .unwrap();
-        let mut url = reqwest::Url::parse(server_url).unwrap();
-        url.set_path(&name);
-        url.to_string()
+            .expect("creating a test database")
     }
+}
+
+/// Creates an empty database named `sees_test_<uuid>` on the PostgreSQL server at `server_url` and
+/// returns its URL (tests and benchmarks; the role needs CREATEDB).
+pub async fn fresh_postgres_database(server_url: &str) -> Result<String, StoreError> {
+    use sqlx::Connection;
+    install_drivers();
+    let name = format!("sees_test_{}", uuid::Uuid::new_v4().simple());
+    let connect_error = |source| StoreError::Connect {
+        url: redact_password(server_url),
+        source,
+    };
+    let mut admin = sqlx::AnyConnection::connect(server_url)
+        .await
+        .map_err(connect_error)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    let _ = admin.close().await;
+    let mut url = reqwest::Url::parse(server_url).map_err(|e| StoreError::Connect {
+        url: redact_password(server_url),
+        source: sqlx::Error::Configuration(e.into()),
+    })?;
+    url.set_path(&name);
+    Ok(url.to_string())
 }
 
 #[cfg(test)]

@@ -47,6 +47,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The store a test server uses: a new SQLite file in `dir`, or — when `SEES_TEST_STORE=postgres` —
+/// a fresh database on the PostgreSQL server named by `SEES_TEST_DATABASE_URL` (CI runs the admin
+/// tests both ways).
+pub async fn test_store_url(dir: &Path) -> String {
+    if std::env::var("SEES_TEST_STORE").as_deref() == Ok("postgres") {
+        let server = std::env::var("SEES_TEST_DATABASE_URL")
+            .expect("SEES_TEST_STORE=postgres needs SEES_TEST_DATABASE_URL");
+        return sees::store::fresh_postgres_database(&server)
+            .await
+            .expect("creating a PostgreSQL test database");
+    }
+    format!("sqlite://{}", dir.join("sees.db").display())
+}
+
 /// A fresh PKI written to `dir`, and settings pointing at it, a new SQLite file, a new master key and
 /// the simulator.
 pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
@@ -108,6 +122,7 @@ pub async fn spawn_custom(
     let pki = DevPki::generate(&[]).expect("test PKI");
     let sim = start_simulator_with(sim_config).await;
     let mut settings = test_settings(dir.path(), &pki, &sim);
+    settings.store.url = test_store_url(dir.path()).await;
     adjust(&mut settings);
     start(dir, pki, sim, settings, clock).await
 }
