@@ -1,14 +1,27 @@
 //! Admin routes: packages (OEM v1 "Add/Update/Retrieve/List/Delete a package", free packages) and
 //! assets in packages. Also the one rendering of a package as JSON, which the other route files use.
+//!
+//! Writes need the admin role (`Access::CatalogWrite`), reads any staff role. The role is checked
+//! before the body is read, so a caller without the role learns nothing about its body's faults.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, put};
 use axum::Router;
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
-use super::envelope::rfc3339;
+use super::auth::{Access, Caller};
+use super::envelope::{check_list_len, rfc3339, AdminJson, ApiError, ApiOk, Paging};
+use super::errors::AdminCode;
 use super::AdminState;
-use crate::catalog::Package;
+use crate::catalog::{CatalogError, Package};
+use crate::ids::{AssetId, BillingPlanId, PackageId, RegionId};
 
 /// Which optional parts a package's JSON carries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,4 +73,603 @@ pub fn package_json(package: &Package, view: PackageView) -> Value {
 /// The package routes.
 pub fn routes() -> Router<Arc<AdminState>> {
     Router::new()
+        .route("/oem/v1/user/packages", get(list).post(create))
+        .route(
+            "/oem/v1/user/packages/{packageID}",
+            get(retrieve).put(update).delete(delete),
+        )
+        .route(
+            "/oem/v1/packages/assets",
+            put(add_assets).delete(remove_assets),
+        )
+}
+
+/// The longest package name, in characters.
+pub const NAME_MAX_CHARS: usize = 256;
+/// The longest package description and custom data value, in characters.
+pub const TEXT_MAX_CHARS: usize = 4096;
+/// The longest custom data key, in characters.
+pub const CUSTOM_KEY_MAX_CHARS: usize = 128;
+/// The most custom data entries a package has.
+pub const CUSTOM_MAX_ENTRIES: usize = 100;
+
+/// `{"package": …}` of "Add a package" and "Add a free package".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    package: NewPackage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewPackage {
+    id: PackageId,
+    name: String,
+    description: String,
+    #[serde(rename = "assetIDs")]
+    asset_ids: Vec<AssetId>,
+    #[serde(default, rename = "billingPlanIDs")]
+    billing_plan_ids: Option<Vec<BillingPlanId>>,
+    #[serde(default)]
+    region_whitelist: Option<Vec<RegionId>>,
+    #[serde(default)]
+    bypass_entitlement_check: Option<bool>,
+    #[serde(default)]
+    custom_data: Option<CustomData>,
+}
+
+/// `{"package": …}` of "Update a package": every field but `id` optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    package: PackagePatch,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PackagePatch {
+    id: PackageId,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, rename = "assetIDs")]
+    asset_ids: Option<Vec<AssetId>>,
+    #[serde(default, rename = "billingPlanIDs")]
+    billing_plan_ids: Option<Vec<BillingPlanId>>,
+    #[serde(default)]
+    bypass_entitlement_check: Option<bool>,
+    #[serde(default)]
+    region_whitelist: Option<Vec<RegionId>>,
+    #[serde(default)]
+    custom_data: Option<CustomData>,
+}
+
+/// `{"packageIDs": […], "assetIDs": […]}` of "Add/Remove assets to/from packages".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssetsBody {
+    #[serde(rename = "packageIDs")]
+    package_ids: Vec<PackageId>,
+    #[serde(rename = "assetIDs")]
+    asset_ids: Vec<AssetId>,
+}
+
+/// `customData`: an object of strings, a key given twice refused (JSON parsers disagree on which
+/// one wins).
+#[derive(Debug)]
+struct CustomData(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for CustomData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = CustomData;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of string values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CustomData, A::Error> {
+                let mut entries = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    if entries.contains_key(&key) {
+                        return Err(A::Error::custom(format!(
+                            "customData has the key {key:?} twice"
+                        )));
+                    }
+                    entries.insert(key, value);
+                }
+                Ok(CustomData(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(AdminCode::InvalidField, message)
+}
+
+fn bad_query(message: impl Into<String>) -> ApiError {
+    ApiError::new(AdminCode::InvalidQuery, message)
+}
+
+/// A name: 1-256 characters, not blank, no control characters.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let chars = name.chars().count();
+    if name.trim().is_empty() {
+        return Err(invalid("package.name must not be empty or blank"));
+    }
+    if chars > NAME_MAX_CHARS {
+        return Err(invalid(format!(
+            "package.name has {chars} characters (at most {NAME_MAX_CHARS})"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid("package.name contains a control character"));
+    }
+    Ok(())
+}
+
+/// Free text (a description, a custom data value): at most 4096 characters; of the control
+/// characters only line breaks and tabs.
+fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+    let chars = text.chars().count();
+    if chars > TEXT_MAX_CHARS {
+        return Err(invalid(format!(
+            "{field} has {chars} characters (at most {TEXT_MAX_CHARS})"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(invalid(format!(
+            "{field} contains a control character other than a line break or a tab"
+        )));
+    }
+    Ok(())
+}
+
+/// A custom data key: 1-128 characters, not blank, no control characters.
+fn check_custom_key(key: &str) -> Result<(), String> {
+    let chars = key.chars().count();
+    if key.trim().is_empty() {
+        Err("a customData key is empty or blank".to_owned())
+    } else if chars > CUSTOM_KEY_MAX_CHARS {
+        Err(format!(
+            "a customData key has {chars} characters (at most {CUSTOM_KEY_MAX_CHARS})"
+        ))
+    } else if key.chars().any(char::is_control) {
+        Err("a customData key contains a control character".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+fn check_custom_data(data: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if data.len() > CUSTOM_MAX_ENTRIES {
+        return Err(invalid(format!(
+            "package.customData has {} keys (at most {CUSTOM_MAX_ENTRIES})",
+            data.len()
+        )));
+    }
+    for (key, value) in data {
+        check_custom_key(key).map_err(invalid)?;
+        check_text(&format!("package.customData.{key}"), value)?;
+    }
+    Ok(())
+}
+
+/// A body list: at most `max` entries, repeats dropped (the first occurrence kept).
+fn body_list<T: Clone + Eq + std::hash::Hash>(
+    field: &str,
+    mut items: Vec<T>,
+    max: usize,
+) -> Result<Vec<T>, ApiError> {
+    check_list_len(field, &items, max)?;
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    items.retain(|item| seen.insert(item.clone()));
+    Ok(items)
+}
+
+/// The `{packageID}` of a path.
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<PackageId, ApiError> {
+    let Path(raw) = path.map_err(|e| invalid(format!("packageID: {e}")))?;
+    PackageId::parse(raw).map_err(|e| invalid(format!("packageID {e}")))
+}
+
+/// The query as (key, value) pairs, in order.
+fn query_pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .map(|Query(pairs)| pairs)
+        .map_err(|e| bad_query(format!("the query string cannot be read: {e}")))
+}
+
+/// `excludeFields`: a comma-separated list whose only valid entry is `assetids` (any case).
+fn exclude_fields(raw: &str) -> Result<bool, ApiError> {
+    for field in raw.split(',').map(str::trim) {
+        if !field.eq_ignore_ascii_case("assetids") {
+            return Err(bad_query(format!(
+                "excludeFields may only be assetids (not {field:?})"
+            )));
+        }
+    }
+    Ok(true)
+}
+
+fn single_view(exclude_assets: bool) -> PackageView {
+    PackageView {
+        exclude_assets,
+        product_ids: true,
+    }
+}
+
+/// `POST /oem/v1/user/packages`: adds a package, or a free one (`bypassEntitlementCheck: true`,
+/// billing plans optional).
+async fn create(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    body: Result<AdminJson<CreateBody>, ApiError>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::CatalogWrite)?;
+    let AdminJson(CreateBody { package: new }) = body?;
+    let max = state.limits.max_list_len;
+    check_name(&new.name)?;
+    check_text("package.description", &new.description)?;
+    let bypass = new.bypass_entitlement_check.unwrap_or(false);
+    let billing_plan_ids = match new.billing_plan_ids {
+        Some(plans) => body_list("package.billingPlanIDs", plans, max)?,
+        None if bypass => Vec::new(),
+        None => {
+            return Err(invalid(
+                "package.billingPlanIDs is required unless bypassEntitlementCheck is true (a free package)",
+            ))
+        }
+    };
+    let custom_data = new.custom_data.map(|c| c.0).unwrap_or_default();
+    check_custom_data(&custom_data)?;
+    let now = state.clock.now();
+    let package = Package {
+        id: new.id,
+        name: new.name,
+        description: new.description,
+        bypass,
+        asset_ids: body_list("package.assetIDs", new.asset_ids, max)?,
+        billing_plan_ids,
+        region_ids: body_list(
+            "package.regionWhitelist",
+            new.region_whitelist.unwrap_or_default(),
+            max,
+        )?,
+        custom_data,
+        created_at: now,
+        modified_at: now,
+    };
+    let stored = state.catalog.create_package(&package).await?;
+    Ok(ApiOk::ok(
+        json!({ "package": package_json(&stored, single_view(false)) }),
+    ))
+}
+
+/// `PUT /oem/v1/user/packages/{packageID}`: changes the fields the body has; a list replaces the
+/// whole list.
+async fn update(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<AdminJson<UpdateBody>, ApiError>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::CatalogWrite)?;
+    let id = path_id(path)?;
+    let AdminJson(UpdateBody { package: patch }) = body?;
+    if patch.id != id {
+        return Err(invalid(format!(
+            "package.id ({}) differs from the packageID of the path ({id})",
+            patch.id
+        )));
+    }
+    let max = state.limits.max_list_len;
+    if let Some(name) = &patch.name {
+        check_name(name)?;
+    }
+    if let Some(description) = &patch.description {
+        check_text("package.description", description)?;
+    }
+    let asset_ids = patch
+        .asset_ids
+        .map(|l| body_list("package.assetIDs", l, max))
+        .transpose()?;
+    let billing_plan_ids = patch
+        .billing_plan_ids
+        .map(|l| body_list("package.billingPlanIDs", l, max))
+        .transpose()?;
+    let region_ids = patch
+        .region_whitelist
+        .map(|l| body_list("package.regionWhitelist", l, max))
+        .transpose()?;
+    let custom_data = patch.custom_data.map(|c| c.0);
+    if let Some(data) = &custom_data {
+        check_custom_data(data)?;
+    }
+    let stored = state
+        .catalog
+        .update_package(&id, state.clock.now(), |package| {
+            if let Some(name) = patch.name {
+                package.name = name;
+            }
+            if let Some(description) = patch.description {
+                package.description = description;
+            }
+            if let Some(bypass) = patch.bypass_entitlement_check {
+                package.bypass = bypass;
+            }
+            if let Some(assets) = asset_ids {
+                package.asset_ids = assets;
+            }
+            if let Some(plans) = billing_plan_ids {
+                package.billing_plan_ids = plans;
+            }
+            if let Some(regions) = region_ids {
+                package.region_ids = regions;
+            }
+            if let Some(data) = custom_data {
+                package.custom_data = data;
+            }
+        })
+        .await?;
+    Ok(ApiOk::ok(
+        json!({ "package": package_json(&stored, single_view(false)) }),
+    ))
+}
+
+/// `GET /oem/v1/user/packages/{packageID}`: the package with its productIDs.
+async fn retrieve(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::Read)?;
+    let id = path_id(path)?;
+    let mut exclude_assets = false;
+    for (key, value) in query_pairs(query)? {
+        match key.as_str() {
+            "excludeFields" => exclude_assets = exclude_fields(&value)?,
+            other => return Err(bad_query(format!("unknown query parameter {other:?}"))),
+        }
+    }
+    let package = state.catalog.package(&id).await?;
+    Ok(ApiOk::ok(
+        json!({ "package": package_json(&package, single_view(exclude_assets)) }),
+    ))
+}
+
+/// `DELETE /oem/v1/user/packages/{packageID}`: the package goes, and with it its lists, its edges
+/// in the package graph and the entitlements to it.
+async fn delete(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::CatalogWrite)?;
+    let id = path_id(path)?;
+    state.catalog.delete_package(&id).await?;
+    Ok(ApiOk::message(format!(
+        "Package {id} was successfully deleted."
+    )))
+}
+
+/// `GET /oem/v1/user/packages`: a page of packages, filtered by `subscriptions`, `billingPlanIDs`
+/// and `customData.<key>`, sorted by `sort`.
+async fn list(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::Read)?;
+    let pairs = query_pairs(query)?;
+    let mut count = None;
+    let mut skip = None;
+    let mut sort = None;
+    let mut exclude_assets = false;
+    let mut filter = Package::query();
+    let mut plans = Vec::new();
+    let mut custom = 0usize;
+    for (key, value) in pairs {
+        let once = |slot: &Option<String>| {
+            if slot.is_some() {
+                Err(bad_query(format!("{key} is given more than once")))
+            } else {
+                Ok(())
+            }
+        };
+        match key.as_str() {
+            "count" => {
+                once(&count)?;
+                count = Some(value);
+            }
+            "skip" => {
+                once(&skip)?;
+                skip = Some(value);
+            }
+            "sort" => {
+                once(&sort)?;
+                sort = Some(value);
+            }
+            "excludeFields" => exclude_assets = exclude_fields(&value)?,
+            "subscriptions" => filter = filter.subscriptions_only(),
+            "billingPlanIDs" => {
+                for raw in value.split(',').map(str::trim) {
+                    let plan = BillingPlanId::parse(raw)
+                        .map_err(|e| bad_query(format!("billingPlanIDs: a billing plan ID {e}")))?;
+                    plans.push(plan);
+                }
+                if plans.len() > state.limits.max_list_len {
+                    return Err(bad_query(format!(
+                        "billingPlanIDs names {} billing plans (at most {})",
+                        plans.len(),
+                        state.limits.max_list_len
+                    )));
+                }
+            }
+            _ => match key.strip_prefix("customData.") {
+                Some(name) => {
+                    check_custom_key(name).map_err(bad_query)?;
+                    if value.chars().count() > TEXT_MAX_CHARS {
+                        return Err(bad_query(format!(
+                            "customData.{name} is longer than {TEXT_MAX_CHARS} characters"
+                        )));
+                    }
+                    custom += 1;
+                    if custom > CUSTOM_MAX_ENTRIES {
+                        return Err(bad_query(format!(
+                            "at most {CUSTOM_MAX_ENTRIES} customData filters"
+                        )));
+                    }
+                    filter = filter.with_custom_data(name, value);
+                }
+                None => return Err(bad_query(format!("unknown query parameter {key:?}"))),
+            },
+        }
+    }
+    let paging = Paging::parse(
+        count.as_deref(),
+        skip.as_deref(),
+        state.limits.max_page_size,
+    )?;
+    filter = filter.with_any_billing_plan(plans);
+    if let Some(raw) = sort {
+        let (descending, field) = match raw.strip_prefix('-') {
+            Some(field) => (true, field),
+            None => (false, raw.as_str()),
+        };
+        filter = match field.to_ascii_lowercase().as_str() {
+            "id" => filter.order_by_id(),
+            "name" => filter.order_by_name(),
+            "createdtimestamp" => filter.order_by_created(),
+            "modifiedtimestamp" => filter.order_by_modified(),
+            _ => {
+                return Err(bad_query(format!(
+                    "sort must be id, name, createdTimestamp or modifiedTimestamp, optionally after a - (not {raw:?})"
+                )))
+            }
+        }
+        .descending(descending);
+    }
+    let (packages, total) = state
+        .catalog
+        .list_packages(&filter, paging.count, paging.skip)
+        .await?;
+    let view = PackageView {
+        exclude_assets,
+        product_ids: false,
+    };
+    let rendered: Vec<Value> = packages.iter().map(|p| package_json(p, view)).collect();
+    Ok(ApiOk::ok(json!({
+        "packages": rendered,
+        "metadata": paging.metadata(packages.len(), total),
+    })))
+}
+
+/// Checks an assets body: both lists non-empty and within the limit, repeats dropped.
+fn assets_body(
+    body: Result<AdminJson<AssetsBody>, ApiError>,
+    max: usize,
+) -> Result<(Vec<PackageId>, Vec<AssetId>), ApiError> {
+    let AdminJson(body) = body?;
+    if body.package_ids.is_empty() {
+        return Err(invalid("packageIDs must name at least one package"));
+    }
+    if body.asset_ids.is_empty() {
+        return Err(invalid("assetIDs must name at least one asset"));
+    }
+    Ok((
+        body_list("packageIDs", body.package_ids, max)?,
+        body_list("assetIDs", body.asset_ids, max)?,
+    ))
+}
+
+/// A `PackageNotFound` from a multi-package change, naming every missing package.
+async fn name_missing(state: &AdminState, packages: &[PackageId], e: CatalogError) -> ApiError {
+    if !matches!(e, CatalogError::PackageNotFound(_)) {
+        return e.into();
+    }
+    match state.catalog.missing_packages(packages).await {
+        Ok(missing) if !missing.is_empty() => {
+            const SHOWN: usize = 20;
+            let names: Vec<&str> = missing.iter().take(SHOWN).map(PackageId::as_str).collect();
+            let more = match missing.len().saturating_sub(SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            ApiError::new(
+                AdminCode::PackageNotFound,
+                format!(
+                    "no package with the ID(s) {}{more}; nothing was changed",
+                    names.join(", ")
+                ),
+            )
+        }
+        Ok(_) => e.into(),
+        Err(store) => store.into(),
+    }
+}
+
+/// `PUT /oem/v1/packages/assets`: adds every asset to every package (appended; those a package has
+/// already stay where they are), all or nothing.
+async fn add_assets(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    body: Result<AdminJson<AssetsBody>, ApiError>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::CatalogWrite)?;
+    let (packages, assets) = assets_body(body, state.limits.max_list_len)?;
+    let changed = match state
+        .catalog
+        .add_assets(&packages, &assets, state.clock.now())
+        .await
+    {
+        Ok(changed) => changed,
+        Err(e) => return Err(name_missing(&state, &packages, e).await),
+    };
+    Ok(ApiOk::ok(json!({
+        "message": format!(
+            "{} asset(s) added to {} package(s); {} package(s) changed.",
+            assets.len(),
+            packages.len(),
+            changed.len()
+        ),
+        "packageIDs": packages,
+    })))
+}
+
+/// `DELETE /oem/v1/packages/assets`: removes every asset from every package, all or nothing.
+async fn remove_assets(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    body: Result<AdminJson<AssetsBody>, ApiError>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::CatalogWrite)?;
+    let (packages, assets) = assets_body(body, state.limits.max_list_len)?;
+    let changed = match state
+        .catalog
+        .remove_assets(&packages, &assets, state.clock.now())
+        .await
+    {
+        Ok(changed) => changed,
+        Err(e) => return Err(name_missing(&state, &packages, e).await),
+    };
+    Ok(ApiOk::ok(json!({
+        "message": format!(
+            "{} asset(s) removed from {} package(s); {} package(s) changed.",
+            assets.len(),
+            packages.len(),
+            changed.len()
+        ),
+        "packageIDs": packages,
+    })))
 }

@@ -1,1 +1,359 @@
+//! Users' entitlements: to packages (with a start and an optional end), and directly to assets.
+//!
+//! There is no table of users: a user is known to the catalogue while they hold at least one
+//! entitlement (to a package or to an asset). An entitlement is active at `now` when
+//! `start <= now < end` (no end: open-ended). Times are kept to the millisecond.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use crate::ids::{AssetId, PackageId, UserId};
+use crate::store::{from_unix_millis, unix_millis};
+
+use super::graph::{package_exists, placeholders, IN_CHUNK};
+use super::{Catalog, CatalogError};
+
+/// A user's entitlement to a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlement {
+    pub uid: UserId,
+    pub package_id: PackageId,
+    pub start: DateTime<Utc>,
+    /// None: open-ended.
+    pub end: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+impl Entitlement {
+    /// Whether `now` is within `[start, end)`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        active(self.start, self.end, now)
+    }
+}
+
+/// A user's direct entitlement to one asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetEntitlement {
+    pub uid: UserId,
+    pub asset_id: AssetId,
+    pub start: DateTime<Utc>,
+    /// None: open-ended.
+    pub end: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+impl AssetEntitlement {
+    /// Whether `now` is within `[start, end)`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        active(self.start, self.end, now)
+    }
+}
+
+fn active(start: DateTime<Utc>, end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    start <= now && end.is_none_or(|end| now < end)
+}
+
+fn check_window(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<(), CatalogError> {
+    match end {
+        Some(end) if unix_millis(end) <= unix_millis(start) => Err(CatalogError::DatesOutOfOrder),
+        _ => Ok(()),
+    }
+}
+
+const ENTITLEMENT_COLUMNS: &str = "uid, package_id, start_at, end_at, created_at, modified_at";
+const ASSET_ENTITLEMENT_COLUMNS: &str = "uid, asset_id, start_at, end_at, created_at, modified_at";
+
+impl Catalog {
+    /// Grants `uid` the package `package` from `start` (to `end`, or open-ended). The package must
+    /// exist; an existing entitlement of the user to the package is a `DuplicateEntitlement` (update
+    /// it instead).
+    pub async fn grant_entitlement(
+        &self,
+        uid: &UserId,
+        package: &PackageId,
+        start: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Entitlement, CatalogError> {
+        check_window(start, end)?;
+        let mut conn = self.store().pool().acquire().await?;
+        if !package_exists(&mut conn, package).await? {
+            return Err(CatalogError::PackageNotFound(package.clone()));
+        }
+        let sql = format!(
+            "INSERT INTO entitlements ({ENTITLEMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (uid, package_id) DO NOTHING RETURNING {ENTITLEMENT_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .bind(package.as_str())
+            .bind(unix_millis(start))
+            .bind(end.map(unix_millis))
+            .bind(unix_millis(now))
+            .fetch_optional(&mut *conn)
+            .await?;
+        match row {
+            Some(row) => entitlement_from_row(&row),
+            None => Err(CatalogError::DuplicateEntitlement(
+                uid.clone(),
+                package.clone(),
+            )),
+        }
+    }
+
+    /// The entitlement of `uid` to `package`. `PackageNotFound` when the package does not exist,
+    /// `UserNotFound` when the user holds no entitlement at all, `Ok(None)` when the user holds
+    /// entitlements but not to this package.
+    pub async fn entitlement(
+        &self,
+        uid: &UserId,
+        package: &PackageId,
+    ) -> Result<Option<Entitlement>, CatalogError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let sql = format!(
+            "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE uid = $1 AND package_id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .bind(package.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        match row {
+            Some(row) => entitlement_from_row(&row).map(Some),
+            None => missing(&mut conn, uid, package).await.map(|()| None),
+        }
+    }
+
+    /// Sets the window of the entitlement of `uid` to `package`; the same refusals as `entitlement`.
+    pub async fn update_entitlement(
+        &self,
+        uid: &UserId,
+        package: &PackageId,
+        start: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Entitlement>, CatalogError> {
+        check_window(start, end)?;
+        let mut conn = self.store().pool().acquire().await?;
+        let sql = format!(
+            "UPDATE entitlements SET start_at = $3, end_at = $4, modified_at = $5 \
+             WHERE uid = $1 AND package_id = $2 RETURNING {ENTITLEMENT_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .bind(package.as_str())
+            .bind(unix_millis(start))
+            .bind(end.map(unix_millis))
+            .bind(unix_millis(now))
+            .fetch_optional(&mut *conn)
+            .await?;
+        match row {
+            Some(row) => entitlement_from_row(&row).map(Some),
+            None => missing(&mut conn, uid, package).await.map(|()| None),
+        }
+    }
+
+    /// Removes the entitlement of `uid` to `package`: true when removed; the same refusals as
+    /// `entitlement` (false: the user holds entitlements, but not to this package).
+    pub async fn revoke_entitlement(
+        &self,
+        uid: &UserId,
+        package: &PackageId,
+    ) -> Result<bool, CatalogError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let result = sqlx::query("DELETE FROM entitlements WHERE uid = $1 AND package_id = $2")
+            .bind(uid.as_str())
+            .bind(package.as_str())
+            .execute(&mut *conn)
+            .await?;
+        if result.rows_affected() > 0 {
+            return Ok(true);
+        }
+        missing(&mut conn, uid, package).await.map(|()| false)
+    }
+
+    /// Every package entitlement of `uid` (active or not), oldest first (then by package ID, in byte
+    /// order on every backend).
+    pub async fn entitlements_of(&self, uid: &UserId) -> Result<Vec<Entitlement>, CatalogError> {
+        let sql = format!("SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE uid = $1");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .fetch_all(self.store().pool())
+            .await?;
+        let mut found = rows
+            .iter()
+            .map(entitlement_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        found.sort_by(|a, b| {
+            (a.created_at, a.package_id.as_str()).cmp(&(b.created_at, b.package_id.as_str()))
+        });
+        Ok(found)
+    }
+
+    /// Every package `uid` is entitled to at `now`: the packages of their active entitlements and
+    /// everything below them in the package graph. Free packages (`bypassEntitlementCheck`) and direct
+    /// asset entitlements are not included; the caller checks those itself.
+    pub async fn entitled_packages(
+        &self,
+        uid: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeSet<PackageId>, CatalogError> {
+        let at = unix_millis(now);
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT package_id FROM entitlements \
+             WHERE uid = $1 AND start_at <= $2 AND (end_at IS NULL OR end_at > $2)",
+        )
+        .bind(uid.as_str())
+        .bind(at)
+        .fetch_all(self.store().pool())
+        .await?;
+        let roots: Vec<PackageId> = rows
+            .into_iter()
+            .filter_map(|(id,)| PackageId::parse(id).ok())
+            .collect();
+        if roots.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        self.descendants(&roots).await
+    }
+
+    /// Grants (or re-grants, replacing the window of) `uid` each of `assets` from `start` to `end`,
+    /// in one transaction; the grants in the order of `assets` (duplicates once). Assets need not be
+    /// in any package.
+    pub async fn grant_assets(
+        &self,
+        uid: &UserId,
+        assets: &[AssetId],
+        start: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AssetEntitlement>, CatalogError> {
+        check_window(start, end)?;
+        let assets = distinct(assets);
+        let mut tx = self.store().pool().begin().await?;
+        let sql = format!(
+            "INSERT INTO asset_entitlements ({ASSET_ENTITLEMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (uid, asset_id) DO UPDATE SET start_at = excluded.start_at, \
+             end_at = excluded.end_at, modified_at = excluded.modified_at \
+             RETURNING {ASSET_ENTITLEMENT_COLUMNS}"
+        );
+        let mut granted = Vec::with_capacity(assets.len());
+        for asset in assets {
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(uid.as_str())
+                .bind(asset.as_str())
+                .bind(unix_millis(start))
+                .bind(end.map(unix_millis))
+                .bind(unix_millis(now))
+                .fetch_one(&mut *tx)
+                .await?;
+            granted.push(asset_entitlement_from_row(&row)?);
+        }
+        tx.commit().await?;
+        Ok(granted)
+    }
+
+    /// The direct asset entitlements of `uid` among `assets` that are active at `now`, in the order
+    /// of `assets` (duplicates once).
+    pub async fn active_asset_entitlements(
+        &self,
+        uid: &UserId,
+        assets: &[AssetId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AssetEntitlement>, CatalogError> {
+        let assets = distinct(assets);
+        let mut conn = self.store().pool().acquire().await?;
+        let mut found: BTreeMap<String, AssetEntitlement> = BTreeMap::new();
+        for chunk in assets.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {ASSET_ENTITLEMENT_COLUMNS} FROM asset_entitlements \
+                 WHERE uid = $1 AND asset_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(uid.as_str());
+            for asset in chunk {
+                query = query.bind(asset.as_str());
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let grant = asset_entitlement_from_row(&row)?;
+                if grant.is_active(now) {
+                    found.insert(grant.asset_id.as_str().to_owned(), grant);
+                }
+            }
+        }
+        Ok(assets
+            .iter()
+            .filter_map(|asset| found.remove(asset.as_str()))
+            .collect())
+    }
+}
+
+/// Why a (user, package) pair has no entitlement: the package does not exist, or the user is unknown
+/// (no entitlement at all, to a package or an asset); `Ok` when both exist.
+async fn missing(
+    conn: &mut AnyConnection,
+    uid: &UserId,
+    package: &PackageId,
+) -> Result<(), CatalogError> {
+    if !package_exists(conn, package).await? {
+        return Err(CatalogError::PackageNotFound(package.clone()));
+    }
+    let known: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM entitlements WHERE uid = $1 \
+         UNION ALL SELECT 1 FROM asset_entitlements WHERE uid = $1 LIMIT 1",
+    )
+    .bind(uid.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if known.is_none() {
+        return Err(CatalogError::UserNotFound(uid.clone()));
+    }
+    Ok(())
+}
+
+/// `ids` without repeats, in first-seen order.
+fn distinct<T: Clone + Ord>(ids: &[T]) -> Vec<T> {
+    let mut seen = BTreeSet::new();
+    ids.iter()
+        .filter(|id| seen.insert((*id).clone()))
+        .cloned()
+        .collect()
+}
+
+fn decode(what: &str, e: impl std::fmt::Display) -> CatalogError {
+    CatalogError::from(sqlx::Error::Decode(format!("{what} {e}").into()))
+}
+
+fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
+    Ok(Entitlement {
+        uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
+        package_id: PackageId::parse(row.try_get::<String, _>("package_id")?)
+            .map_err(|e| decode("package_id", e))?,
+        start: from_unix_millis(row.try_get("start_at")?),
+        end: row
+            .try_get::<Option<i64>, _>("end_at")?
+            .map(from_unix_millis),
+        created_at: from_unix_millis(row.try_get("created_at")?),
+        modified_at: from_unix_millis(row.try_get("modified_at")?),
+    })
+}
+
+fn asset_entitlement_from_row(row: &AnyRow) -> Result<AssetEntitlement, CatalogError> {
+    Ok(AssetEntitlement {
+        uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
+        asset_id: AssetId::parse(row.try_get::<String, _>("asset_id")?)
+            .map_err(|e| decode("asset_id", e))?,
+        start: from_unix_millis(row.try_get("start_at")?),
+        end: row
+            .try_get::<Option<i64>, _>("end_at")?
+            .map(from_unix_millis),
+        created_at: from_unix_millis(row.try_get("created_at")?),
+        modified_at: from_unix_millis(row.try_get("modified_at")?),
+    })
+}

@@ -9,6 +9,7 @@ mod entitlements;
 mod graph;
 mod packages;
 
+pub use entitlements::{AssetEntitlement, Entitlement};
 pub use packages::Package;
 
 use crate::ids::{PackageId, UserId};
@@ -27,8 +28,8 @@ pub enum CatalogError {
     DuplicateEntitlement(UserId, PackageId),
     #[error("{child} is already an ancestor of {parent}: the edge would make a cycle")]
     Cycle { parent: PackageId, child: PackageId },
-    #[error("the edge would make a chain of {depth} packages (at most {max})")]
-    TooDeep { depth: u32, max: u32 },
+    #[error("the edge would make a parent → child chain of {edges} edges (at most {max})")]
+    TooDeep { edges: u32, max: u32 },
     #[error("endDate must be after startDate")]
     DatesOutOfOrder,
     #[error(transparent)]
