@@ -11,7 +11,6 @@ use common::{spawn, spawn_with, TestServer};
 use sees::admin::tokens::Role;
 use sees::catalog::{Catalog, CatalogError, Package};
 use sees::ids::{AssetId, PackageId, UserId};
-use sees::store::Store;
 use serde_json::{json, Value};
 
 fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
@@ -332,25 +331,10 @@ fn new_package(id: &str) -> Package {
     }
 }
 
-/// A fresh store per backend: SQLite in a temporary directory, and PostgreSQL when
-/// `SEES_TEST_DATABASE_URL` names a server.
-async fn backends(dir: &tempfile::TempDir) -> Vec<(&'static str, Store)> {
-    let url = format!("sqlite://{}/graph.db", dir.path().display());
-    let mut stores = vec![("sqlite", Store::connect(&url, 4).await.unwrap())];
-    match std::env::var("SEES_TEST_DATABASE_URL") {
-        Ok(server) => {
-            let url = sees::store::fresh_postgres_database(&server).await.unwrap();
-            stores.push(("postgres", Store::connect(&url, 4).await.unwrap()));
-        }
-        Err(_) => println!("skipped: SEES_TEST_DATABASE_URL not set"),
-    }
-    stores
-}
-
 #[tokio::test]
 async fn graph_and_entitlements_work_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
-    for (backend, store) in backends(&dir).await {
+    for (backend, store) in common::backend_stores(dir.path()).await {
         let catalog = Catalog::new(store.clone(), 3);
         for id in ["a", "b", "c", "d", "e", "p", "q"] {
             catalog.create_package(&new_package(id)).await.unwrap();

@@ -1133,38 +1133,6 @@ async fn readers_and_support_read_but_do_not_write() {
 // The catalogue functions on every backend
 // ---------------------------------------------------------------------------------------------------
 
-/// One store per backend: an SQLite file, and a fresh PostgreSQL database when
-/// `SEES_TEST_DATABASE_URL` names a server.
-async fn stores() -> (Vec<Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/catalog.db", dir.path().display());
-    let mut stores = vec![Store::connect(&url, 4).await.unwrap()];
-    match std::env::var("SEES_TEST_DATABASE_URL") {
-        Ok(server) => {
-            let url = fresh_postgres_database(&server).await;
-            stores.push(Store::connect(&url, 4).await.unwrap());
-        }
-        Err(_) => println!("PostgreSQL skipped: SEES_TEST_DATABASE_URL not set"),
-    }
-    (stores, dir)
-}
-
-/// Creates `sees_test_<uuid>` on the server and returns its URL.
-async fn fresh_postgres_database(server_url: &str) -> String {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let name = format!("sees_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::AnyConnection::connect(server_url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let mut url = reqwest::Url::parse(server_url).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
-
 fn pid(raw: &str) -> PackageId {
     PackageId::parse(raw).unwrap()
 }
@@ -1199,7 +1167,12 @@ fn ids(packages: &[Package]) -> Vec<&str> {
 
 #[tokio::test]
 async fn catalog_package_functions_on_every_backend() {
-    let (stores, _dir) = stores().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<Store> = common::backend_stores(dir.path())
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
     for store in stores {
         let backend = store.backend();
         let catalog = Catalog::new(store.clone(), 8);

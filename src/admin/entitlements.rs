@@ -204,7 +204,7 @@ async fn list(state: &AdminState, uid: &UserId) -> Result<ApiOk, ApiError> {
         .entitlements_of(uid)
         .await?
         .iter()
-        .map(|e| entitlement_json(&e, now))
+        .map(|e| entitlement_json(e, now))
         .collect();
     Ok(ApiOk::ok(json!({ "entitlements": entitlements })))
 }
@@ -398,7 +398,7 @@ async fn asset_listing(
         .active_asset_entitlements(uid, &assets, now)
         .await?
         .iter()
-        .map(|g| asset_entitlement_json(&g, now))
+        .map(|g| asset_entitlement_json(g, now))
         .collect();
     Ok(ApiOk::ok(json!({
         "assetPackages": asset_packages,
@@ -442,7 +442,7 @@ async fn put_assets(
         .grant_assets(&uid, &grant.asset_ids, start, end, now)
         .await?
         .iter()
-        .map(|g| asset_entitlement_json(&g, now))
+        .map(|g| asset_entitlement_json(g, now))
         .collect();
     Ok(ApiOk::ok(json!({ "assetEntitlements": granted })))
 }

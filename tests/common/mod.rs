@@ -61,6 +61,34 @@ pub async fn test_store_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("sees.db").display())
 }
 
+/// One fresh store per backend, for catalogue tests that call the library directly: an SQLite file
+/// in `dir` always, and a new PostgreSQL database when `SEES_TEST_DATABASE_URL` names a server (else
+/// the test prints that PostgreSQL was skipped).
+pub async fn backend_stores(dir: &Path) -> Vec<(&'static str, sees::store::Store)> {
+    let url = format!("sqlite://{}/backend.db", dir.display());
+    let mut stores = vec![(
+        "sqlite",
+        sees::store::Store::connect(&url, 4)
+            .await
+            .expect("SQLite store"),
+    )];
+    match std::env::var("SEES_TEST_DATABASE_URL") {
+        Ok(server) => {
+            let url = sees::store::fresh_postgres_database(&server)
+                .await
+                .expect("PostgreSQL test database");
+            stores.push((
+                "postgres",
+                sees::store::Store::connect(&url, 4)
+                    .await
+                    .expect("PostgreSQL store"),
+            ));
+        }
+        Err(_) => println!("PostgreSQL: skipped (SEES_TEST_DATABASE_URL not set)"),
+    }
+    stores
+}
+
 /// A fresh PKI written to `dir`, and settings pointing at it, a new SQLite file, a new master key and
 /// the simulator.
 pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
