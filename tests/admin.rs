@@ -84,3 +84,70 @@ async fn a_revoked_token_stops_working() {
         .await;
     assert_error(status, &answer, 401, 1001);
 }
+
+#[tokio::test]
+async fn the_admin_listener_can_require_tls_and_client_certificates() {
+    let server = common::spawn_with(|s| {
+        s.admin.tls_cert = Some(s.tls.cert.clone());
+        s.admin.tls_key = Some(s.tls.key.clone());
+        s.admin.client_ca = Some(s.tls.client_ca.clone());
+    })
+    .await;
+    let token = server.admin_token(Role::Reader).await;
+    let url = format!(
+        "https://localhost:{}/oem/v1/user/packages",
+        server.admin_addr.port()
+    );
+
+    let with_cert = common::client_with(common::tls_client_config(
+        &server.pki,
+        Some(common::ClientCert::Dev),
+        &[b"http/1.1"],
+    ));
+    let answer: Value = with_cert
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["packages"].is_array(), "{answer}");
+
+    let without_cert =
+        common::client_with(common::tls_client_config(&server.pki, None, &[b"http/1.1"]));
+    assert!(
+        without_cert
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .is_err(),
+        "no client certificate, no admin API"
+    );
+
+    let plain = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{}/oem/v1/user/packages",
+            server.admin_addr.port()
+        ))
+        .send()
+        .await;
+    assert!(
+        plain.map(|r| r.status() != 200).unwrap_or(true),
+        "plain HTTP is not served on a TLS admin listener"
+    );
+}
+
+#[test]
+fn plain_http_off_loopback_is_a_configuration_error() {
+    let problems = sees::config::Settings::load_with_env(
+        None,
+        false,
+        vec![("SEES__ADMIN__LISTEN".to_owned(), "0.0.0.0:8444".to_owned())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(problems.contains("admin.tls_cert"), "{problems}");
+}
