@@ -2,29 +2,11 @@
 
 mod common;
 
+use common::assert_error;
+
 use common::spawn;
 use sees::admin::tokens::Role;
 use serde_json::Value;
-
-fn assert_envelope(answer: &Value) {
-    let id = answer["requestID"].as_str().expect("requestID");
-    assert_eq!(id.len(), 36, "{answer}");
-    let at = answer["timestamp"].as_str().expect("timestamp");
-    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{answer}");
-}
-
-fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
-    assert_eq!(
-        (status, answer["error"]["code"].as_u64()),
-        (expected_status, Some(code)),
-        "{answer}"
-    );
-    assert_eq!(answer["error"]["status"], expected_status);
-    assert!(answer["error"]["message"]
-        .as_str()
-        .is_some_and(|m| !m.is_empty()));
-    assert_envelope(answer);
-}
 
 #[tokio::test]
 async fn every_route_needs_a_valid_bearer_token() {

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::assert_error;
+
 use common::{spawn_with, TestServer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
@@ -37,15 +39,6 @@ fn jwt(sub: &str) -> String {
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap()
-}
-
-fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
-    assert_eq!(
-        (status, answer["error"]["code"].as_u64()),
-        (expected_status, Some(code)),
-        "{answer}"
-    );
-    assert!(answer["requestID"].is_string(), "{answer}");
 }
 
 /// Staff tokens for every role.

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::assert_error;
+
 use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
@@ -12,15 +14,6 @@ use sees::admin::tokens::Role;
 use sees::catalog::{Catalog, CatalogError, Package};
 use sees::ids::{AssetId, PackageId, UserId};
 use serde_json::{json, Value};
-
-fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
-    assert_eq!(
-        (status, answer["error"]["code"].as_u64()),
-        (expected_status, Some(code)),
-        "{answer}"
-    );
-    assert!(answer["requestID"].is_string(), "{answer}");
-}
 
 /// Creates packages through the admin API, each holding the asset `asset-<id>`.
 async fn packages(server: &TestServer, admin: &str, ids: &[&str]) {

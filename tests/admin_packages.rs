@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{assert_envelope, assert_error};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -22,26 +24,6 @@ const ASSETS: &str = "/oem/v1/packages/assets";
 
 /// The spec's own junk identifiers: control characters, blanks, and two IDs in one string.
 const JUNK_IDS: [&str; 3] = ["\u{0001}\t", "       ", "a1,a2"];
-
-fn assert_envelope(answer: &Value) {
-    let id = answer["requestID"].as_str().expect("requestID");
-    assert_eq!(id.len(), 36, "{answer}");
-    let at = answer["timestamp"].as_str().expect("timestamp");
-    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{answer}");
-}
-
-fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
-    assert_eq!(
-        (status, answer["error"]["code"].as_u64()),
-        (expected_status, Some(code)),
-        "{answer}"
-    );
-    assert_eq!(answer["error"]["status"], expected_status);
-    assert!(answer["error"]["message"]
-        .as_str()
-        .is_some_and(|m| !m.is_empty()));
-    assert_envelope(answer);
-}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2018, 6, 1, 18, 25, 58).unwrap()

@@ -331,6 +331,31 @@ impl TestServer {
     }
 }
 
+/// Asserts the admin envelope: a UUID `requestID` and an RFC 3339 `timestamp`.
+pub fn assert_envelope(answer: &Value) {
+    let id = answer["requestID"].as_str().expect("requestID");
+    assert_eq!(id.len(), 36, "{answer}");
+    let at = answer["timestamp"].as_str().expect("timestamp");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{answer}");
+}
+
+/// Asserts an admin error answer: the HTTP status, the `code`, a message, the envelope.
+pub fn assert_error(status: u16, answer: &Value, expected_status: u16, code: u64) {
+    assert_eq!(
+        (status, answer["error"]["code"].as_u64()),
+        (expected_status, Some(code)),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["status"], expected_status, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{answer}"
+    );
+    assert_envelope(answer);
+}
+
 /// A minimal valid request body.
 pub fn request(message_id: &str, content_id: &str) -> String {
     json!({"messageID": message_id, "version": 1, "contentID": content_id}).to_string()
