@@ -133,3 +133,28 @@ fn plain_http_off_loopback_is_a_configuration_error() {
     .to_string();
     assert!(problems.contains("admin.tls_cert"), "{problems}");
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_a_body() {
+    let server = spawn().await;
+    let token = server.admin_token(Role::Admin).await;
+    let body = serde_json::json!([{"entitlement": {"packageID": "p", "uid": "u", "startDate": "2020-01-01T00:00:00Z"}}]);
+    let (status, answer) = server
+        .admin(
+            "POST",
+            "/oem/v1/admin/entitlements",
+            Some(&token),
+            Some(body),
+        )
+        .await;
+    assert_error(status, &answer, 400, 1011);
+    let (status, answer) = server
+        .admin(
+            "PUT",
+            "/oem/v1/admin/entitlements/u1/assets",
+            Some(&token),
+            Some(serde_json::json!([["x"]])),
+        )
+        .await;
+    assert_error(status, &answer, 400, 1011);
+}

@@ -205,6 +205,14 @@ where
                 ))
             }
         };
+        // serde reads a JSON array into a struct by position: only an object is a body here.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<Value>(&bytes).is_ok() {
+            return Err(ApiError::new(
+                AdminCode::InvalidField,
+                "the body must be a JSON object",
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(AdminJson)
             .map_err(json_error)
