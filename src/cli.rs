@@ -243,8 +243,11 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     if dev {
         crate::dev::seed_demo_keys(&app.key_store(), &settings).await?;
         println!(
-            "\nsees is ready. Ask it for the demo content:\n\n{}\n",
-            crate::dev::curl_command(&settings, app.local_addr().port())
+            "\nsees is ready. Ask it for the demo content:\n\n{}\n\n\
+             The admin API listens on http://{} — make a token with\n  \
+             sees tokens create --role admin --name me\n",
+            crate::dev::curl_command(&settings, app.local_addr().port()),
+            app.admin_addr()
         );
     }
     app.run_until(shutdown_signal()).await;

@@ -508,10 +508,14 @@ fn the_quick_start_answers_the_printed_curl_command() {
     let command = loop {
         let stdout = served.stdout.lock().unwrap().clone();
         if let Some(start) = stdout.find("curl ") {
-            if stdout[start..].contains("https://")
-                && stdout[start..].trim_end().ends_with("entitlement")
-            {
-                break stdout[start..].trim().to_owned();
+            // The command runs to the first blank line.
+            let command = stdout[start..]
+                .split("\n\n")
+                .next()
+                .unwrap_or_default()
+                .trim();
+            if command.contains("https://") && command.ends_with("entitlement") {
+                break command.to_owned();
             }
         }
         assert!(
