@@ -56,6 +56,7 @@ pub enum StartError {
 /// The store and what lives in it, opened as `settings` say with the master key proven.
 pub struct Stores {
     pub store: Store,
+    pub master: Arc<MasterKey>,
     pub keys: KeyStore,
     pub devices: DeviceBindings,
 }
@@ -77,11 +78,12 @@ pub async fn open_stores(settings: &Settings) -> Result<Stores, StartError> {
     .await?;
     let devices = DeviceBindings::new(
         store.clone(),
-        master,
+        Arc::clone(&master),
         Duration::from_secs(settings.devices.binding_ttl_s),
     );
     Ok(Stores {
         store,
+        master,
         keys,
         devices,
     })

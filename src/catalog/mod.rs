@@ -8,9 +8,11 @@
 mod entitlements;
 mod graph;
 mod packages;
+mod sessions;
 
 pub use entitlements::{AssetEntitlement, Entitlement};
 pub use packages::Package;
+pub use sessions::{PlaybackSession, PlaybackSessions};
 
 use crate::ids::{PackageId, UserId};
 use crate::store::{Store, StoreError};

@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0003_catalogue.sql"),
         postgres: include_str!("migrations/postgres/0003_catalogue.sql"),
     },
+    Migration {
+        version: 4,
+        name: "content assets and playback sessions",
+        sqlite: include_str!("migrations/sqlite/0004_decisions.sql"),
+        postgres: include_str!("migrations/postgres/0004_decisions.sql"),
+    },
 ];
 
 /// Arbitrary constant naming sees's migration lock.
