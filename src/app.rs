@@ -12,9 +12,10 @@ use tokio::net::TcpListener;
 use crate::admin::jwt::{EndUserVerifier, JwtConfigError};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, PlaybackSessions};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{DecisionMode, Settings};
+use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
 use crate::ids::ContentId;
@@ -97,6 +98,7 @@ pub struct Application {
     router: Router,
     limits: ConnectionLimits,
     keys: Arc<KeyStore>,
+    catalog: Catalog,
     state: Arc<SeesState>,
     admin: AdminListener,
 }
@@ -127,7 +129,24 @@ impl Application {
         let stores = open_stores(settings).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
+        let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth);
+        let sessions = PlaybackSessions::new(stores.store.clone(), Arc::clone(&stores.master));
+        let decider = Decider::new(
+            catalog.clone(),
+            sessions.clone(),
+            Duration::from_secs(settings.decision.clock_skew_s),
+        );
         let service = EntitlementService::new(ServiceParts {
+            decider: match settings.decision.mode {
+                DecisionMode::Catalog => Some(decider.clone()),
+                DecisionMode::Open => {
+                    tracing::warn!(
+                        "decision.mode = \"open\": ANY content with a key is allowed, as in the reference \
+                         SEES; the catalogue is not consulted"
+                    );
+                    None
+                }
+            },
             keys: Arc::clone(&keys),
             devices: stores.devices,
             expressplay: ExpressPlayClient::new(&settings.expressplay)?,
@@ -152,7 +171,9 @@ impl Application {
         let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
         let (listener, local_addr) = bind(settings.server.listen).await?;
         let admin_state = Arc::new(AdminState {
-            catalog: Catalog::new(stores.store.clone(), settings.admin.graph_max_depth),
+            catalog: catalog.clone(),
+            sessions,
+            decider,
             tokens: ApiTokens::new(stores.store.clone()),
             end_users: EndUserVerifier::from_settings(&settings.auth)?,
             clock: Arc::clone(&clock_for_admin),
@@ -183,6 +204,7 @@ impl Application {
                 shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
             },
             keys,
+            catalog,
             state,
             admin: AdminListener {
                 listener: admin_listener,
@@ -196,6 +218,11 @@ impl Application {
     /// The bound address of the SEES listener.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The catalogue the server reads (seeding, tests).
+    pub fn catalog(&self) -> Catalog {
+        self.catalog.clone()
     }
 
     /// The key store the server reads (seeding, tests).

@@ -98,6 +98,9 @@ enum KeysCommand {
         /// IV, 32 hex digits.
         #[arg(long)]
         iv: String,
+        /// The asset this content key protects (default: the content ID).
+        #[arg(long)]
+        asset_id: Option<String>,
         /// Token lifetime for this content: +N seconds or an RFC 3339 instant ending in Z.
         #[arg(long)]
         token_lifetime: Option<TokenLifetime>,
@@ -241,7 +244,7 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     };
     let app = Application::build(&settings).await?;
     if dev {
-        crate::dev::seed_demo_keys(&app.key_store(), &settings).await?;
+        crate::dev::seed_demo(&app.key_store(), &app.catalog(), &settings).await?;
         println!(
             "\nsees is ready. Ask it for the demo content:\n\n{}\n\n\
              The admin API listens on http://{} — make a token with\n  \
@@ -265,6 +268,7 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
     match command {
         KeysCommand::Add {
             content_id,
+            asset_id,
             key,
             iv,
             token_lifetime,
@@ -278,6 +282,10 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
                     content_id: content_id.clone(),
                     key,
                     policy: KeyPolicy {
+                        asset_id: asset_id
+                            .map(crate::ids::AssetId::parse)
+                            .transpose()
+                            .context("--asset-id")?,
                         token_lifetime,
                         rental_duration_s: rental_duration,
                     },

@@ -28,6 +28,7 @@ pub struct Settings {
     pub keys: KeysSettings,
     pub expressplay: ExpressPlaySettings,
     pub devices: DeviceSettings,
+    pub decision: DecisionSettings,
     pub admin: AdminSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
@@ -281,6 +282,34 @@ impl Default for DeviceSettings {
             binding_ttl_s: 7 * 24 * 3600,
         }
     }
+}
+
+/// How Entitlement Requests are decided.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecisionSettings {
+    /// `catalog`: decide from the catalogue (sessions, entitlements, graph, regions); `open`: the
+    /// reference behaviour — any content with a key is allowed (for migrations; logged loudly).
+    pub mode: DecisionMode,
+    /// Tolerance applied to every entitlement window.
+    pub clock_skew_s: u64,
+}
+
+impl Default for DecisionSettings {
+    fn default() -> Self {
+        Self {
+            mode: DecisionMode::Catalog,
+            clock_skew_s: 60,
+        }
+    }
+}
+
+/// See `DecisionSettings::mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionMode {
+    Catalog,
+    Open,
 }
 
 /// The admin API listener.

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
+use crate::catalog::{Catalog, Package};
 use crate::config::Settings;
 use crate::expressplay::sim::{SimConfig, Simulator};
-use crate::ids::ContentId;
+use crate::ids::{AssetId, ContentId, PackageId};
 use crate::keys::{
     ContentKey, KeyPolicy, KeyStore, KeyStoreError, MasterKey, MasterKeyError, NewContentKey,
     MASTER_KEY_ENV,
@@ -37,6 +38,8 @@ pub enum DevError {
     Simulator(std::io::Error),
     #[error(transparent)]
     Keys(#[from] KeyStoreError),
+    #[error("demo catalogue: {0}")]
+    Catalog(crate::catalog::CatalogError),
 }
 
 /// Creates what is missing and adjusts `settings`; the returned simulator (if any) must stay alive.
@@ -85,11 +88,40 @@ fn ensure_certificates(settings: &Settings) -> Result<(), DevError> {
     Ok(())
 }
 
-/// Stores random keys for the demo content and the registration content IDs, unless they exist.
-pub async fn seed_demo_keys(keys: &KeyStore, settings: &Settings) -> Result<(), DevError> {
+/// The free package that makes the demo content playable in catalogue mode.
+pub const DEMO_PACKAGE_ID: &str = "demo-free";
+
+/// Stores random keys for the demo content and the registration content IDs, and a free package
+/// holding the demo asset, unless they exist.
+pub async fn seed_demo(
+    keys: &KeyStore,
+    catalog: &Catalog,
+    settings: &Settings,
+) -> Result<(), DevError> {
     seed_key(keys, DEMO_CONTENT_ID).await?;
     for id in &settings.devices.registration_content_ids {
         seed_key(keys, id).await?;
+    }
+    let id = PackageId::parse(DEMO_PACKAGE_ID).expect("a valid package ID");
+    if catalog.package(&id).await.is_err() {
+        let now = chrono::Utc::now();
+        catalog
+            .create_package(&Package {
+                id,
+                name: "Demo (free)".to_owned(),
+                description: "Seeded by serve --dev: makes demo-content playable without a session"
+                    .to_owned(),
+                bypass: true,
+                asset_ids: vec![AssetId::parse(DEMO_CONTENT_ID).expect("a valid asset ID")],
+                billing_plan_ids: Vec::new(),
+                region_ids: Vec::new(),
+                custom_data: Default::default(),
+                created_at: now,
+                modified_at: now,
+            })
+            .await
+            .map_err(DevError::Catalog)?;
+        tracing::info!(package = DEMO_PACKAGE_ID, "seeded a free demo package");
     }
     Ok(())
 }

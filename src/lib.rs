@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod decision;
 pub mod dev;
 pub mod devices;
 pub mod expressplay;

@@ -385,7 +385,7 @@ async fn logs_at_trace_level_never_contain_secrets() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n[store]\nurl = {:?}\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n[decision]\nmode = \"open\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n[store]\nurl = {:?}\n\
              [keys]\nmaster_key_file = {:?}\n[expressplay]\ntoken_url = {:?}\n",
             settings.tls.cert, settings.tls.key, settings.tls.client_ca, settings.store.url,
             settings.keys.master_key_file, settings.expressplay.token_url

@@ -212,6 +212,7 @@ async fn per_content_lifetime_and_rental_override_the_defaults() {
         .add_key_with(
             "override",
             KeyPolicy {
+                asset_id: None,
                 token_lifetime: Some(TokenLifetime::Relative(120)),
                 rental_duration_s: Some(7200),
             },
@@ -222,6 +223,7 @@ async fn per_content_lifetime_and_rental_override_the_defaults() {
         .add_key_with(
             "absolute",
             KeyPolicy {
+                asset_id: None,
                 token_lifetime: Some(far_future),
                 rental_duration_s: None,
             },
@@ -232,6 +234,7 @@ async fn per_content_lifetime_and_rental_override_the_defaults() {
         .add_key_with(
             "expired",
             KeyPolicy {
+                asset_id: None,
                 token_lifetime: Some(past),
                 rental_duration_s: None,
             },

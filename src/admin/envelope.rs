@@ -111,7 +111,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         "admin",
         request_id = %request_id,
         method = %request.method(),
-        path = ?request.uri().path()
+        path = ?loggable_path(request.uri().path())
     );
     let response = tracing::Instrument::instrument(next.run(request), span).await;
     if response.extensions().get::<Raw>().is_some() {
@@ -155,6 +155,16 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         tracing::warn!(status = parts.status.as_u16(), "admin request failed");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The request path as logs may show it: a playback-session cookie in the path is a credential.
+fn loggable_path(path: &str) -> &str {
+    const SESSIONS: &str = "/oem/v1/admin/playback-sessions/";
+    if path.starts_with(SESSIONS) && path.len() > SESSIONS.len() {
+        "/oem/v1/admin/playback-sessions/[redacted]"
+    } else {
+        path
+    }
 }
 
 /// Times on the wire: RFC 3339 in UTC with `Z`, fractional seconds only when there are any.
@@ -293,6 +303,18 @@ pub fn check_list_len<T>(field: &str, list: &[T], max: usize) -> Result<(), ApiE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_cookies_in_paths_are_not_logged() {
+        assert_eq!(
+            loggable_path("/oem/v1/admin/playback-sessions/AbCdEf0123456789AbCdEf0123456789"),
+            "/oem/v1/admin/playback-sessions/[redacted]"
+        );
+        assert_eq!(
+            loggable_path("/oem/v1/user/packages"),
+            "/oem/v1/user/packages"
+        );
+    }
 
     #[test]
     fn paging_clamps_and_refuses_garbage() {

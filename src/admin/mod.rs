@@ -9,10 +9,12 @@ pub mod auth;
 mod entitlements;
 pub mod envelope;
 pub mod errors;
+mod explain;
 mod graphs;
 pub mod jwt;
 pub mod openapi;
 pub mod packages;
+mod sessions;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use axum::http::Uri;
 use axum::Router;
 use tower::ServiceExt;
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError, PlaybackSessions};
 use crate::clock::Clock;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
@@ -40,6 +42,9 @@ pub struct AdminLimits {
 /// What the admin handlers share.
 pub struct AdminState {
     pub catalog: Catalog,
+    pub sessions: PlaybackSessions,
+    /// The same decision the SEES endpoint makes (explanations).
+    pub decider: crate::decision::Decider,
     pub tokens: ApiTokens,
     pub end_users: EndUserVerifier,
     pub clock: Arc<dyn Clock>,
@@ -54,6 +59,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(packages::routes())
         .merge(entitlements::routes())
         .merge(graphs::routes())
+        .merge(sessions::routes())
+        .merge(explain::routes())
         .merge(openapi::routes())
         .with_state(state);
     Router::new()

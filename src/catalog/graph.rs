@@ -156,6 +156,46 @@ impl Catalog {
             .collect())
     }
 
+    /// The ancestors of `leaves` (up to `graph_max_depth` levels) as child → parents edges: one
+    /// indexed query per level, for the decision's trail.
+    pub async fn ancestor_edges(
+        &self,
+        leaves: &[PackageId],
+    ) -> Result<Vec<(PackageId, PackageId)>, CatalogError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let mut seen: BTreeSet<String> = leaves.iter().map(|l| l.as_str().to_owned()).collect();
+        let mut frontier: Vec<String> = seen.iter().cloned().collect();
+        let mut edges = Vec::new();
+        for _ in 0..self.graph_max_depth {
+            if frontier.is_empty() {
+                break;
+            }
+            let mut next = Vec::new();
+            for chunk in frontier.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "SELECT child_id, parent_id FROM package_edges WHERE child_id IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                for (child, parent) in query.fetch_all(&mut *conn).await? {
+                    if seen.insert(parent.clone()) {
+                        next.push(parent.clone());
+                    }
+                    if let (Ok(child), Ok(parent)) =
+                        (PackageId::parse(child), PackageId::parse(parent))
+                    {
+                        edges.push((child, parent));
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(edges)
+    }
+
     async fn neighbour_packages(
         &self,
         id: &PackageId,

@@ -11,7 +11,7 @@ mod packages;
 mod sessions;
 
 pub use entitlements::{AssetEntitlement, Entitlement};
-pub use packages::Package;
+pub use packages::{Package, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
 
 use crate::ids::{PackageId, UserId};

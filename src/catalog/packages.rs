@@ -24,6 +24,16 @@ const CHUNK: usize = 200;
 /// The columns of `packages`, in the order `Head::from_row` reads them.
 const PACKAGE_COLUMNS: &str = "p.id, p.name, p.description, p.bypass, p.created_at, p.modified_at";
 
+/// The parts of a package the decision reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRules {
+    pub id: PackageId,
+    /// `bypassEntitlementCheck`.
+    pub free: bool,
+    /// `regionWhitelist`; empty = everywhere.
+    pub regions: Vec<RegionId>,
+}
+
 /// A package as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
@@ -299,6 +309,52 @@ impl Catalog {
             .collect();
         dedup(&mut missing);
         Ok(missing)
+    }
+
+    /// What the decision needs of `ids`: whether each is free and its region whitelist (without the
+    /// asset lists, which can be long).
+    pub async fn package_rules(
+        &self,
+        ids: &[PackageId],
+    ) -> Result<Vec<PackageRules>, CatalogError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let mut rules = Vec::new();
+        let wanted: Vec<&str> = ids.iter().map(PackageId::as_str).collect();
+        for chunk in wanted.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id, bypass FROM packages WHERE id IN ({})",
+                numbered(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let heads = query.fetch_all(&mut *conn).await?;
+            let sql = format!(
+                "SELECT package_id, region_id FROM package_regions WHERE package_id IN ({})",
+                numbered(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let regions = query.fetch_all(&mut *conn).await?;
+            for (id, bypass) in heads {
+                let Ok(package) = PackageId::parse(id.clone()) else {
+                    continue;
+                };
+                rules.push(PackageRules {
+                    id: package,
+                    free: bypass != 0,
+                    regions: regions
+                        .iter()
+                        .filter(|(p, _)| *p == id)
+                        .filter_map(|(_, r)| RegionId::parse(r.clone()).ok())
+                        .collect(),
+                });
+            }
+        }
+        Ok(rules)
     }
 
     /// For each of `assets` (in that order), the packages that contain it directly, by ID.

@@ -1,14 +1,35 @@
 //! Playback sessions: how a `customerCookie` names a viewer. The customer's backend opens a session for
 //! a user (optionally a device and a country) and hands the player a random 32-character cookie;
 //! only a keyed hash of it is stored.
+//!
+//! A session is live while it is not revoked and `now < expires_at`; `resolve` returns a session in any
+//! state and the caller decides with `PlaybackSession::is_live`. Revoking only touches live sessions,
+//! so a revoke reports whether it ended something. Times are kept to the millisecond.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
+use super::CatalogError;
 use crate::ids::{CustomerCookie, UserId};
 use crate::keys::MasterKey;
-use crate::store::Store;
+use crate::store::{from_unix_millis, unix_millis, Store};
+
+/// The length of a session cookie, in characters (the `customerCookie` limit).
+const COOKIE_CHARS: usize = CustomerCookie::MAX_CHARS;
+
+/// The characters a session cookie is drawn from.
+const COOKIE_ALPHABET: &[u8; 62] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Random bytes at or above this are redrawn: 248 = 4 × 62, so `byte % 62` is uniform below it.
+const REJECT_FROM: u8 = (256 / COOKIE_ALPHABET.len() * COOKIE_ALPHABET.len()) as u8;
+
+/// The domain of the cookie's keyed hash.
+const HASH_DOMAIN: &str = "playback-session-cookie";
 
 /// A live or past playback session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +43,49 @@ pub struct PlaybackSession {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl PlaybackSession {
+    /// Whether the session names its viewer at `now`: not revoked and `now < expires_at`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A fresh cookie: 32 characters drawn uniformly from `[A-Za-z0-9]` by the system random generator
+/// (rejection sampling: no modulo bias).
+fn new_cookie() -> CustomerCookie {
+    let mut cookie = String::with_capacity(COOKIE_CHARS);
+    let mut pool = [0u8; 64];
+    while cookie.len() < COOKIE_CHARS {
+        aws_lc_rs::rand::fill(&mut pool).expect("the system random generator works");
+        for &byte in pool.iter().filter(|&&b| b < REJECT_FROM) {
+            if cookie.len() == COOKIE_CHARS {
+                break;
+            }
+            cookie.push(char::from(
+                COOKIE_ALPHABET[usize::from(byte) % COOKIE_ALPHABET.len()],
+            ));
+        }
+    }
+    CustomerCookie::parse(cookie).expect("32 alphanumerics are a valid customerCookie")
+}
+
+/// `now + ttl`, saturating at the latest time the store can hold.
+fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+const COLUMNS: &str = "uid, device_id, country, created_at, expires_at, revoked_at";
+
+/// How often `open` draws a new cookie when the hash is taken (practically never: 62^32 cookies).
+const OPEN_ATTEMPTS: usize = 4;
+
 /// The session table.
 #[derive(Clone)]
 pub struct PlaybackSessions {
-    #[allow(dead_code)]
     store: Store,
-    #[allow(dead_code)]
     master: Arc<MasterKey>,
 }
 
@@ -43,10 +101,202 @@ impl PlaybackSessions {
         Self { store, master }
     }
 
+    /// Whether `cookie` has the shape of a session cookie: exactly 32 characters of `[A-Za-z0-9]`. A
+    /// cookie of another shape cannot name a session (the player chose it itself).
+    pub fn is_session_cookie(cookie: &CustomerCookie) -> bool {
+        let raw = cookie.expose();
+        raw.len() == COOKIE_CHARS && raw.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+
+    /// The stored form of a session's country: `raw` upper-cased when it is exactly two ASCII letters
+    /// (the shape of an ISO 3166-1 alpha-2 code; the list of assigned codes is not checked), else why not.
+    pub fn country_code(raw: &str) -> Result<String, &'static str> {
+        if raw.chars().count() != 2 {
+            return Err("must be two letters (ISO 3166-1 alpha-2, such as US or de)");
+        }
+        if !raw.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err("must be two ASCII letters (ISO 3166-1 alpha-2, such as US or de)");
+        }
+        Ok(raw.to_ascii_uppercase())
+    }
+
     /// The keyed hash a cookie is stored under.
-    #[allow(dead_code)]
     fn hash(&self, cookie: &CustomerCookie) -> String {
         self.master
-            .lookup_hash("playback-session-cookie", cookie.expose().as_bytes())
+            .lookup_hash(HASH_DOMAIN, cookie.expose().as_bytes())
+    }
+
+    /// Opens a session for `uid` (on `device_id`, in `country`) lasting `ttl` from `now`: the new
+    /// cookie (shown once; only its hash is stored) and the session. `country` is stored upper-case;
+    /// the caller checks its shape (`country_code`) and the device id's (`DeviceId::parse`) first.
+    /// One row is written, or none.
+    pub async fn open(
+        &self,
+        uid: &UserId,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(CustomerCookie, PlaybackSession), CatalogError> {
+        let country = country.map(str::to_ascii_uppercase);
+        let sql = format!(
+            "INSERT INTO playback_sessions (cookie_hash, {COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+             ON CONFLICT (cookie_hash) DO NOTHING RETURNING {COLUMNS}"
+        );
+        for _ in 0..OPEN_ATTEMPTS {
+            let cookie = new_cookie();
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(self.hash(&cookie))
+                .bind(uid.as_str())
+                .bind(device_id)
+                .bind(country.as_deref())
+                .bind(unix_millis(now))
+                .bind(unix_millis(expiry(now, ttl)))
+                .fetch_optional(self.store.pool())
+                .await?;
+            if let Some(row) = row {
+                return Ok((cookie, session_from_row(&row)?));
+            }
+        }
+        Err(CatalogError::from(sqlx::Error::Protocol(
+            "no free playback-session cookie after several draws".into(),
+        )))
+    }
+
+    /// The session `cookie` names, whatever its state (expired and revoked ones included); `None`
+    /// for an unknown cookie or one that does not have the shape of a session cookie.
+    pub async fn resolve(
+        &self,
+        cookie: &CustomerCookie,
+    ) -> Result<Option<PlaybackSession>, CatalogError> {
+        if !Self::is_session_cookie(cookie) {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM playback_sessions WHERE cookie_hash = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(self.hash(cookie))
+            .fetch_optional(self.store.pool())
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// Revokes the session `cookie` names at `now`: true when it was live (false: unknown, of another
+    /// shape, already revoked or expired).
+    pub async fn revoke(
+        &self,
+        cookie: &CustomerCookie,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CatalogError> {
+        if !Self::is_session_cookie(cookie) {
+            return Ok(false);
+        }
+        let result = sqlx::query(
+            "UPDATE playback_sessions SET revoked_at = $2 \
+             WHERE cookie_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(self.hash(cookie))
+        .bind(unix_millis(now))
+        .execute(self.store.pool())
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Revokes every live session of `uid` at `now` (one statement); how many.
+    pub async fn revoke_user(&self, uid: &UserId, now: DateTime<Utc>) -> Result<u64, CatalogError> {
+        let result = sqlx::query(
+            "UPDATE playback_sessions SET revoked_at = $2 \
+             WHERE uid = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(uid.as_str())
+        .bind(unix_millis(now))
+        .execute(self.store.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Every session of `uid` (live or not), newest first.
+    pub async fn sessions_of(&self, uid: &UserId) -> Result<Vec<PlaybackSession>, CatalogError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM playback_sessions WHERE uid = $1 \
+             ORDER BY created_at DESC, expires_at DESC"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+}
+
+fn session_from_row(row: &AnyRow) -> Result<PlaybackSession, CatalogError> {
+    Ok(PlaybackSession {
+        uid: UserId::parse(row.try_get::<String, _>("uid")?)
+            .map_err(|e| CatalogError::from(sqlx::Error::Decode(format!("uid {e}").into())))?,
+        device_id: row.try_get("device_id")?,
+        country: row.try_get("country")?,
+        created_at: from_unix_millis(row.try_get("created_at")?),
+        expires_at: from_unix_millis(row.try_get("expires_at")?),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(from_unix_millis),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_32_alphanumerics_and_differ() {
+        let a = new_cookie();
+        let b = new_cookie();
+        assert!(PlaybackSessions::is_session_cookie(&a));
+        assert!(PlaybackSessions::is_session_cookie(&b));
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(REJECT_FROM, 248);
+    }
+
+    #[test]
+    fn every_character_of_the_alphabet_is_drawn() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            seen.extend(new_cookie().expose().bytes());
+        }
+        assert_eq!(seen.len(), COOKIE_ALPHABET.len());
+    }
+
+    #[test]
+    fn other_shapes_are_not_session_cookies() {
+        for raw in [
+            "short",
+            &"a".repeat(31),
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-",
+            "ÄÄ",
+        ] {
+            assert!(
+                !PlaybackSessions::is_session_cookie(&CustomerCookie::parse(raw).unwrap()),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn countries_are_two_letters_stored_upper_case() {
+        assert_eq!(PlaybackSessions::country_code("de").unwrap(), "DE");
+        assert_eq!(PlaybackSessions::country_code("Us").unwrap(), "US");
+        for bad in ["", "U", "USA", "1A", "U ", "ÄÖ", "é"] {
+            assert!(PlaybackSessions::country_code(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expiry_saturates() {
+        let now = from_unix_millis(1_700_000_000_000);
+        assert_eq!(
+            expiry(now, Duration::from_secs(60)),
+            from_unix_millis(1_700_000_060_000)
+        );
+        assert_eq!(expiry(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::expressplay::TokenLifetime;
-use crate::ids::ContentId;
+use crate::ids::{AssetId, ContentId};
 
 use super::material::ContentKey;
 use super::store::{KeyPolicy, NewContentKey};
@@ -15,9 +15,11 @@ use super::store::{KeyPolicy, NewContentKey};
 /// The two import formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
-    /// One JSON object per line: `{"content_id", "key", "iv", "token_lifetime"?, "rental_duration_s"?}`.
+    /// One JSON object per line: `{"content_id", "key", "iv", "asset_id"?, "token_lifetime"?,
+    /// "rental_duration_s"?}`.
     Jsonl,
-    /// A header row `content_id,key,iv[,token_lifetime][,rental_duration_s]`, then one key per row.
+    /// A header row `content_id,key,iv[,asset_id][,token_lifetime][,rental_duration_s]`, then one key
+    /// per row.
     Csv,
 }
 
@@ -47,6 +49,8 @@ struct Row {
     content_id: String,
     key: String,
     iv: String,
+    #[serde(default)]
+    asset_id: Option<String>,
     #[serde(default)]
     token_lifetime: Option<String>,
     #[serde(default)]
@@ -86,6 +90,12 @@ fn to_key(row: Row) -> Result<NewContentKey, String> {
         content_id,
         key,
         policy: KeyPolicy {
+            asset_id: row
+                .asset_id
+                .filter(|raw| !raw.trim().is_empty())
+                .map(|raw| AssetId::parse(raw.trim()))
+                .transpose()
+                .map_err(|e| format!("asset_id {e}"))?,
             token_lifetime,
             rental_duration_s: row.rental_duration_s,
         },
@@ -161,6 +171,7 @@ fn csv_rows(text: &str) -> Result<Vec<(usize, Row)>, ImportError> {
                 .to_owned(),
         ));
     };
+    let asset_col = column("asset_id");
     let lifetime_col = column("token_lifetime");
     let rental_col = column("rental_duration_s");
     let mut rows = Vec::new();
@@ -185,6 +196,7 @@ fn csv_rows(text: &str) -> Result<Vec<(usize, Row)>, ImportError> {
                 content_id: cell(id_col),
                 key: cell(key_col),
                 iv: cell(iv_col),
+                asset_id: optional(asset_col),
                 token_lifetime: optional(lifetime_col),
                 rental_duration_s,
             },

@@ -7,7 +7,7 @@ use chrono::Utc;
 use sqlx::Row;
 
 use crate::expressplay::TokenLifetime;
-use crate::ids::ContentId;
+use crate::ids::{AssetId, ContentId, IdError};
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 use super::cache::KeyCache;
@@ -18,11 +18,23 @@ use super::material::ContentKey;
 const CANARY_AAD: &[u8] = b"sees:master-key-canary:v1";
 const CANARY_PLAIN: &[u8] = b"sees master key canary";
 
-/// Per-content overrides of the token parameters; `None` = the configured default.
+/// Per-content settings: the asset the key protects (`None` = the content ID names the asset) and
+/// overrides of the token parameters (`None` = the configured default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPolicy {
+    pub asset_id: Option<AssetId>,
     pub token_lifetime: Option<TokenLifetime>,
     pub rental_duration_s: Option<u32>,
+}
+
+impl StoredKey {
+    /// The asset this key protects: its `asset_id`, else the content ID read as an asset ID.
+    pub fn asset(&self) -> Result<AssetId, IdError> {
+        match &self.policy.asset_id {
+            Some(asset) => Ok(asset.clone()),
+            None => AssetId::parse(self.content_id.as_str()),
+        }
+    }
 }
 
 /// A key to add.
@@ -145,7 +157,7 @@ impl KeyStore {
             return Ok(Some(hit));
         }
         let row = sqlx::query(
-            "SELECT sealed, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1",
+            "SELECT sealed, asset_id, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(self.store.pool())
@@ -194,10 +206,10 @@ impl KeyStore {
                 .seal(&aad(&key.content_id), &*key.key.to_plaintext());
             sqlx::query(
                 "INSERT INTO content_keys \
-                   (content_id, sealed, token_lifetime, rental_duration_s, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) \
+                   (content_id, sealed, token_lifetime, rental_duration_s, created_at, updated_at, asset_id) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6) \
                  ON CONFLICT (content_id) DO UPDATE SET sealed = excluded.sealed, \
-                   token_lifetime = excluded.token_lifetime, \
+                   asset_id = excluded.asset_id, token_lifetime = excluded.token_lifetime, \
                    rental_duration_s = excluded.rental_duration_s, updated_at = excluded.updated_at",
             )
             .bind(key.content_id.as_str())
@@ -205,6 +217,7 @@ impl KeyStore {
             .bind(key.policy.token_lifetime.map(|l| l.to_string()))
             .bind(key.policy.rental_duration_s.map(i64::from))
             .bind(now)
+            .bind(key.policy.asset_id.as_ref().map(|a| a.as_str().to_owned()))
             .execute(&mut *tx)
             .await?;
         }
@@ -218,7 +231,7 @@ impl KeyStore {
     /// Every key's ID, policy and times, ordered by content ID. Never the material.
     pub async fn list(&self) -> Result<Vec<KeySummary>, KeyStoreError> {
         let rows = sqlx::query(
-            "SELECT content_id, token_lifetime, rental_duration_s, created_at, updated_at \
+            "SELECT content_id, asset_id, token_lifetime, rental_duration_s, created_at, updated_at \
              FROM content_keys ORDER BY content_id",
         )
         .fetch_all(self.store.pool())
@@ -264,7 +277,12 @@ impl KeyStore {
 fn policy_from_row(row: &sqlx::any::AnyRow) -> Result<KeyPolicy, sqlx::Error> {
     let lifetime: Option<String> = row.try_get("token_lifetime")?;
     let rental: Option<i64> = row.try_get("rental_duration_s")?;
+    let asset: Option<String> = row.try_get("asset_id")?;
     Ok(KeyPolicy {
+        asset_id: asset
+            .map(AssetId::parse)
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(format!("asset_id {e}").into()))?,
         token_lifetime: lifetime
             .map(|raw| raw.parse::<TokenLifetime>())
             .transpose()
@@ -306,6 +324,7 @@ mod tests {
             let keys = open(&test.store, [1; 32]).await.unwrap();
             let mut with_policy = new_key("content-a", 0x11);
             with_policy.policy = KeyPolicy {
+                asset_id: Some(AssetId::parse("asset-a").unwrap()),
                 token_lifetime: Some(TokenLifetime::Relative(120)),
                 rental_duration_s: Some(3600),
             };

@@ -24,7 +24,14 @@ pub enum ErrorCode {
     UnknownContent,
     ContentWindowClosed,
     NotRegistrationContent,
-    // 3xxx — not entitled. 31xx: device binding.
+    // 3xxx — not entitled. 30xx: the catalogue decision; 31xx: device binding.
+    NotEntitled,
+    EntitlementExpired,
+    EntitlementNotYetValid,
+    RegionNotAllowed,
+    SessionRequired,
+    SessionUnknown,
+    SessionExpired,
     DeviceNotRegistered,
     SeveralDevices,
     InvalidDeviceId,
@@ -52,7 +59,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The table, in number order.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 43] = [
         ErrorCode::MalformedJson,
         ErrorCode::SchemaViolation,
         ErrorCode::InvalidMessageId,
@@ -68,6 +75,13 @@ impl ErrorCode {
         ErrorCode::UnknownContent,
         ErrorCode::ContentWindowClosed,
         ErrorCode::NotRegistrationContent,
+        ErrorCode::NotEntitled,
+        ErrorCode::EntitlementExpired,
+        ErrorCode::EntitlementNotYetValid,
+        ErrorCode::RegionNotAllowed,
+        ErrorCode::SessionRequired,
+        ErrorCode::SessionUnknown,
+        ErrorCode::SessionExpired,
         ErrorCode::DeviceNotRegistered,
         ErrorCode::SeveralDevices,
         ErrorCode::InvalidDeviceId,
@@ -109,6 +123,13 @@ impl ErrorCode {
             ErrorCode::UnknownContent => 2001,
             ErrorCode::ContentWindowClosed => 2002,
             ErrorCode::NotRegistrationContent => 2003,
+            ErrorCode::NotEntitled => 3001,
+            ErrorCode::EntitlementExpired => 3002,
+            ErrorCode::EntitlementNotYetValid => 3003,
+            ErrorCode::RegionNotAllowed => 3004,
+            ErrorCode::SessionRequired => 3005,
+            ErrorCode::SessionUnknown => 3006,
+            ErrorCode::SessionExpired => 3007,
             ErrorCode::DeviceNotRegistered => 3101,
             ErrorCode::SeveralDevices => 3102,
             ErrorCode::InvalidDeviceId => 3103,
@@ -177,6 +198,13 @@ impl ErrorCode {
             ErrorCode::NotRegistrationContent => {
                 "a device registration (requestType 2) must name a registration contentID"
             }
+            ErrorCode::NotEntitled => "not entitled: no entitlement covers the asset",
+            ErrorCode::EntitlementExpired => "the entitlement covering the asset has expired",
+            ErrorCode::EntitlementNotYetValid => "the entitlement covering the asset is not valid yet",
+            ErrorCode::RegionNotAllowed => "the session's country is not in the package's region whitelist",
+            ErrorCode::SessionRequired => "a customerCookie naming a playback session is required",
+            ErrorCode::SessionUnknown => "the customerCookie names no playback session",
+            ErrorCode::SessionExpired => "the playback session has expired or was revoked",
             ErrorCode::DeviceNotRegistered => "device not registered: no device is on record for this customerCookie",
             ErrorCode::SeveralDevices => "several devices are on record for this customerCookie",
             ErrorCode::InvalidDeviceId => "the device id on record for this customerCookie has an unexpected shape",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::decision::{Decider, Denial};
 use crate::devices::DeviceBindings;
 use crate::expressplay::{
     Budget, DeviceLookup, DeviceLookupError, ExpressPlayClient, RecordError, TokenLifetime,
@@ -48,6 +49,7 @@ type Step<T> = Result<T, Outcome>;
 
 /// Everything one Entitlement Request needs.
 pub struct EntitlementService {
+    decider: Option<Decider>,
     keys: Arc<KeyStore>,
     devices: DeviceBindings,
     expressplay: ExpressPlayClient,
@@ -59,6 +61,8 @@ pub struct EntitlementService {
 
 /// The parts an `EntitlementService` is made of.
 pub struct ServiceParts {
+    /// The catalogue decision; `None` = open mode (any content with a key is allowed).
+    pub decider: Option<Decider>,
     pub keys: Arc<KeyStore>,
     pub devices: DeviceBindings,
     pub expressplay: ExpressPlayClient,
@@ -72,6 +76,7 @@ impl EntitlementService {
     /// Wires the parts together.
     pub fn new(parts: ServiceParts) -> Self {
         Self {
+            decider: parts.decider,
             keys: parts.keys,
             devices: parts.devices,
             expressplay: parts.expressplay,
@@ -101,7 +106,27 @@ impl EntitlementService {
     async fn time_based(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
         let stored = self.key(&request.content_id).await?;
         let cookie = request.customer_cookie.as_ref();
+        self.allow(&stored, cookie).await?;
         self.token(&stored, cookie, None, budget).await
+    }
+
+    /// The catalogue decision for the asset `stored` protects (nothing to check in open mode).
+    async fn allow(&self, stored: &StoredKey, cookie: Option<&CustomerCookie>) -> Step<()> {
+        let Some(decider) = &self.decider else {
+            return Ok(());
+        };
+        let asset = stored.asset().map_err(|e| {
+            Outcome::denied(
+                ErrorCode::NotEntitled,
+                format!("content ID {e} as an asset ID: give the key an asset ID (sees keys add --asset-id)"),
+            )
+        })?;
+        let decision = decider.for_cookie(&asset, cookie, self.clock.now()).await;
+        tracing::debug!(allowed = decision.allowed(), trail = ?decision.trail, "catalogue decision");
+        match decision.outcome {
+            Ok(_) => Ok(()),
+            Err(denial) => Err(Outcome::denied(denial_code(denial), decision.why())),
+        }
     }
 
     async fn registration(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
@@ -110,6 +135,12 @@ impl EntitlementService {
             return Err(Outcome::denied(ErrorCode::NotRegistrationContent, ""));
         }
         let stored = self.key(&request.content_id).await?;
+        if let Some(decider) = &self.decider {
+            decider
+                .session_only(Some(cookie), self.clock.now())
+                .await
+                .map_err(|(denial, why)| Outcome::denied(denial_code(denial), why))?;
+        }
         let outcome = self.token(&stored, Some(cookie), None, budget).await?;
         if let Err(e) = self
             .devices
@@ -126,6 +157,7 @@ impl EntitlementService {
     async fn device_bound(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
         let cookie = require_cookie(request)?;
         let stored = self.key(&request.content_id).await?;
+        self.allow(&stored, Some(cookie)).await?;
         let device = self.device(cookie, budget).await?;
         self.token(&stored, Some(cookie), Some(&device), budget)
             .await
@@ -217,6 +249,20 @@ impl EntitlementService {
             Ok(token_url) => Ok(Outcome::Allowed { token_url }),
             Err(e) => Err(upstream_denial("token service", e)),
         }
+    }
+}
+
+/// The SEES error number of a catalogue denial.
+fn denial_code(denial: Denial) -> ErrorCode {
+    match denial {
+        Denial::SessionRequired => ErrorCode::SessionRequired,
+        Denial::SessionUnknown => ErrorCode::SessionUnknown,
+        Denial::SessionExpired => ErrorCode::SessionExpired,
+        Denial::NotEntitled => ErrorCode::NotEntitled,
+        Denial::EntitlementExpired => ErrorCode::EntitlementExpired,
+        Denial::EntitlementNotYetValid => ErrorCode::EntitlementNotYetValid,
+        Denial::RegionNotAllowed => ErrorCode::RegionNotAllowed,
+        Denial::StoreUnavailable => ErrorCode::StoreUnavailable,
     }
 }
 

@@ -100,6 +100,8 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = ([127, 0, 0, 1], 0).into();
     settings.admin.listen = ([127, 0, 0, 1], 0).into();
+    // Protocol tests run in open mode; the decision tests switch to the catalogue.
+    settings.decision.mode = sees::config::DecisionMode::Open;
     settings.server.handshake_timeout_ms = 2_000;
     settings.server.request_timeout_ms = 4_000;
     settings.tls.cert = paths.server_cert;
