@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0004_decisions.sql"),
         postgres: include_str!("migrations/postgres/0004_decisions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "monetization fields and user devices",
+        sqlite: include_str!("migrations/sqlite/0005_monetization_and_devices.sql"),
+        postgres: include_str!("migrations/postgres/0005_monetization_and_devices.sql"),
+    },
 ];
 
 /// Arbitrary constant naming sees's migration lock.
