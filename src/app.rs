@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::admin::jwt::{EndUserVerifier, JwtConfigError};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
-use crate::catalog::{Catalog, PlaybackSessions};
+use crate::catalog::{Catalog, PlaybackSessions, UserDevices};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DecisionMode, Settings};
 use crate::decision::Decider;
@@ -173,6 +173,7 @@ impl Application {
         let admin_state = Arc::new(AdminState {
             catalog: catalog.clone(),
             sessions,
+            user_devices: UserDevices::new(stores.store.clone()),
             decider,
             tokens: ApiTokens::new(stores.store.clone()),
             end_users: EndUserVerifier::from_settings(&settings.auth)?,

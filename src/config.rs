@@ -273,6 +273,8 @@ pub struct DeviceSettings {
     pub registration_content_ids: Vec<String>,
     /// How long a device id learned from the record service is trusted before it is asked again.
     pub binding_ttl_s: u64,
+    /// Most devices one user may register (catalogue mode); 0 = no limit.
+    pub max_per_user: u32,
 }
 
 impl Default for DeviceSettings {
@@ -280,6 +282,7 @@ impl Default for DeviceSettings {
         Self {
             registration_content_ids: vec!["sees-device-registration".to_owned()],
             binding_ttl_s: 7 * 24 * 3600,
+            max_per_user: 5,
         }
     }
 }

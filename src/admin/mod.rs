@@ -10,12 +10,14 @@ mod entitlements;
 pub mod envelope;
 pub mod errors;
 mod explain;
+mod monetization;
 mod graphs;
 pub mod jwt;
 pub mod openapi;
 pub mod packages;
 mod sessions;
 pub mod tokens;
+mod user_devices;
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use axum::http::Uri;
 use axum::Router;
 use tower::ServiceExt;
 
-use crate::catalog::{Catalog, CatalogError, PlaybackSessions};
+use crate::catalog::{Catalog, CatalogError, PlaybackSessions, UserDevices};
 use crate::clock::Clock;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
@@ -43,6 +45,7 @@ pub struct AdminLimits {
 pub struct AdminState {
     pub catalog: Catalog,
     pub sessions: PlaybackSessions,
+    pub user_devices: UserDevices,
     /// The same decision the SEES endpoint makes (explanations).
     pub decider: crate::decision::Decider,
     pub tokens: ApiTokens,
@@ -61,6 +64,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(graphs::routes())
         .merge(sessions::routes())
         .merge(explain::routes())
+        .merge(monetization::routes())
+        .merge(user_devices::routes())
         .merge(openapi::routes())
         .with_state(state);
     Router::new()

@@ -5,11 +5,13 @@
 //! SQL is written once for SQLite and PostgreSQL (see `store`); multi-row writes run in one
 //! transaction so nothing is half-applied.
 
+mod devices;
 mod entitlements;
 mod graph;
 mod packages;
 mod sessions;
 
+pub use devices::UserDevices;
 pub use entitlements::{AssetEntitlement, Entitlement};
 pub use packages::{Package, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
