@@ -1,11 +1,40 @@
-//! The devices each user registered (placeholder until the implementation lands).
+//! The devices each user registered, for the per-user device limit (`devices.max_per_user`). A user's
+//! devices are the distinct device ids learned for the cookies of that user's playback sessions; the
+//! SEES service registers a device when it learns it, support lists and removes them.
+//!
+//! `register` checks the limit and inserts in one transaction, serialised per user (PostgreSQL: a
+//! transaction-scoped advisory lock on a hash of the uid; SQLite: `BEGIN IMMEDIATE`, which takes the
+//! write lock up front), so concurrent registrations of different devices cannot together pass the
+//! limit. Times are kept to the millisecond.
 
-use crate::store::Store;
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
 
-/// A user's registered devices.
+use super::CatalogError;
+use crate::ids::{DeviceId, UserId};
+use crate::store::{from_unix_millis, unix_millis, Backend, Store};
+
+/// The first key of the two-key advisory locks device registrations take on PostgreSQL ("SDEV"); the
+/// second is a hash of the uid. Two-key locks never collide with the one-key graph lock.
+const DEVICE_LOCK_CLASS: i32 = 0x5344_4556;
+
+/// The domain of the uid hash that picks the advisory lock.
+const LOCK_HASH_DOMAIN: &[u8] = b"sees user-devices lock\0";
+
+/// What `register` decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceAdmission {
+    /// The device is one of the user's: it was already (its `registered_at` is refreshed) or it has
+    /// just been added.
+    Admitted,
+    /// The device is new and the user already has `limit` devices (or more, when the limit was
+    /// lowered): nothing was written. `devices` are the user's devices, oldest registration first.
+    LimitReached { limit: u32, devices: Vec<String> },
+}
+
+/// The `user_devices` table.
 #[derive(Debug, Clone)]
 pub struct UserDevices {
-    #[allow(dead_code)]
     store: Store,
 }
 
@@ -13,5 +42,138 @@ impl UserDevices {
     /// Devices in `store`.
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// Registers `device` for `uid` at `now`. A device the user already has is admitted and its
+    /// `registered_at` set to `now`; a new one is added when the user has fewer than `limit` devices
+    /// (`None`: no limit; `Some(0)` admits no new device), else `LimitReached` and nothing is written.
+    pub async fn register(
+        &self,
+        uid: &UserId,
+        device: &DeviceId,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceAdmission, CatalogError> {
+        let pool = self.store.pool();
+        let mut tx = match self.store.backend() {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = pool.begin().await?;
+                // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a
+                // constant from it instead. Two users whose hashes collide merely wait for each other.
+                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1, $2)")
+                    .bind(DEVICE_LOCK_CLASS)
+                    .bind(lock_key(uid))
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        let refreshed = sqlx::query(
+            "UPDATE user_devices SET registered_at = $3 WHERE uid = $1 AND device_id = $2",
+        )
+        .bind(uid.as_str())
+        .bind(device.as_str())
+        .bind(unix_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        if refreshed.rows_affected() > 0 {
+            tx.commit().await?;
+            return Ok(DeviceAdmission::Admitted);
+        }
+        if let Some(limit) = limit {
+            let devices = devices_of(&mut tx, uid).await?;
+            if devices.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                tx.rollback().await?;
+                return Ok(DeviceAdmission::LimitReached {
+                    limit,
+                    devices: devices
+                        .into_iter()
+                        .map(|(device, _)| device.as_str().to_owned())
+                        .collect(),
+                });
+            }
+        }
+        sqlx::query("INSERT INTO user_devices (uid, device_id, registered_at) VALUES ($1, $2, $3)")
+            .bind(uid.as_str())
+            .bind(device.as_str())
+            .bind(unix_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DeviceAdmission::Admitted)
+    }
+
+    /// The devices of `uid` with the time each was last registered, oldest first (an empty list for a
+    /// user with none).
+    pub async fn list(&self, uid: &UserId) -> Result<Vec<(DeviceId, DateTime<Utc>)>, CatalogError> {
+        let mut conn = self.store.pool().acquire().await?;
+        devices_of(&mut conn, uid).await
+    }
+
+    /// Removes `device` from the devices of `uid`; true when it was one of them.
+    pub async fn remove(&self, uid: &UserId, device: &DeviceId) -> Result<bool, CatalogError> {
+        let result = sqlx::query("DELETE FROM user_devices WHERE uid = $1 AND device_id = $2")
+            .bind(uid.as_str())
+            .bind(device.as_str())
+            .execute(self.store.pool())
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Removes every device of `uid` (one statement); how many.
+    pub async fn remove_all(&self, uid: &UserId) -> Result<u64, CatalogError> {
+        let result = sqlx::query("DELETE FROM user_devices WHERE uid = $1")
+            .bind(uid.as_str())
+            .execute(self.store.pool())
+            .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+/// The devices of `uid`, oldest registration first (ties by device id).
+async fn devices_of(
+    conn: &mut AnyConnection,
+    uid: &UserId,
+) -> Result<Vec<(DeviceId, DateTime<Utc>)>, CatalogError> {
+    let rows = sqlx::query(
+        "SELECT device_id, registered_at FROM user_devices WHERE uid = $1 \
+         ORDER BY registered_at, device_id",
+    )
+    .bind(uid.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let raw: String = row.try_get("device_id")?;
+            let device = DeviceId::parse(raw).map_err(|e| {
+                CatalogError::from(sqlx::Error::Decode(format!("device_id {e}").into()))
+            })?;
+            Ok((device, from_unix_millis(row.try_get("registered_at")?)))
+        })
+        .collect()
+}
+
+/// The second key of the advisory lock for `uid`: the first four bytes of a SHA-256 of the uid.
+fn lock_key(uid: &UserId) -> i32 {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(LOCK_HASH_DOMAIN);
+    context.update(uid.as_str().as_bytes());
+    let digest = context.finish();
+    let mut first = [0u8; 4];
+    first.copy_from_slice(&digest.as_ref()[..4]);
+    i32::from_be_bytes(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_differ_by_user() {
+        let alice = UserId::parse("alice").unwrap();
+        let bob = UserId::parse("bob").unwrap();
+        assert_eq!(lock_key(&alice), lock_key(&alice));
+        assert_ne!(lock_key(&alice), lock_key(&bob));
     }
 }

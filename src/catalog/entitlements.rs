@@ -3,6 +3,11 @@
 //! There is no table of users: a user is known to the catalogue while they hold at least one
 //! entitlement (to a package or to an asset). An entitlement is active at `now` when
 //! `start <= now < end` (no end: open-ended). Times are kept to the millisecond.
+//!
+//! Monetization entitlements are package entitlements too (an offer ID is a package ID): the same
+//! rows, with the monetization fields (`project_id`, `concurrency_limit`, `origin_country`,
+//! `source_id`, `source_type`) set; `project_id` is never NULL on a row the monetization API wrote.
+//! The OEM grant leaves those columns NULL and the OEM update leaves them as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +31,16 @@ pub struct Entitlement {
     pub end: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
+    /// Monetization: how many devices may play at once on this entitlement (None: no limit).
+    pub concurrency_limit: Option<u32>,
+    /// Monetization: the ISO 3166-1 alpha-2 country (upper case) where the user obtained it.
+    pub origin_country: Option<String>,
+    /// Monetization: the project; None on entitlements the monetization API did not write.
+    pub project_id: Option<String>,
+    /// Monetization: the source of the entitlement (e.g. a transaction ID).
+    pub source_id: Option<String>,
+    /// Monetization: the kind of source (e.g. `cleeng`).
+    pub source_type: Option<String>,
 }
 
 impl Entitlement {
@@ -54,6 +69,23 @@ impl AssetEntitlement {
     }
 }
 
+/// A monetization entitlement to write: the user's entitlement to the offer's package, from the
+/// time of the write to `end`, with the monetization fields. The caller validates the fields
+/// (`origin_country` two upper-case ASCII letters, `concurrency_limit` at least 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonetizationGrant {
+    pub uid: UserId,
+    /// The offer: an offer ID is a package ID.
+    pub package_id: PackageId,
+    pub project_id: String,
+    /// None: never expires.
+    pub end: Option<DateTime<Utc>>,
+    pub concurrency_limit: Option<u32>,
+    pub origin_country: Option<String>,
+    pub source_id: Option<String>,
+    pub source_type: Option<String>,
+}
+
 fn active(start: DateTime<Utc>, end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     start <= now && end.is_none_or(|end| now < end)
 }
@@ -65,7 +97,8 @@ fn check_window(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<(), 
     }
 }
 
-const ENTITLEMENT_COLUMNS: &str = "uid, package_id, start_at, end_at, created_at, modified_at";
+const ENTITLEMENT_COLUMNS: &str = "uid, package_id, start_at, end_at, created_at, modified_at, \
+     concurrency_limit, origin_country, project_id, source_id, source_type";
 const ASSET_ENTITLEMENT_COLUMNS: &str = "uid, asset_id, start_at, end_at, created_at, modified_at";
 
 impl Catalog {
@@ -86,7 +119,8 @@ impl Catalog {
             return Err(CatalogError::PackageNotFound(package.clone()));
         }
         let sql = format!(
-            "INSERT INTO entitlements ({ENTITLEMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) \
+            "INSERT INTO entitlements (uid, package_id, start_at, end_at, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
              ON CONFLICT (uid, package_id) DO NOTHING RETURNING {ENTITLEMENT_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -185,14 +219,83 @@ impl Catalog {
             .bind(uid.as_str())
             .fetch_all(self.store().pool())
             .await?;
-        let mut found = rows
-            .iter()
-            .map(entitlement_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        found.sort_by(|a, b| {
-            (a.created_at, a.package_id.as_str()).cmp(&(b.created_at, b.package_id.as_str()))
-        });
-        Ok(found)
+        oldest_first(&rows)
+    }
+
+    /// Writes the monetization entitlement `e`: the entitlement of `e.uid` to the package `e.package_id`
+    /// from `now` to `e.end`, with the monetization fields. An existing entitlement of the user to
+    /// the package (monetization or not) is replaced — window and every monetization field; absent
+    /// fields become NULL — keeping its `created_at` (a purchase renewal). `DatesOutOfOrder` when
+    /// `e.end <= now`, `PackageNotFound` when the package does not exist.
+    pub async fn upsert_monetization_entitlement(
+        &self,
+        e: &MonetizationGrant,
+        now: DateTime<Utc>,
+    ) -> Result<Entitlement, CatalogError> {
+        check_window(now, e.end)?;
+        let mut conn = self.store().pool().acquire().await?;
+        if !package_exists(&mut conn, &e.package_id).await? {
+            return Err(CatalogError::PackageNotFound(e.package_id.clone()));
+        }
+        let sql = format!(
+            "INSERT INTO entitlements ({ENTITLEMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $3, $3, $5, $6, $7, $8, $9) \
+             ON CONFLICT (uid, package_id) DO UPDATE SET start_at = excluded.start_at, \
+             end_at = excluded.end_at, modified_at = excluded.modified_at, \
+             concurrency_limit = excluded.concurrency_limit, \
+             origin_country = excluded.origin_country, project_id = excluded.project_id, \
+             source_id = excluded.source_id, source_type = excluded.source_type \
+             RETURNING {ENTITLEMENT_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(e.uid.as_str())
+            .bind(e.package_id.as_str())
+            .bind(unix_millis(now))
+            .bind(e.end.map(unix_millis))
+            .bind(e.concurrency_limit.map(i64::from))
+            .bind(e.origin_country.as_deref())
+            .bind(e.project_id.as_str())
+            .bind(e.source_id.as_deref())
+            .bind(e.source_type.as_deref())
+            .fetch_one(&mut *conn)
+            .await?;
+        entitlement_from_row(&row)
+    }
+
+    /// The entitlements of `uid` the monetization API wrote (those with a project), active or not,
+    /// in the order of `entitlements_of`.
+    pub async fn monetization_entitlements_of(
+        &self,
+        uid: &UserId,
+    ) -> Result<Vec<Entitlement>, CatalogError> {
+        let sql = format!(
+            "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements \
+             WHERE uid = $1 AND project_id IS NOT NULL"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .fetch_all(self.store().pool())
+            .await?;
+        oldest_first(&rows)
+    }
+
+    /// Removes the monetization entitlement of `uid` to `package`: true when removed; false when
+    /// there is none (no such package or user, or an entitlement the monetization API did not
+    /// write, which stays).
+    pub async fn revoke_monetization_entitlement(
+        &self,
+        uid: &UserId,
+        package: &PackageId,
+    ) -> Result<bool, CatalogError> {
+        let result = sqlx::query(
+            "DELETE FROM entitlements \
+             WHERE uid = $1 AND package_id = $2 AND project_id IS NOT NULL",
+        )
+        .bind(uid.as_str())
+        .bind(package.as_str())
+        .execute(self.store().pool())
+        .await?;
+        Ok(result.rows_affected() > 0)
     }
 
     /// Every package `uid` is entitled to at `now`: the packages of their active entitlements and
@@ -330,6 +433,18 @@ fn decode(what: &str, e: impl std::fmt::Display) -> CatalogError {
     CatalogError::from(sqlx::Error::Decode(format!("{what} {e}").into()))
 }
 
+/// The entitlements of `rows`, oldest first, then by package ID (in byte order on every backend).
+fn oldest_first(rows: &[AnyRow]) -> Result<Vec<Entitlement>, CatalogError> {
+    let mut found = rows
+        .iter()
+        .map(entitlement_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    found.sort_by(|a, b| {
+        (a.created_at, a.package_id.as_str()).cmp(&(b.created_at, b.package_id.as_str()))
+    });
+    Ok(found)
+}
+
 fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
     Ok(Entitlement {
         uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
@@ -341,6 +456,14 @@ fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
             .map(from_unix_millis),
         created_at: from_unix_millis(row.try_get("created_at")?),
         modified_at: from_unix_millis(row.try_get("modified_at")?),
+        concurrency_limit: row
+            .try_get::<Option<i64>, _>("concurrency_limit")?
+            .map(|n| u32::try_from(n).map_err(|e| decode("concurrency_limit", e)))
+            .transpose()?,
+        origin_country: row.try_get("origin_country")?,
+        project_id: row.try_get("project_id")?,
+        source_id: row.try_get("source_id")?,
+        source_type: row.try_get("source_type")?,
     })
 }
 

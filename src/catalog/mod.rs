@@ -12,7 +12,7 @@ mod packages;
 mod sessions;
 
 pub use devices::UserDevices;
-pub use entitlements::{AssetEntitlement, Entitlement};
+pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
 pub use packages::{Package, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
 
