@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::admin::jwt::{EndUserVerifier, JwtConfigError};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
-use crate::catalog::{Catalog, PlaybackSessions, UserDevices};
+use crate::catalog::{Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DecisionMode, Settings};
 use crate::decision::Decider;
@@ -174,6 +174,8 @@ impl Application {
             catalog: catalog.clone(),
             sessions,
             user_devices: UserDevices::new(stores.store.clone()),
+            leases: StreamLeases::new(stores.store.clone()),
+            lease_duration: Duration::from_secs(settings.concurrency.lease_seconds),
             decider,
             tokens: ApiTokens::new(stores.store.clone()),
             end_users: EndUserVerifier::from_settings(&settings.auth)?,

@@ -29,6 +29,7 @@ pub struct Settings {
     pub expressplay: ExpressPlaySettings,
     pub devices: DeviceSettings,
     pub decision: DecisionSettings,
+    pub concurrency: ConcurrencySettings,
     pub admin: AdminSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
@@ -313,6 +314,36 @@ impl Default for DecisionSettings {
 pub enum DecisionMode {
     Catalog,
     Open,
+}
+
+/// Concurrent streams per user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcurrencySettings {
+    /// How long a stream lease lasts unless renewed (`PUT /oem/v2/streams/{assetID}`).
+    pub lease_seconds: u64,
+    /// Streams a user may run at once when the entitlement sets no `concurrency_limit`; 0 = no limit.
+    pub default_limit: u32,
+    /// What happens over the limit: `block-new` (deny) or `evict-oldest`.
+    pub policy: ConcurrencyPolicy,
+}
+
+impl Default for ConcurrencySettings {
+    fn default() -> Self {
+        Self {
+            lease_seconds: 120,
+            default_limit: 0,
+            policy: ConcurrencyPolicy::BlockNew,
+        }
+    }
+}
+
+/// See `ConcurrencySettings::policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConcurrencyPolicy {
+    BlockNew,
+    EvictOldest,
 }
 
 /// The admin API listener.

@@ -16,6 +16,7 @@ mod monetization;
 pub mod openapi;
 pub mod packages;
 mod sessions;
+mod streams;
 pub mod tokens;
 mod user_devices;
 
@@ -26,7 +27,7 @@ use axum::http::Uri;
 use axum::Router;
 use tower::ServiceExt;
 
-use crate::catalog::{Catalog, CatalogError, PlaybackSessions, UserDevices};
+use crate::catalog::{Catalog, CatalogError, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::Clock;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
@@ -46,6 +47,9 @@ pub struct AdminState {
     pub catalog: Catalog,
     pub sessions: PlaybackSessions,
     pub user_devices: UserDevices,
+    pub leases: StreamLeases,
+    /// How long a lease lasts unless renewed.
+    pub lease_duration: std::time::Duration,
     /// The same decision the SEES endpoint makes (explanations).
     pub decider: crate::decision::Decider,
     pub tokens: ApiTokens,
@@ -66,6 +70,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(explain::routes())
         .merge(monetization::routes())
         .merge(user_devices::routes())
+        .merge(streams::routes())
         .merge(openapi::routes())
         .with_state(state);
     Router::new()

@@ -8,6 +8,7 @@
 mod devices;
 mod entitlements;
 mod graph;
+mod leases;
 mod packages;
 mod sessions;
 

@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0005_monetization_and_devices.sql"),
         postgres: include_str!("migrations/postgres/0005_monetization_and_devices.sql"),
     },
+    Migration {
+        version: 6,
+        name: "stream leases",
+        sqlite: include_str!("migrations/sqlite/0006_stream_leases.sql"),
+        postgres: include_str!("migrations/postgres/0006_stream_leases.sql"),
+    },
 ];
 
 /// Arbitrary constant naming sees's migration lock.
