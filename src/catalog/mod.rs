@@ -14,6 +14,7 @@ mod sessions;
 
 pub use devices::UserDevices;
 pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
+pub use leases::StreamLeases;
 pub use packages::{Package, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
 
