@@ -12,7 +12,7 @@ mod leases;
 mod packages;
 mod sessions;
 
-pub use devices::UserDevices;
+pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
 pub use leases::StreamLeases;
 pub use packages::{Package, PackageRules};
