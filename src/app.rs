@@ -147,6 +147,10 @@ impl Application {
                     None
                 }
             },
+            user_devices: UserDevices::new(stores.store.clone()),
+            leases: StreamLeases::new(stores.store.clone()),
+            concurrency: settings.concurrency.clone(),
+            max_devices: settings.devices.max_per_user,
             keys: Arc::clone(&keys),
             devices: stores.devices,
             expressplay: ExpressPlayClient::new(&settings.expressplay)?,

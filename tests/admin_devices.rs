@@ -357,16 +357,17 @@ async fn device_limits_work_on_every_backend() {
         assert!(devices.remove(&alice, &device("b")).await.unwrap(), "{backend}");
         assert!(!devices.remove(&alice, &device("b")).await.unwrap(), "{backend}");
         assert!(!devices.remove(&alice, &device("zz")).await.unwrap(), "{backend}");
+        assert_eq!(ids_of(&devices, "alice").await, ["c", "a", "d"]);
         assert!(
             matches!(
-                register("e", Some(4), 30).await,
+                register("e", Some(3), 30).await,
                 DeviceAdmission::LimitReached { .. }
             ),
-            "{backend}: still four devices"
+            "{backend}: three devices, limit 3"
         );
         assert!(devices.remove(&alice, &device("d")).await.unwrap(), "{backend}");
         assert_eq!(
-            register("e", Some(4), 30).await,
+            register("e", Some(3), 30).await,
             DeviceAdmission::Admitted,
             "{backend}"
         );

@@ -309,7 +309,7 @@ async fn a_second_post_replaces_the_entitlement() {
         "active": true,
     });
     assert_eq!(answer["entitlement"], expected);
-    assert_eq!(c.listed("alice").await, [expected.clone()]);
+    assert_eq!(c.listed("alice").await, [expected]);
 
     // It also replaces an entitlement granted through the OEM routes (which then becomes one of
     // this API's), window included.
@@ -319,7 +319,11 @@ async fn a_second_post_replaces_the_entitlement() {
         .call("POST", "/oem/v1/admin/entitlements", Some(grant))
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(c.listed("alice").await.len(), 1, "OEM grants are not listed");
+    assert_eq!(
+        c.listed("alice").await.len(),
+        1,
+        "OEM grants are not listed"
+    );
     let (status, answer) = c.create(required_only("alice", "silver")).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer["entitlement"].get("expiration_time").is_none());
@@ -358,7 +362,13 @@ async fn list_by_user() {
     c.create(required_only("a b+c", "gold")).await;
     assert_eq!(c.listed("a%20b%2Bc").await[0]["id"], "a b+c:gold");
 
-    for query in ["", "?", "?userid=alice", "?user_id=", "?user_id=a&user_id=b"] {
+    for query in [
+        "",
+        "?",
+        "?userid=alice",
+        "?user_id=",
+        "?user_id=a&user_id=b",
+    ] {
         let (status, answer) = c
             .call_as(Some(&c.reader), "GET", &format!("{PATH}{query}"), None)
             .await;
@@ -371,9 +381,7 @@ async fn delete_an_entitlement() {
     let c = ctx().await;
     c.create(all_fields("alice", "gold")).await;
     let path = format!("{PATH}/alice/gold");
-    let (status, answer) = c
-        .call_as(Some(&c.reader), "DELETE", &path, None)
-        .await;
+    let (status, answer) = c.call_as(Some(&c.reader), "DELETE", &path, None).await;
     assert_error(status, &answer, 403, 1004);
 
     let (status, answer) = c.call("DELETE", &path, None).await;
@@ -392,7 +400,9 @@ async fn delete_an_entitlement() {
         .call("POST", "/oem/v1/admin/entitlements", Some(grant))
         .await;
     assert_eq!(status, 200, "{answer}");
-    let (status, answer) = c.call("DELETE", &format!("{PATH}/alice/silver"), None).await;
+    let (status, answer) = c
+        .call("DELETE", &format!("{PATH}/alice/silver"), None)
+        .await;
     assert_error(status, &answer, 404, 1040);
     let (status, answer) = c
         .call_as(
@@ -424,7 +434,11 @@ async fn roles() {
     assert_error(status, &answer, 403, 1004);
 
     for (method, path, body) in [
-        ("POST", PATH.to_owned(), Some(required_only("alice", "gold"))),
+        (
+            "POST",
+            PATH.to_owned(),
+            Some(required_only("alice", "gold")),
+        ),
         ("GET", format!("{PATH}?user_id=alice"), None),
         ("DELETE", format!("{PATH}/alice/gold"), None),
     ] {
@@ -548,13 +562,17 @@ async fn catalog_monetization_functions_on_every_backend() {
         assert_eq!(stored.source_type.as_deref(), Some("cleeng"), "{backend}");
         // Every reading path sees the same row.
         assert_eq!(
-            catalog.entitlement(&uid("alice"), &pid("gold")).await.unwrap(),
+            catalog
+                .entitlement(&uid("alice"), &pid("gold"))
+                .await
+                .unwrap(),
             Some(stored.clone()),
             "{backend}"
         );
         assert_eq!(
             catalog.entitlements_of(&uid("alice")).await.unwrap(),
-            [stored.clone()]
+            [stored],
+            "{backend}"
         );
 
         // The upsert replaces the window and every monetization field, keeping created_at.
@@ -564,7 +582,12 @@ async fn catalog_monetization_functions_on_every_backend() {
             .await
             .unwrap();
         assert_eq!(
-            (renewed.start, renewed.end, renewed.created_at, renewed.modified_at),
+            (
+                renewed.start,
+                renewed.end,
+                renewed.created_at,
+                renewed.modified_at
+            ),
             (later, None, ms, later),
             "{backend}"
         );
@@ -594,7 +617,7 @@ async fn catalog_monetization_functions_on_every_backend() {
                 .monetization_entitlements_of(&uid("alice"))
                 .await
                 .unwrap(),
-            [renewed.clone()],
+            [renewed],
             "{backend}"
         );
         assert!(!catalog
@@ -627,7 +650,9 @@ async fn catalog_monetization_functions_on_every_backend() {
             ..grant("bob", "gold")
         };
         assert!(matches!(
-            catalog.upsert_monetization_entitlement(&expired, later).await,
+            catalog
+                .upsert_monetization_entitlement(&expired, later)
+                .await,
             Err(CatalogError::DatesOutOfOrder)
         ));
         assert!(catalog

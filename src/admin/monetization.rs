@@ -323,7 +323,11 @@ mod tests {
             (json!(3), 3),
             (json!("4294967295"), u32::MAX),
         ] {
-            assert_eq!(concurrency_limit(Some(raw.clone())), Ok(Some(want)), "{raw}");
+            assert_eq!(
+                concurrency_limit(Some(raw.clone())),
+                Ok(Some(want)),
+                "{raw}"
+            );
         }
         assert_eq!(concurrency_limit(None), Ok(None));
         assert_eq!(concurrency_limit(Some(Value::Null)), Ok(None));

@@ -1,11 +1,74 @@
-//! Stream leases for concurrency limits (placeholder until the implementation lands).
+//! Stream leases, for the per-user concurrency limit. An allowed license request opens a lease for
+//! (user, holder, asset) — the holder is the session's device id or, without one, a prefix of the
+//! session cookie's keyed hash — that lasts a lease duration unless renewed (a heartbeat, or another
+//! license request for the same stream). A lease is live while `now < expires_at`; expired leases
+//! never count and are deleted by the next acquisition of the same user.
+//!
+//! `acquire` reads the user's live leases, applies the limit and writes in one transaction, serialised
+//! per user (PostgreSQL: a transaction-scoped advisory lock on a hash of the uid; SQLite:
+//! `BEGIN IMMEDIATE`, which takes the write lock up front), so concurrent acquisitions can never
+//! together pass the limit. A denial writes nothing. Times are kept to the millisecond.
 
-use crate::store::Store;
+use std::time::Duration;
 
-/// Running streams.
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Row, Transaction};
+
+use super::CatalogError;
+use crate::config::ConcurrencyPolicy;
+use crate::ids::{AssetId, UserId};
+use crate::store::{from_unix_millis, unix_millis, Backend, Store};
+
+/// The first key of the two-key advisory locks lease writers take on PostgreSQL ("SLEA"); the second
+/// is a hash of the uid. Two-key locks never collide with the one-key graph lock, and the class keeps
+/// them apart from the device-registration locks.
+const LEASE_LOCK_CLASS: i32 = 0x534C_4541;
+
+/// The domain of the uid hash that picks the advisory lock.
+const LOCK_HASH_DOMAIN: &[u8] = b"sees stream-leases lock\0";
+
+const COLUMNS: &str = "uid, holder, asset_id, started_at, renewed_at, expires_at";
+
+/// One running stream of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub uid: UserId,
+    /// The device id of the playback session, or a prefix of its cookie's keyed hash.
+    pub holder: String,
+    pub asset_id: AssetId,
+    pub started_at: DateTime<Utc>,
+    /// The last acquisition or heartbeat.
+    pub renewed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Lease {
+    /// Whether the lease counts at `now`: `now < expires_at`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// What `acquire` decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// The lease is open (or renewed). Under `evict-oldest`, `evicted` is the lease that was ended to
+    /// make room (the oldest one, when a lowered limit made several go).
+    Granted { evicted: Option<Lease> },
+    /// The user already runs `limit` other streams (`block-new`, or a limit of 0): nothing was
+    /// written. `next_free_at` is when enough of them expire, unless renewed, for this request to
+    /// fit — the earliest expiry when the user is exactly at the limit; `DateTime::<Utc>::MAX_UTC`
+    /// when no slot can ever free (a limit of 0).
+    LimitReached {
+        limit: u32,
+        next_free_at: DateTime<Utc>,
+    },
+}
+
+/// The `stream_leases` table.
 #[derive(Debug, Clone)]
 pub struct StreamLeases {
-    #[allow(dead_code)]
     store: Store,
 }
 
@@ -13,5 +76,310 @@ impl StreamLeases {
     /// Leases in `store`.
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// The expiry a lease opened or renewed at `now` for `duration` gets, as stored (to the
+    /// millisecond, saturating at the latest time the store can hold).
+    pub fn expiry(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+        let at = TimeDelta::from_std(duration)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        from_unix_millis(unix_millis(at))
+    }
+
+    /// Opens (or, for the same uid+holder+asset, renews) a lease lasting `duration` from `now`;
+    /// `limit` None = no limit. Counts only the live leases (`expires_at > now`) of `uid` other than
+    /// this one, so a stream never counts twice. When they are `limit` or more: `BlockNew` →
+    /// `LimitReached` (nothing written); `EvictOldest` → the live lease with the oldest `renewed_at`
+    /// is deleted (as many as needed when the limit was lowered under the running streams) and the
+    /// lease granted. `Some(0)` admits no stream under either policy. A renewal keeps `started_at`.
+    /// Expired leases of the uid are deleted in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn acquire(
+        &self,
+        uid: &UserId,
+        holder: &str,
+        asset: &AssetId,
+        limit: Option<u32>,
+        policy: ConcurrencyPolicy,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, CatalogError> {
+        let mut tx = self.begin_locked(uid).await?;
+        sqlx::query("DELETE FROM stream_leases WHERE uid = $1 AND expires_at <= $2")
+            .bind(uid.as_str())
+            .bind(unix_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        let live = live_of(&mut tx, uid, now).await?;
+        let (this, mut others): (Vec<Lease>, Vec<Lease>) = live
+            .into_iter()
+            .partition(|l| l.holder == holder && l.asset_id == *asset);
+        let mut evicted = None;
+        if let Some(limit) = limit {
+            let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+            if others.len() >= cap {
+                if limit == 0 || policy == ConcurrencyPolicy::BlockNew {
+                    tx.rollback().await?;
+                    return Ok(Admission::LimitReached {
+                        limit,
+                        next_free_at: next_free_at(&others, cap),
+                    });
+                }
+                // The oldest heartbeat first; ties by start, then by key, so the choice is stable.
+                others.sort_by(|a, b| {
+                    (a.renewed_at, a.started_at, &a.holder, a.asset_id.as_str()).cmp(&(
+                        b.renewed_at,
+                        b.started_at,
+                        &b.holder,
+                        b.asset_id.as_str(),
+                    ))
+                });
+                let excess = others.len() - cap + 1;
+                for lease in others.drain(..excess) {
+                    delete_one(&mut tx, &lease.uid, &lease.holder, &lease.asset_id).await?;
+                    evicted.get_or_insert(lease);
+                }
+            }
+        }
+        let expires_at = Self::expiry(now, duration);
+        if this.is_empty() {
+            let sql = format!("INSERT INTO stream_leases ({COLUMNS}) VALUES ($1, $2, $3, $4, $4, $5)");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(uid.as_str())
+                .bind(holder)
+                .bind(asset.as_str())
+                .bind(unix_millis(now))
+                .bind(unix_millis(expires_at))
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            update_one(&mut tx, uid, holder, asset, now, expires_at).await?;
+        }
+        tx.commit().await?;
+        Ok(Admission::Granted { evicted })
+    }
+
+    /// Renews the live lease (uid, holder, asset) at `now` for `duration` (a heartbeat; no limit is
+    /// consulted: the stream already holds its slot); false when there is none (expired, stopped or
+    /// never opened) — nothing is written then.
+    pub async fn renew(
+        &self,
+        uid: &UserId,
+        holder: &str,
+        asset: &AssetId,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CatalogError> {
+        let result = sqlx::query(
+            "UPDATE stream_leases SET renewed_at = $4, expires_at = $5 \
+             WHERE uid = $1 AND holder = $2 AND asset_id = $3 AND expires_at > $4",
+        )
+        .bind(uid.as_str())
+        .bind(holder)
+        .bind(asset.as_str())
+        .bind(unix_millis(now))
+        .bind(unix_millis(Self::expiry(now, duration)))
+        .execute(self.store.pool())
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Ends the lease (uid, holder, asset); true when there was a row (an expired one that no
+    /// acquisition had cleaned up yet counts too), false when there was none.
+    pub async fn stop(
+        &self,
+        uid: &UserId,
+        holder: &str,
+        asset: &AssetId,
+    ) -> Result<bool, CatalogError> {
+        let mut conn = self.store.pool().acquire().await?;
+        delete_one(&mut conn, uid, holder, asset).await
+    }
+
+    /// The live leases of `uid` at `now`, oldest start first (an empty list for a user with none).
+    pub async fn live(&self, uid: &UserId, now: DateTime<Utc>) -> Result<Vec<Lease>, CatalogError> {
+        let mut conn = self.store.pool().acquire().await?;
+        live_of(&mut conn, uid, now).await
+    }
+
+    /// Ends every lease of `uid` at once (the call that ends a lock-out), serialised with the user's
+    /// acquisitions; how many rows went (expired ones not yet cleaned up included).
+    pub async fn free_all(&self, uid: &UserId) -> Result<u64, CatalogError> {
+        let mut tx = self.begin_locked(uid).await?;
+        let result = sqlx::query("DELETE FROM stream_leases WHERE uid = $1")
+            .bind(uid.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected())
+    }
+
+    /// A transaction holding the per-user write lock (see the module comment).
+    async fn begin_locked(&self, uid: &UserId) -> Result<Transaction<'static, Any>, CatalogError> {
+        let pool = self.store.pool();
+        Ok(match self.store.backend() {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = pool.begin().await?;
+                // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a
+                // constant from it instead. Two users whose hashes collide merely wait for each other.
+                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1, $2)")
+                    .bind(LEASE_LOCK_CLASS)
+                    .bind(lock_key(uid))
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        })
+    }
+}
+
+/// When this request would fit: the (n − cap + 1)-th earliest expiry among the `others` (n of them),
+/// or never when even all of them expiring would not make room (cap 0).
+fn next_free_at(others: &[Lease], cap: usize) -> DateTime<Utc> {
+    let mut expiries: Vec<DateTime<Utc>> = others.iter().map(|l| l.expires_at).collect();
+    expiries.sort();
+    others
+        .len()
+        .checked_sub(cap)
+        .filter(|_| cap > 0)
+        .and_then(|i| expiries.get(i).copied())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The live leases of `uid` at `now`, oldest start first (ties by holder and asset).
+async fn live_of(
+    conn: &mut AnyConnection,
+    uid: &UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Lease>, CatalogError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM stream_leases WHERE uid = $1 AND expires_at > $2 \
+         ORDER BY started_at, holder, asset_id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uid.as_str())
+        .bind(unix_millis(now))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(lease_from_row).collect()
+}
+
+async fn update_one(
+    conn: &mut AnyConnection,
+    uid: &UserId,
+    holder: &str,
+    asset: &AssetId,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), CatalogError> {
+    sqlx::query(
+        "UPDATE stream_leases SET renewed_at = $4, expires_at = $5 \
+         WHERE uid = $1 AND holder = $2 AND asset_id = $3",
+    )
+    .bind(uid.as_str())
+    .bind(holder)
+    .bind(asset.as_str())
+    .bind(unix_millis(now))
+    .bind(unix_millis(expires_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn delete_one(
+    conn: &mut AnyConnection,
+    uid: &UserId,
+    holder: &str,
+    asset: &AssetId,
+) -> Result<bool, CatalogError> {
+    let result = sqlx::query(
+        "DELETE FROM stream_leases WHERE uid = $1 AND holder = $2 AND asset_id = $3",
+    )
+    .bind(uid.as_str())
+    .bind(holder)
+    .bind(asset.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+fn lease_from_row(row: &AnyRow) -> Result<Lease, CatalogError> {
+    let decode = |field: &str, e: crate::ids::IdError| {
+        CatalogError::from(sqlx::Error::Decode(format!("{field} {e}").into()))
+    };
+    Ok(Lease {
+        uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
+        holder: row.try_get("holder")?,
+        asset_id: AssetId::parse(row.try_get::<String, _>("asset_id")?)
+            .map_err(|e| decode("asset_id", e))?,
+        started_at: from_unix_millis(row.try_get("started_at")?),
+        renewed_at: from_unix_millis(row.try_get("renewed_at")?),
+        expires_at: from_unix_millis(row.try_get("expires_at")?),
+    })
+}
+
+/// The second key of the advisory lock for `uid`: the first four bytes of a SHA-256 of the uid.
+fn lock_key(uid: &UserId) -> i32 {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(LOCK_HASH_DOMAIN);
+    context.update(uid.as_str().as_bytes());
+    let digest = context.finish();
+    let mut first = [0u8; 4];
+    first.copy_from_slice(&digest.as_ref()[..4]);
+    i32::from_be_bytes(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        from_unix_millis(s * 1000)
+    }
+
+    fn lease(holder: &str, expires: i64) -> Lease {
+        Lease {
+            uid: UserId::parse("u").unwrap(),
+            holder: holder.to_owned(),
+            asset_id: AssetId::parse("a").unwrap(),
+            started_at: at(0),
+            renewed_at: at(0),
+            expires_at: at(expires),
+        }
+    }
+
+    #[test]
+    fn the_next_slot_frees_when_enough_leases_expire() {
+        let others = [lease("x", 30), lease("y", 10), lease("z", 20)];
+        assert_eq!(next_free_at(&others, 3), at(10));
+        assert_eq!(next_free_at(&others, 2), at(20));
+        assert_eq!(next_free_at(&others, 1), at(30));
+        assert_eq!(next_free_at(&others, 0), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(next_free_at(&[], 0), DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[test]
+    fn expiry_is_kept_to_the_millisecond_and_saturates() {
+        let now = from_unix_millis(1_700_000_000_123) + TimeDelta::microseconds(456);
+        assert_eq!(
+            StreamLeases::expiry(now, Duration::from_secs(60)),
+            from_unix_millis(1_700_000_060_123)
+        );
+        assert_eq!(
+            StreamLeases::expiry(now, Duration::MAX),
+            from_unix_millis(unix_millis(DateTime::<Utc>::MAX_UTC))
+        );
+    }
+
+    #[test]
+    fn lock_keys_are_stable_and_differ_by_user() {
+        let alice = UserId::parse("alice").unwrap();
+        let bob = UserId::parse("bob").unwrap();
+        assert_eq!(lock_key(&alice), lock_key(&alice));
+        assert_ne!(lock_key(&alice), lock_key(&bob));
+        assert_ne!(LEASE_LOCK_CLASS, 0x5344_4556, "the device lock class");
     }
 }

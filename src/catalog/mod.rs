@@ -14,7 +14,7 @@ mod sessions;
 
 pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
-pub use leases::StreamLeases;
+pub use leases::{Admission, Lease, StreamLeases};
 pub use packages::{Package, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
 

@@ -120,6 +120,15 @@ impl PlaybackSessions {
         Ok(raw.to_ascii_uppercase())
     }
 
+    /// Who holds a stream opened through this session: its device, or else the session itself (a prefix
+    /// of the cookie's keyed hash — never the cookie).
+    pub fn stream_holder(&self, session: &PlaybackSession, cookie: &CustomerCookie) -> String {
+        match &session.device_id {
+            Some(device) => device.clone(),
+            None => format!("session-{}", &self.hash(cookie)[..16]),
+        }
+    }
+
     /// The keyed hash a cookie is stored under.
     fn hash(&self, cookie: &CustomerCookie) -> String {
         self.master

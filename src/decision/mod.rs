@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError, PackageRules, PlaybackSessions};
+use crate::catalog::{Catalog, CatalogError, PackageRules, PlaybackSession, PlaybackSessions};
 use crate::ids::{AssetId, CustomerCookie, PackageId, UserId};
 
 /// The rule a step of the trail is about.
@@ -49,7 +49,7 @@ pub enum Denial {
 }
 
 /// What allowed the answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Grant {
     /// The user, when a session or the caller named one (free packages need none).
     pub uid: Option<UserId>,
@@ -57,6 +57,24 @@ pub struct Grant {
     pub package: Option<PackageId>,
     /// Entitled package → … → the package that contains the asset.
     pub path: Vec<PackageId>,
+    /// The entitlement's own concurrency limit (monetization entitlements carry one).
+    pub concurrency_limit: Option<u32>,
+    /// Who holds the stream this playback opens (the session's device, or the session): SEES path only.
+    #[serde(skip)]
+    pub holder: Option<String>,
+}
+
+/// Countries where EU content-portability (Regulation (EU) 2017/1128) lets a subscriber travelling from
+/// another member state keep access: the EU and the EEA.
+const PORTABILITY: [&str; 30] = [
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+];
+
+/// Whether an entitlement obtained in `origin` travels to `country`.
+fn travels(origin: &str, country: &str) -> bool {
+    let member = |c: &str| PORTABILITY.iter().any(|m| m.eq_ignore_ascii_case(c));
+    member(origin) && member(country)
 }
 
 /// The answer and its explanation.
@@ -146,8 +164,13 @@ impl Decider {
             Ok(Err(denial)) => return trail.done(Err(denial)),
             Err(e) => return store_failure(trail, e),
         };
-        self.entitlement_and_region(trail, containing, &session.0, session.1.as_deref(), now)
-            .await
+        let mut decision = self
+            .entitlement_and_region(trail, containing, &session.uid, session.country.as_deref(), now)
+            .await;
+        if let (Ok(grant), Some(cookie)) = (&mut decision.outcome, cookie) {
+            grant.holder = Some(self.sessions.stream_holder(&session, cookie));
+        }
+        decision
     }
 
     /// The explanation path: the viewer is `uid`, in `country` when given.
@@ -188,7 +211,7 @@ impl Decider {
             steps: Vec::new(),
         };
         match self.live_session(cookie, now, &mut trail).await {
-            Ok(Ok((uid, _))) => Ok(uid),
+            Ok(Ok(session)) => Ok(session.uid),
             Ok(Err(denial)) => Err((denial, trail.done(Err(denial)).why())),
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
@@ -218,9 +241,9 @@ impl Decider {
                 format!("free package {} contains asset {asset}", free.id),
             );
             return Ok(Ok(Grant {
-                uid: None,
                 package: Some(free.id.clone()),
                 path: vec![free.id.clone()],
+                ..Grant::default()
             }));
         }
         trail.step(
@@ -239,7 +262,7 @@ impl Decider {
         cookie: Option<&CustomerCookie>,
         now: DateTime<Utc>,
         trail: &mut Trail,
-    ) -> Result<Result<(UserId, Option<String>), Denial>, CatalogError> {
+    ) -> Result<Result<PlaybackSession, Denial>, CatalogError> {
         let Some(cookie) = cookie else {
             trail.step(
                 Rule::Session,
@@ -282,7 +305,7 @@ impl Decider {
                             .unwrap_or_default()
                     ),
                 );
-                Ok(Ok((session.uid, session.country)))
+                Ok(Ok(session))
             }
         }
     }
@@ -332,8 +355,7 @@ impl Decider {
                 );
                 return Ok(Ok(Grant {
                     uid: Some(uid.clone()),
-                    package: None,
-                    path: Vec::new(),
+                    ..Grant::default()
                 }));
             }
         }
@@ -446,35 +468,63 @@ impl Decider {
                 })
             })
         };
-        match paths.iter().find(|p| admits(p)) {
-            Some(path) => {
-                trail.step(
-                    Rule::Region,
-                    true,
-                    match country {
-                        Some(c) => format!("{c} is admitted along {}", describe(path)),
-                        None => "no package on the path restricts regions".to_owned(),
-                    },
-                );
-                Ok(Ok(Grant {
-                    uid: Some(uid.clone()),
-                    package: path.first().cloned(),
-                    path: path.clone(),
-                }))
-            }
-            None => {
-                trail.step(
-                    Rule::Region,
-                    false,
-                    format!(
-                        "{} is not in the region whitelist of {}",
-                        country.unwrap_or("an unknown country"),
-                        describe(first)
-                    ),
-                );
-                Ok(Err(Denial::RegionNotAllowed))
-            }
+        let limit_of = |path: &[PackageId]| {
+            active
+                .iter()
+                .find(|e| path.first() == Some(&e.package_id))
+                .and_then(|e| e.concurrency_limit)
+        };
+        let grant = |path: &Vec<PackageId>| Grant {
+            uid: Some(uid.clone()),
+            package: path.first().cloned(),
+            path: path.clone(),
+            concurrency_limit: limit_of(path),
+            holder: None,
+        };
+        if let Some(path) = paths.iter().find(|p| admits(p)) {
+            trail.step(
+                Rule::Region,
+                true,
+                match country {
+                    Some(c) => format!("{c} is admitted along {}", describe(path)),
+                    None => "no package on the path restricts regions".to_owned(),
+                },
+            );
+            return Ok(Ok(grant(path)));
         }
+        // Travel access: an entitlement obtained in an EU/EEA country keeps working in another one.
+        let travelling = country.and_then(|c| {
+            paths.iter().find_map(|path| {
+                let origin = active
+                    .iter()
+                    .find(|e| path.first() == Some(&e.package_id))
+                    .and_then(|e| e.origin_country.clone())?;
+                travels(&origin, c).then_some((path, origin))
+            })
+        });
+        if let Some((path, origin)) = travelling {
+            trail.step(
+                Rule::Region,
+                true,
+                format!(
+                    "{} is outside the whitelist of {}, but the entitlement was obtained in {origin}: EU \
+                     portability grants travel access",
+                    country.unwrap_or_default(),
+                    describe(path)
+                ),
+            );
+            return Ok(Ok(grant(path)));
+        }
+        trail.step(
+            Rule::Region,
+            false,
+            format!(
+                "{} is not in the region whitelist of {}",
+                country.unwrap_or("an unknown country"),
+                describe(first)
+            ),
+        );
+        Ok(Err(Denial::RegionNotAllowed))
     }
 }
 

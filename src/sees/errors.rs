@@ -32,6 +32,8 @@ pub enum ErrorCode {
     SessionRequired,
     SessionUnknown,
     SessionExpired,
+    ConcurrencyLimit,
+    DeviceLimit,
     DeviceNotRegistered,
     SeveralDevices,
     InvalidDeviceId,
@@ -59,7 +61,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The table, in number order.
-    pub const ALL: [ErrorCode; 43] = [
+    pub const ALL: [ErrorCode; 45] = [
         ErrorCode::MalformedJson,
         ErrorCode::SchemaViolation,
         ErrorCode::InvalidMessageId,
@@ -82,6 +84,8 @@ impl ErrorCode {
         ErrorCode::SessionRequired,
         ErrorCode::SessionUnknown,
         ErrorCode::SessionExpired,
+        ErrorCode::ConcurrencyLimit,
+        ErrorCode::DeviceLimit,
         ErrorCode::DeviceNotRegistered,
         ErrorCode::SeveralDevices,
         ErrorCode::InvalidDeviceId,
@@ -130,6 +134,8 @@ impl ErrorCode {
             ErrorCode::SessionRequired => 3005,
             ErrorCode::SessionUnknown => 3006,
             ErrorCode::SessionExpired => 3007,
+            ErrorCode::ConcurrencyLimit => 3008,
+            ErrorCode::DeviceLimit => 3009,
             ErrorCode::DeviceNotRegistered => 3101,
             ErrorCode::SeveralDevices => 3102,
             ErrorCode::InvalidDeviceId => 3103,
@@ -205,6 +211,8 @@ impl ErrorCode {
             ErrorCode::SessionRequired => "a customerCookie naming a playback session is required",
             ErrorCode::SessionUnknown => "the customerCookie names no playback session",
             ErrorCode::SessionExpired => "the playback session has expired or was revoked",
+            ErrorCode::ConcurrencyLimit => "the user already runs as many streams as allowed",
+            ErrorCode::DeviceLimit => "the user already has as many devices as allowed",
             ErrorCode::DeviceNotRegistered => "device not registered: no device is on record for this customerCookie",
             ErrorCode::SeveralDevices => "several devices are on record for this customerCookie",
             ErrorCode::InvalidDeviceId => "the device id on record for this customerCookie has an unexpected shape",

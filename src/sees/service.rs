@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::decision::{Decider, Denial};
+use crate::catalog::{Admission, DeviceAdmission, StreamLeases, UserDevices};
+use crate::config::ConcurrencySettings;
+use crate::decision::{Decider, Denial, Grant};
 use crate::devices::DeviceBindings;
 use crate::expressplay::{
     Budget, DeviceLookup, DeviceLookupError, ExpressPlayClient, RecordError, TokenLifetime,
@@ -47,9 +49,20 @@ impl Outcome {
 /// A denial on the way to a token.
 type Step<T> = Result<T, Outcome>;
 
+/// The lease a playback holds.
+struct Stream {
+    uid: crate::ids::UserId,
+    holder: String,
+    asset: crate::ids::AssetId,
+}
+
 /// Everything one Entitlement Request needs.
 pub struct EntitlementService {
     decider: Option<Decider>,
+    user_devices: UserDevices,
+    leases: StreamLeases,
+    concurrency: ConcurrencySettings,
+    max_devices: u32,
     keys: Arc<KeyStore>,
     devices: DeviceBindings,
     expressplay: ExpressPlayClient,
@@ -63,6 +76,11 @@ pub struct EntitlementService {
 pub struct ServiceParts {
     /// The catalogue decision; `None` = open mode (any content with a key is allowed).
     pub decider: Option<Decider>,
+    pub user_devices: UserDevices,
+    pub leases: StreamLeases,
+    pub concurrency: ConcurrencySettings,
+    /// Devices per user; 0 = no limit.
+    pub max_devices: u32,
     pub keys: Arc<KeyStore>,
     pub devices: DeviceBindings,
     pub expressplay: ExpressPlayClient,
@@ -77,6 +95,10 @@ impl EntitlementService {
     pub fn new(parts: ServiceParts) -> Self {
         Self {
             decider: parts.decider,
+            user_devices: parts.user_devices,
+            leases: parts.leases,
+            concurrency: parts.concurrency,
+            max_devices: parts.max_devices,
             keys: parts.keys,
             devices: parts.devices,
             expressplay: parts.expressplay,
@@ -106,14 +128,17 @@ impl EntitlementService {
     async fn time_based(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
         let stored = self.key(&request.content_id).await?;
         let cookie = request.customer_cookie.as_ref();
-        self.allow(&stored, cookie).await?;
-        self.token(&stored, cookie, None, budget).await
+        let grant = self.allow(&stored, cookie).await?;
+        let stream = self.open_stream(grant.as_ref(), &stored).await?;
+        let outcome = self.token(&stored, cookie, None, budget).await;
+        self.settle_stream(stream, &outcome).await;
+        outcome
     }
 
-    /// The catalogue decision for the asset `stored` protects (nothing to check in open mode).
-    async fn allow(&self, stored: &StoredKey, cookie: Option<&CustomerCookie>) -> Step<()> {
+    /// The catalogue decision for the asset `stored` protects: its grant, or `None` in open mode.
+    async fn allow(&self, stored: &StoredKey, cookie: Option<&CustomerCookie>) -> Step<Option<Grant>> {
         let Some(decider) = &self.decider else {
-            return Ok(());
+            return Ok(None);
         };
         let asset = stored.asset().map_err(|e| {
             Outcome::denied(
@@ -124,8 +149,71 @@ impl EntitlementService {
         let decision = decider.for_cookie(&asset, cookie, self.clock.now()).await;
         tracing::debug!(allowed = decision.allowed(), trail = ?decision.trail, "catalogue decision");
         match decision.outcome {
-            Ok(_) => Ok(()),
+            Ok(grant) => Ok(Some(grant)),
             Err(denial) => Err(Outcome::denied(denial_code(denial), decision.why())),
+        }
+    }
+
+    /// Opens the stream lease of an allowed playback (a user's, through a session) under the
+    /// concurrency limit: the entitlement's own, else `concurrency.default_limit`.
+    async fn open_stream(&self, grant: Option<&Grant>, stored: &StoredKey) -> Step<Option<Stream>> {
+        let Some((uid, holder)) = grant.and_then(|g| Some((g.uid.clone()?, g.holder.clone()?))) else {
+            return Ok(None);
+        };
+        let Ok(asset) = stored.asset() else { return Ok(None) };
+        let limit = grant
+            .and_then(|g| g.concurrency_limit)
+            .or((self.concurrency.default_limit > 0).then_some(self.concurrency.default_limit));
+        let duration = std::time::Duration::from_secs(self.concurrency.lease_seconds);
+        let admission = self
+            .leases
+            .acquire(&uid, &holder, &asset, limit, self.concurrency.policy, duration, self.clock.now())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "stream lease failed");
+                Outcome::denied(ErrorCode::StoreUnavailable, "")
+            })?;
+        match admission {
+            Admission::Granted { evicted } => {
+                if let Some(lease) = evicted {
+                    tracing::info!(asset = ?lease.asset_id.as_str(), "evicted the oldest stream (concurrency policy)");
+                }
+                Ok(Some(Stream { uid, holder, asset }))
+            }
+            Admission::LimitReached { limit, next_free_at } => Err(Outcome::denied(
+                ErrorCode::ConcurrencyLimit,
+                format!(
+                    "{limit} stream(s) already running; the next slot frees at {} unless a stream is stopped",
+                    next_free_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            )),
+        }
+    }
+
+    /// Keeps the lease of a playback that got its token; releases it when the token request failed.
+    async fn settle_stream(&self, stream: Option<Stream>, outcome: &Step<Outcome>) {
+        let (Some(stream), Err(_)) = (stream, outcome) else { return };
+        if let Err(e) = self.leases.stop(&stream.uid, &stream.holder, &stream.asset).await {
+            tracing::warn!(error = %e, "cannot release the lease of a failed playback");
+        }
+    }
+
+    /// Counts `device` among the user's devices under the per-user limit.
+    async fn admit_device(&self, grant: Option<&Grant>, device: &DeviceId) -> Step<()> {
+        let Some(uid) = grant.and_then(|g| g.uid.clone()) else {
+            return Ok(());
+        };
+        let limit = (self.max_devices > 0).then_some(self.max_devices);
+        match self.user_devices.register(&uid, device, limit, self.clock.now()).await {
+            Ok(DeviceAdmission::Admitted) => Ok(()),
+            Ok(DeviceAdmission::LimitReached { limit, devices }) => Err(Outcome::denied(
+                ErrorCode::DeviceLimit,
+                format!("{limit} device(s) already registered ({}); support can remove one", devices.len()),
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "device registry failed");
+                Err(Outcome::denied(ErrorCode::StoreUnavailable, ""))
+            }
         }
     }
 
@@ -157,10 +245,13 @@ impl EntitlementService {
     async fn device_bound(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
         let cookie = require_cookie(request)?;
         let stored = self.key(&request.content_id).await?;
-        self.allow(&stored, Some(cookie)).await?;
+        let grant = self.allow(&stored, Some(cookie)).await?;
         let device = self.device(cookie, budget).await?;
-        self.token(&stored, Some(cookie), Some(&device), budget)
-            .await
+        self.admit_device(grant.as_ref(), &device).await?;
+        let stream = self.open_stream(grant.as_ref(), &stored).await?;
+        let outcome = self.token(&stored, Some(cookie), Some(&device), budget).await;
+        self.settle_stream(stream, &outcome).await;
+        outcome
     }
 
     /// The device bound to `cookie`: the stored binding while fresh, else the record service's answer
