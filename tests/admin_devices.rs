@@ -209,9 +209,7 @@ async fn roles_and_bad_input() {
     ] {
         let (status, answer) = server.admin(method, &path, None, None).await;
         assert_error(status, &answer, 401, 1001);
-        let (status, answer) = server
-            .admin(method, &path, Some("not-a-token"), None)
-            .await;
+        let (status, answer) = server.admin(method, &path, Some("not-a-token"), None).await;
         assert_error(status, &answer, 401, 1001);
     }
     // A reader reads but does not remove.
@@ -341,7 +339,11 @@ async fn device_limits_work_on_every_backend() {
             DeviceAdmission::Admitted,
             "{backend}"
         );
-        assert_eq!(ids_of(&devices, "alice").await, ["b", "c", "a", "d"]);
+        assert_eq!(
+            ids_of(&devices, "alice").await,
+            ["b", "c", "a", "d"],
+            "{backend}"
+        );
 
         // Users are counted apart: the same device id for another user is another slot.
         assert_eq!(
@@ -354,10 +356,23 @@ async fn device_limits_work_on_every_backend() {
         );
 
         // Removal frees a slot; removing again removes nothing.
-        assert!(devices.remove(&alice, &device("b")).await.unwrap(), "{backend}");
-        assert!(!devices.remove(&alice, &device("b")).await.unwrap(), "{backend}");
-        assert!(!devices.remove(&alice, &device("zz")).await.unwrap(), "{backend}");
-        assert_eq!(ids_of(&devices, "alice").await, ["c", "a", "d"]);
+        assert!(
+            devices.remove(&alice, &device("b")).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !devices.remove(&alice, &device("b")).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !devices.remove(&alice, &device("zz")).await.unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            ids_of(&devices, "alice").await,
+            ["c", "a", "d"],
+            "{backend}"
+        );
         assert!(
             matches!(
                 register("e", Some(3), 30).await,
@@ -365,13 +380,20 @@ async fn device_limits_work_on_every_backend() {
             ),
             "{backend}: three devices, limit 3"
         );
-        assert!(devices.remove(&alice, &device("d")).await.unwrap(), "{backend}");
+        assert!(
+            devices.remove(&alice, &device("d")).await.unwrap(),
+            "{backend}"
+        );
         assert_eq!(
             register("e", Some(3), 30).await,
             DeviceAdmission::Admitted,
             "{backend}"
         );
-        assert_eq!(ids_of(&devices, "alice").await, ["c", "a", "e"]);
+        assert_eq!(
+            ids_of(&devices, "alice").await,
+            ["c", "a", "e"],
+            "{backend}"
+        );
 
         assert_eq!(devices.remove_all(&alice).await.unwrap(), 3, "{backend}");
         assert_eq!(devices.remove_all(&alice).await.unwrap(), 0, "{backend}");
@@ -435,11 +457,7 @@ async fn concurrent_registrations_never_pass_the_limit(backend: &str, devices: &
             })
             .collect();
         for task in tasks {
-            assert_eq!(
-                task.await.unwrap(),
-                DeviceAdmission::Admitted,
-                "{backend}"
-            );
+            assert_eq!(task.await.unwrap(), DeviceAdmission::Admitted, "{backend}");
         }
         assert_eq!(ids_of(devices, same.as_str()).await, ["only"], "{backend}");
     }

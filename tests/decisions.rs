@@ -450,3 +450,242 @@ async fn the_explanation_always_agrees_with_the_sees_decision_on_random_catalogu
         "both answers occur: {allowed} of {compared} allowed"
     );
 }
+
+/// A world with its own settings.
+async fn world_with(adjust: impl FnOnce(&mut sees::config::Settings)) -> World {
+    let clock = Arc::new(FixedClock::new(Utc::now()));
+    let server = spawn_custom(SimConfig::default(), clock.clone(), |s| {
+        s.decision.mode = DecisionMode::Catalog;
+        adjust(s);
+    })
+    .await;
+    let admin = server.admin_token(Role::Admin).await;
+    World {
+        server,
+        admin,
+        clock,
+    }
+}
+
+impl World {
+    /// A playback session for `uid` on `device`; its cookie.
+    async fn session_on(&self, uid: &str, device: &str) -> String {
+        let (status, answer) = self
+            .server
+            .admin(
+                "POST",
+                "/oem/v1/admin/playback-sessions",
+                Some(&self.admin),
+                Some(json!({"uid": uid, "deviceID": device})),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["customerCookie"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_eu_purchase_travels_to_another_member_state_but_not_beyond() {
+    let w = world().await;
+    w.server.add_key("match").await;
+    w.package(
+        "swedish-league",
+        &["match"],
+        json!({"regionWhitelist": ["SE"]}),
+    )
+    .await;
+    w.call(
+        "POST",
+        "/monetization/entitlements/v1",
+        Some(json!({"offer_id": "swedish-league", "project_id": "p1", "user_id": "alice", "origin_country_code": "SE"})),
+    )
+    .await;
+    w.grant(
+        "bob",
+        "swedish-league",
+        w.clock.now() - chrono::Duration::days(1),
+        None,
+    )
+    .await;
+
+    let alice_in_germany = w.session("alice", Some("DE")).await;
+    assert_eq!(
+        w.play("match", Some(&alice_in_germany)).await["isAllowed"],
+        true,
+        "EU portability"
+    );
+    let explained = w.explain("alice", "match", Some("DE")).await;
+    assert!(
+        explained["trail"].to_string().contains("portability"),
+        "{explained}"
+    );
+    let alice_in_us = w.session("alice", Some("US")).await;
+    assert_eq!(
+        error(&w.play("match", Some(&alice_in_us)).await),
+        Some(3004)
+    );
+    let bob_in_germany = w.session("bob", Some("DE")).await;
+    assert_eq!(
+        error(&w.play("match", Some(&bob_in_germany)).await),
+        Some(3004),
+        "no origin country, no travel"
+    );
+}
+
+#[tokio::test]
+async fn concurrency_blocks_a_new_stream_until_support_frees_the_user() {
+    let w = world_with(|s| s.concurrency.default_limit = 1).await;
+    w.server.add_key("movie").await;
+    w.package("gold", &["movie"], json!({})).await;
+    w.grant(
+        "alice",
+        "gold",
+        w.clock.now() - chrono::Duration::days(1),
+        None,
+    )
+    .await;
+    let tv = w.session_on("alice", "TV-1").await;
+    let phone = w.session_on("alice", "PHONE-1").await;
+
+    assert_eq!(w.play("movie", Some(&tv)).await["isAllowed"], true);
+    assert_eq!(
+        w.play("movie", Some(&tv)).await["isAllowed"],
+        true,
+        "the same device renews its own stream"
+    );
+    let blocked = w.play("movie", Some(&phone)).await;
+    assert_eq!(error(&blocked), Some(3008), "{blocked}");
+    assert!(
+        blocked["errorText"]
+            .as_str()
+            .unwrap()
+            .contains("next slot frees at"),
+        "{blocked}"
+    );
+
+    let support = w.server.admin_token(Role::Support).await;
+    let (status, answer) = w
+        .server
+        .admin(
+            "DELETE",
+            "/oem/v1/admin/users/alice/streams",
+            Some(&support),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        w.play("movie", Some(&phone)).await["isAllowed"],
+        true,
+        "one call ends the lock-out"
+    );
+
+    w.clock.set(w.clock.now() + chrono::Duration::minutes(5));
+    assert_eq!(
+        w.play("movie", Some(&tv)).await["isAllowed"],
+        true,
+        "expired leases never count"
+    );
+}
+
+#[tokio::test]
+async fn evict_oldest_and_the_entitlements_own_limit() {
+    let w = world_with(|s| {
+        s.concurrency.default_limit = 1;
+        s.concurrency.policy = sees::config::ConcurrencyPolicy::EvictOldest;
+    })
+    .await;
+    w.server.add_key("movie").await;
+    w.package("gold", &["movie"], json!({})).await;
+    w.grant(
+        "alice",
+        "gold",
+        w.clock.now() - chrono::Duration::days(1),
+        None,
+    )
+    .await;
+    let tv = w.session_on("alice", "TV-1").await;
+    let phone = w.session_on("alice", "PHONE-1").await;
+    assert_eq!(w.play("movie", Some(&tv)).await["isAllowed"], true);
+    assert_eq!(
+        w.play("movie", Some(&phone)).await["isAllowed"],
+        true,
+        "the oldest stream is evicted"
+    );
+    let (_, streams) = w
+        .server
+        .admin(
+            "GET",
+            "/oem/v1/admin/users/alice/streams",
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(streams["streams"].as_array().unwrap().len(), 1, "{streams}");
+
+    let limited = world_with(|s| s.concurrency.default_limit = 1).await;
+    limited.server.add_key("movie").await;
+    limited.package("family", &["movie"], json!({})).await;
+    limited
+        .call(
+            "POST",
+            "/monetization/entitlements/v1",
+            Some(json!({"offer_id": "family", "project_id": "p", "user_id": "carol", "concurrency_limit": "2"})),
+        )
+        .await;
+    let one = limited.session_on("carol", "D1").await;
+    let two = limited.session_on("carol", "D2").await;
+    let three = limited.session_on("carol", "D3").await;
+    assert_eq!(limited.play("movie", Some(&one)).await["isAllowed"], true);
+    assert_eq!(
+        limited.play("movie", Some(&two)).await["isAllowed"],
+        true,
+        "the entitlement allows 2"
+    );
+    assert_eq!(
+        error(&limited.play("movie", Some(&three)).await),
+        Some(3008)
+    );
+}
+
+#[tokio::test]
+async fn a_user_may_register_only_so_many_devices() {
+    let w = world_with(|s| s.devices.max_per_user = 1).await;
+    w.server.add_key("movie").await;
+    w.package("gold", &["movie"], json!({})).await;
+    w.grant(
+        "alice",
+        "gold",
+        w.clock.now() - chrono::Duration::days(1),
+        None,
+    )
+    .await;
+    let first = w.session("alice", None).await;
+    let second = w.session("alice", None).await;
+    w.server.sim.log_device(&first, "DEVICE-A");
+    w.server.sim.log_device(&second, "DEVICE-B");
+    let bound = |cookie: &str| {
+        json!({"messageID": "b", "version": 1, "requestType": 3, "contentID": "movie", "customerCookie": cookie}).to_string()
+    };
+    let (_, answer) = w.server.post(bound(&first)).await;
+    assert_eq!(answer["isAllowed"], true, "{answer}");
+    let (_, answer) = w.server.post(bound(&second)).await;
+    assert_eq!(error(&answer), Some(3009), "{answer}");
+
+    let support = w.server.admin_token(Role::Support).await;
+    let (status, answer) = w
+        .server
+        .admin(
+            "DELETE",
+            "/oem/v1/admin/users/alice/devices/DEVICE-A",
+            Some(&support),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, answer) = w.server.post(bound(&second)).await;
+    assert_eq!(
+        answer["isAllowed"], true,
+        "a removed device frees a slot: {answer}"
+    );
+}

@@ -26,10 +26,7 @@ use crate::ids::{AssetId, DeviceId, UserId};
 /// The stream routes.
 pub fn routes() -> Router<Arc<AdminState>> {
     Router::new()
-        .route(
-            "/oem/v2/streams/{assetID}",
-            put(heartbeat).delete(stop),
-        )
+        .route("/oem/v2/streams/{assetID}", put(heartbeat).delete(stop))
         .route(
             "/oem/v1/admin/users/{userid}/streams",
             get(list_for_user).delete(free_all),

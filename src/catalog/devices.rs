@@ -2,7 +2,8 @@
 //! devices are the distinct device ids learned for the cookies of that user's playback sessions; the
 //! SEES service registers a device when it learns it, support lists and removes them.
 //!
-//! `register` checks the limit and inserts in one transaction, serialised per user (PostgreSQL: a
+//! `register` admits a device the user already has with one statement; a new one is checked against
+//! the limit and inserted in one transaction, serialised per user (PostgreSQL: a
 //! transaction-scoped advisory lock on a hash of the uid; SQLite: `BEGIN IMMEDIATE`, which takes the
 //! write lock up front), so concurrent registrations of different devices cannot together pass the
 //! limit. Times are kept to the millisecond.
@@ -54,6 +55,15 @@ impl UserDevices {
         limit: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<DeviceAdmission, CatalogError> {
+        // The common case, a device the user already has, is one statement without the lock: it does
+        // not change how many devices the user has.
+        // The connection goes back to the pool before the transaction takes one.
+        {
+            let mut conn = self.store.pool().acquire().await?;
+            if refresh(&mut conn, uid, device, now).await? {
+                return Ok(DeviceAdmission::Admitted);
+            }
+        }
         let pool = self.store.pool();
         let mut tx = match self.store.backend() {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -69,15 +79,8 @@ impl UserDevices {
                 tx
             }
         };
-        let refreshed = sqlx::query(
-            "UPDATE user_devices SET registered_at = $3 WHERE uid = $1 AND device_id = $2",
-        )
-        .bind(uid.as_str())
-        .bind(device.as_str())
-        .bind(unix_millis(now))
-        .execute(&mut *tx)
-        .await?;
-        if refreshed.rows_affected() > 0 {
+        // Again under the lock: a concurrent registration may have added the device meanwhile.
+        if refresh(&mut tx, uid, device, now).await? {
             tx.commit().await?;
             return Ok(DeviceAdmission::Admitted);
         }
@@ -129,6 +132,23 @@ impl UserDevices {
             .await?;
         Ok(result.rows_affected())
     }
+}
+
+/// Sets the `registered_at` of `device` of `uid` to `now`; true when the user has the device.
+async fn refresh(
+    conn: &mut AnyConnection,
+    uid: &UserId,
+    device: &DeviceId,
+    now: DateTime<Utc>,
+) -> Result<bool, CatalogError> {
+    let result =
+        sqlx::query("UPDATE user_devices SET registered_at = $3 WHERE uid = $1 AND device_id = $2")
+            .bind(uid.as_str())
+            .bind(device.as_str())
+            .bind(unix_millis(now))
+            .execute(&mut *conn)
+            .await?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// The devices of `uid`, oldest registration first (ties by device id).

@@ -145,7 +145,8 @@ impl StreamLeases {
         }
         let expires_at = Self::expiry(now, duration);
         if this.is_empty() {
-            let sql = format!("INSERT INTO stream_leases ({COLUMNS}) VALUES ($1, $2, $3, $4, $4, $5)");
+            let sql =
+                format!("INSERT INTO stream_leases ({COLUMNS}) VALUES ($1, $2, $3, $4, $4, $5)");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(uid.as_str())
                 .bind(holder)
@@ -295,14 +296,13 @@ async fn delete_one(
     holder: &str,
     asset: &AssetId,
 ) -> Result<bool, CatalogError> {
-    let result = sqlx::query(
-        "DELETE FROM stream_leases WHERE uid = $1 AND holder = $2 AND asset_id = $3",
-    )
-    .bind(uid.as_str())
-    .bind(holder)
-    .bind(asset.as_str())
-    .execute(&mut *conn)
-    .await?;
+    let result =
+        sqlx::query("DELETE FROM stream_leases WHERE uid = $1 AND holder = $2 AND asset_id = $3")
+            .bind(uid.as_str())
+            .bind(holder)
+            .bind(asset.as_str())
+            .execute(&mut *conn)
+            .await?;
     Ok(result.rows_affected() > 0)
 }
 

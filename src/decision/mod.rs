@@ -67,8 +67,8 @@ pub struct Grant {
 /// Countries where EU content-portability (Regulation (EU) 2017/1128) lets a subscriber travelling from
 /// another member state keep access: the EU and the EEA.
 const PORTABILITY: [&str; 30] = [
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
-    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
 ];
 
 /// Whether an entitlement obtained in `origin` travels to `country`.
@@ -165,7 +165,13 @@ impl Decider {
             Err(e) => return store_failure(trail, e),
         };
         let mut decision = self
-            .entitlement_and_region(trail, containing, &session.uid, session.country.as_deref(), now)
+            .entitlement_and_region(
+                trail,
+                containing,
+                &session.uid,
+                session.country.as_deref(),
+                now,
+            )
             .await;
         if let (Ok(grant), Some(cookie)) = (&mut decision.outcome, cookie) {
             grant.holder = Some(self.sessions.stream_holder(&session, cookie));

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::catalog::{Admission, DeviceAdmission, StreamLeases, UserDevices};
+use crate::clock::Clock;
 use crate::config::ConcurrencySettings;
 use crate::decision::{Decider, Denial, Grant};
 use crate::devices::DeviceBindings;
@@ -136,7 +136,11 @@ impl EntitlementService {
     }
 
     /// The catalogue decision for the asset `stored` protects: its grant, or `None` in open mode.
-    async fn allow(&self, stored: &StoredKey, cookie: Option<&CustomerCookie>) -> Step<Option<Grant>> {
+    async fn allow(
+        &self,
+        stored: &StoredKey,
+        cookie: Option<&CustomerCookie>,
+    ) -> Step<Option<Grant>> {
         let Some(decider) = &self.decider else {
             return Ok(None);
         };
@@ -157,17 +161,42 @@ impl EntitlementService {
     /// Opens the stream lease of an allowed playback (a user's, through a session) under the
     /// concurrency limit: the entitlement's own, else `concurrency.default_limit`.
     async fn open_stream(&self, grant: Option<&Grant>, stored: &StoredKey) -> Step<Option<Stream>> {
-        let Some((uid, holder)) = grant.and_then(|g| Some((g.uid.clone()?, g.holder.clone()?))) else {
+        let Some((uid, holder)) = grant.and_then(|g| Some((g.uid.clone()?, g.holder.clone()?)))
+        else {
             return Ok(None);
         };
-        let Ok(asset) = stored.asset() else { return Ok(None) };
+        let Ok(asset) = stored.asset() else {
+            return Ok(None);
+        };
         let limit = grant
             .and_then(|g| g.concurrency_limit)
             .or((self.concurrency.default_limit > 0).then_some(self.concurrency.default_limit));
         let duration = std::time::Duration::from_secs(self.concurrency.lease_seconds);
+        let now = self.clock.now();
+        let store_error = |e: crate::catalog::CatalogError| {
+            tracing::error!(error = %e, "stream lease failed");
+            Outcome::denied(ErrorCode::StoreUnavailable, "")
+        };
+        // A stream already running on this holder only renews (and is never released on failure).
+        if self
+            .leases
+            .renew(&uid, &holder, &asset, duration, now)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(None);
+        }
         let admission = self
             .leases
-            .acquire(&uid, &holder, &asset, limit, self.concurrency.policy, duration, self.clock.now())
+            .acquire(
+                &uid,
+                &holder,
+                &asset,
+                limit,
+                self.concurrency.policy,
+                duration,
+                self.clock.now(),
+            )
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "stream lease failed");
@@ -184,16 +213,23 @@ impl EntitlementService {
                 ErrorCode::ConcurrencyLimit,
                 format!(
                     "{limit} stream(s) already running; the next slot frees at {} unless a stream is stopped",
-                    next_free_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    next_free_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 ),
             )),
         }
     }
 
-    /// Keeps the lease of a playback that got its token; releases it when the token request failed.
+    /// Keeps the lease a playback opened when it got its token; releases it when the token request
+    /// failed (a renewed stream is `None` here and keeps running).
     async fn settle_stream(&self, stream: Option<Stream>, outcome: &Step<Outcome>) {
-        let (Some(stream), Err(_)) = (stream, outcome) else { return };
-        if let Err(e) = self.leases.stop(&stream.uid, &stream.holder, &stream.asset).await {
+        let (Some(stream), Err(_)) = (stream, outcome) else {
+            return;
+        };
+        if let Err(e) = self
+            .leases
+            .stop(&stream.uid, &stream.holder, &stream.asset)
+            .await
+        {
             tracing::warn!(error = %e, "cannot release the lease of a failed playback");
         }
     }
@@ -204,11 +240,18 @@ impl EntitlementService {
             return Ok(());
         };
         let limit = (self.max_devices > 0).then_some(self.max_devices);
-        match self.user_devices.register(&uid, device, limit, self.clock.now()).await {
+        match self
+            .user_devices
+            .register(&uid, device, limit, self.clock.now())
+            .await
+        {
             Ok(DeviceAdmission::Admitted) => Ok(()),
             Ok(DeviceAdmission::LimitReached { limit, devices }) => Err(Outcome::denied(
                 ErrorCode::DeviceLimit,
-                format!("{limit} device(s) already registered ({}); support can remove one", devices.len()),
+                format!(
+                    "{limit} device(s) already registered ({}); support can remove one",
+                    devices.len()
+                ),
             )),
             Err(e) => {
                 tracing::error!(error = %e, "device registry failed");
@@ -249,7 +292,9 @@ impl EntitlementService {
         let device = self.device(cookie, budget).await?;
         self.admit_device(grant.as_ref(), &device).await?;
         let stream = self.open_stream(grant.as_ref(), &stored).await?;
-        let outcome = self.token(&stored, Some(cookie), Some(&device), budget).await;
+        let outcome = self
+            .token(&stored, Some(cookie), Some(&device), budget)
+            .await;
         self.settle_stream(stream, &outcome).await;
         outcome
     }
