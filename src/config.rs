@@ -339,11 +339,30 @@ impl Default for ConcurrencySettings {
 }
 
 /// See `ConcurrencySettings::policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConcurrencyPolicy {
     BlockNew,
     EvictOldest,
+}
+
+impl ConcurrencyPolicy {
+    /// The name used in configuration, storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyPolicy::BlockNew => "block-new",
+            ConcurrencyPolicy::EvictOldest => "evict-oldest",
+        }
+    }
+
+    /// The policy named `raw`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "block-new" => Some(ConcurrencyPolicy::BlockNew),
+            "evict-oldest" => Some(ConcurrencyPolicy::EvictOldest),
+            _ => None,
+        }
+    }
 }
 
 /// The admin API listener.

@@ -521,6 +521,7 @@ fn grant(user: &str, offer: &str) -> MonetizationGrant {
         project_id: "proj-1".to_owned(),
         end: None,
         concurrency_limit: None,
+        concurrency_policy: None,
         origin_country: None,
         source_id: None,
         source_type: None,

@@ -39,6 +39,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::config::ConcurrencyPolicy;
+
 use super::auth::{Access, Caller};
 use super::envelope::{parse_date, rfc3339, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
@@ -74,6 +76,9 @@ struct CreateBody {
     user_id: Option<Value>,
     #[serde(default)]
     concurrency_limit: Option<Value>,
+    /// sees extension: `block-new` or `evict-oldest` for this entitlement.
+    #[serde(default)]
+    concurrency_policy: Option<Value>,
     #[serde(default)]
     expiration_time: Option<Value>,
     #[serde(default)]
@@ -160,6 +165,12 @@ fn grant_of(body: CreateBody, now: DateTime<Utc>) -> Result<MonetizationGrant, A
     let user = required("user_id", body.user_id)?;
     let uid = UserId::parse(user).map_err(|e| invalid(format!("user_id {e}")))?;
     let concurrency_limit = concurrency_limit(body.concurrency_limit)?;
+    let concurrency_policy = string_field("concurrency_policy", body.concurrency_policy)?
+        .map(|raw| {
+            ConcurrencyPolicy::parse(&raw)
+                .ok_or_else(|| invalid("concurrency_policy must be block-new or evict-oldest"))
+        })
+        .transpose()?;
     let origin_country = string_field("origin_country_code", body.origin_country_code)?
         .map(country)
         .transpose()?;
@@ -194,6 +205,7 @@ fn grant_of(body: CreateBody, now: DateTime<Utc>) -> Result<MonetizationGrant, A
         project_id,
         end,
         concurrency_limit,
+        concurrency_policy,
         origin_country,
         source_id,
         source_type,
@@ -211,6 +223,9 @@ fn monetization_json(e: &Entitlement, now: DateTime<Utc>) -> Value {
     object.insert("user_id".into(), json!(e.uid));
     if let Some(limit) = e.concurrency_limit {
         object.insert("concurrency_limit".into(), json!(limit.to_string()));
+    }
+    if let Some(policy) = e.concurrency_policy {
+        object.insert("concurrency_policy".into(), json!(policy.as_str()));
     }
     if let Some(end) = e.end {
         object.insert("expiration_time".into(), json!(rfc3339(end)));

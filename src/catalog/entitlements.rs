@@ -18,6 +18,8 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use crate::ids::{AssetId, PackageId, UserId};
 use crate::store::{from_unix_millis, unix_millis};
 
+use crate::config::ConcurrencyPolicy;
+
 use super::graph::{package_exists, placeholders, IN_CHUNK};
 use super::{Catalog, CatalogError};
 
@@ -33,6 +35,8 @@ pub struct Entitlement {
     pub modified_at: DateTime<Utc>,
     /// Monetization: how many devices may play at once on this entitlement (None: no limit).
     pub concurrency_limit: Option<u32>,
+    /// Over that limit: the entitlement's own policy (a sees extension; None = the configured one).
+    pub concurrency_policy: Option<ConcurrencyPolicy>,
     /// Monetization: the ISO 3166-1 alpha-2 country (upper case) where the user obtained it.
     pub origin_country: Option<String>,
     /// Monetization: the project; None on entitlements the monetization API did not write.
@@ -81,6 +85,8 @@ pub struct MonetizationGrant {
     /// None: never expires.
     pub end: Option<DateTime<Utc>>,
     pub concurrency_limit: Option<u32>,
+    /// The entitlement's own concurrency policy (a sees extension); None = the configured default.
+    pub concurrency_policy: Option<ConcurrencyPolicy>,
     pub origin_country: Option<String>,
     pub source_id: Option<String>,
     pub source_type: Option<String>,
@@ -98,7 +104,7 @@ fn check_window(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<(), 
 }
 
 const ENTITLEMENT_COLUMNS: &str = "uid, package_id, start_at, end_at, created_at, modified_at, \
-     concurrency_limit, origin_country, project_id, source_id, source_type";
+     concurrency_limit, origin_country, project_id, source_id, source_type, concurrency_policy";
 const ASSET_ENTITLEMENT_COLUMNS: &str = "uid, asset_id, start_at, end_at, created_at, modified_at";
 
 impl Catalog {
@@ -239,10 +245,11 @@ impl Catalog {
         }
         let sql = format!(
             "INSERT INTO entitlements ({ENTITLEMENT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $3, $3, $5, $6, $7, $8, $9) \
+             VALUES ($1, $2, $3, $4, $3, $3, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (uid, package_id) DO UPDATE SET start_at = excluded.start_at, \
              end_at = excluded.end_at, modified_at = excluded.modified_at, \
              concurrency_limit = excluded.concurrency_limit, \
+             concurrency_policy = excluded.concurrency_policy, \
              origin_country = excluded.origin_country, project_id = excluded.project_id, \
              source_id = excluded.source_id, source_type = excluded.source_type \
              RETURNING {ENTITLEMENT_COLUMNS}"
@@ -257,9 +264,28 @@ impl Catalog {
             .bind(e.project_id.as_str())
             .bind(e.source_id.as_deref())
             .bind(e.source_type.as_deref())
+            .bind(e.concurrency_policy.map(ConcurrencyPolicy::as_str))
             .fetch_one(&mut *conn)
             .await?;
         entitlement_from_row(&row)
+    }
+
+    /// The direct grant of `uid` to `asset`, active or not (one indexed lookup; the decision checks
+    /// the window with its tolerance).
+    pub async fn asset_grant(
+        &self,
+        uid: &UserId,
+        asset: &AssetId,
+    ) -> Result<Option<AssetEntitlement>, CatalogError> {
+        let sql = format!(
+            "SELECT {ASSET_ENTITLEMENT_COLUMNS} FROM asset_entitlements WHERE uid = $1 AND asset_id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .bind(asset.as_str())
+            .fetch_optional(self.store().pool())
+            .await?;
+        row.as_ref().map(asset_entitlement_from_row).transpose()
     }
 
     /// The entitlements of `uid` the monetization API wrote (those with a project), active or not,
@@ -460,6 +486,9 @@ fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
             .try_get::<Option<i64>, _>("concurrency_limit")?
             .map(|n| u32::try_from(n).map_err(|e| decode("concurrency_limit", e)))
             .transpose()?,
+        concurrency_policy: row
+            .try_get::<Option<String>, _>("concurrency_policy")?
+            .and_then(|raw| ConcurrencyPolicy::parse(&raw)),
         origin_country: row.try_get("origin_country")?,
         project_id: row.try_get("project_id")?,
         source_id: row.try_get("source_id")?,

@@ -59,6 +59,8 @@ pub struct Grant {
     pub path: Vec<PackageId>,
     /// The entitlement's own concurrency limit (monetization entitlements carry one).
     pub concurrency_limit: Option<u32>,
+    /// The entitlement's own concurrency policy, when it sets one.
+    pub concurrency_policy: Option<crate::config::ConcurrencyPolicy>,
     /// Who holds the stream this playback opens (the session's device, or the session): SEES path only.
     #[serde(skip)]
     pub holder: Option<String>,
@@ -344,13 +346,8 @@ impl Decider {
         let skew = chrono::Duration::from_std(self.skew).unwrap_or_default();
         let asset = trail.asset.clone();
         // A direct asset grant, active within the tolerance.
-        for at in [now, now - skew, now + skew] {
-            if let Some(grant) = self
-                .catalog
-                .active_asset_entitlements(uid, std::slice::from_ref(&asset), at)
-                .await?
-                .pop()
-            {
+        if let Some(grant) = self.catalog.asset_grant(uid, &asset).await? {
+            if grant.start - skew <= now && grant.end.is_none_or(|end| now < end + skew) {
                 trail.step(
                     Rule::Entitlement,
                     true,
@@ -474,17 +471,14 @@ impl Decider {
                 })
             })
         };
-        let limit_of = |path: &[PackageId]| {
-            active
-                .iter()
-                .find(|e| path.first() == Some(&e.package_id))
-                .and_then(|e| e.concurrency_limit)
-        };
+        let entitlement_of =
+            |path: &[PackageId]| active.iter().find(|e| path.first() == Some(&e.package_id));
         let grant = |path: &Vec<PackageId>| Grant {
             uid: Some(uid.clone()),
             package: path.first().cloned(),
             path: path.clone(),
-            concurrency_limit: limit_of(path),
+            concurrency_limit: entitlement_of(path).and_then(|e| e.concurrency_limit),
+            concurrency_policy: entitlement_of(path).and_then(|e| e.concurrency_policy),
             holder: None,
         };
         if let Some(path) = paths.iter().find(|p| admits(p)) {

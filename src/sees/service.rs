@@ -151,7 +151,20 @@ impl EntitlementService {
             )
         })?;
         let decision = decider.for_cookie(&asset, cookie, self.clock.now()).await;
-        tracing::debug!(allowed = decision.allowed(), trail = ?decision.trail, "catalogue decision");
+        // The audit trail of the decision (issue 7 will also persist it): rule by rule, never a cookie.
+        let trail: Vec<String> = decision
+            .trail
+            .iter()
+            .map(|step| {
+                format!(
+                    "{:?}:{}:{}",
+                    step.rule,
+                    if step.passed { "pass" } else { "fail" },
+                    step.detail
+                )
+            })
+            .collect();
+        tracing::info!(target: "sees::audit", allowed = decision.allowed(), asset = ?asset.as_str(), trail = ?trail, "catalogue decision");
         match decision.outcome {
             Ok(grant) => Ok(Some(grant)),
             Err(denial) => Err(Outcome::denied(denial_code(denial), decision.why())),
@@ -171,6 +184,9 @@ impl EntitlementService {
         let limit = grant
             .and_then(|g| g.concurrency_limit)
             .or((self.concurrency.default_limit > 0).then_some(self.concurrency.default_limit));
+        let policy = grant
+            .and_then(|g| g.concurrency_policy)
+            .unwrap_or(self.concurrency.policy);
         let duration = std::time::Duration::from_secs(self.concurrency.lease_seconds);
         let now = self.clock.now();
         let store_error = |e: crate::catalog::CatalogError| {
@@ -193,7 +209,7 @@ impl EntitlementService {
                 &holder,
                 &asset,
                 limit,
-                self.concurrency.policy,
+                policy,
                 duration,
                 self.clock.now(),
             )

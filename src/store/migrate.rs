@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0006_stream_leases.sql"),
         postgres: include_str!("migrations/postgres/0006_stream_leases.sql"),
     },
+    Migration {
+        version: 7,
+        name: "per-entitlement concurrency policy",
+        sqlite: include_str!("migrations/sqlite/0007_entitlement_policy.sql"),
+        postgres: include_str!("migrations/postgres/0007_entitlement_policy.sql"),
+    },
 ];
 
 /// Arbitrary constant naming sees's migration lock.
