@@ -57,11 +57,6 @@ impl Package {
         PackageQuery::default()
     }
 
-    /// A subscription: not free, and sold through at least one billing plan.
-    pub fn is_subscription(&self) -> bool {
-        !self.bypass && !self.billing_plan_ids.is_empty()
-    }
-
     /// The package as it is stored: every list without repeats (first occurrence kept) and times cut
     /// to the store's millisecond precision.
     fn normalized(mut self) -> Package {
@@ -102,7 +97,7 @@ pub enum PackageOrder {
 }
 
 impl PackageQuery {
-    /// Only subscriptions (see `Package::is_subscription`).
+    /// Only subscriptions: packages that are not free and are sold through at least one billing plan.
     pub fn subscriptions_only(mut self) -> Self {
         self.subscriptions_only = true;
         self

@@ -12,49 +12,66 @@ struct Migration {
     postgres: &'static str,
 }
 
+impl Migration {
+    /// A migration whose SQL differs between the backends (byte types).
+    const fn per_backend(
+        version: i64,
+        name: &'static str,
+        sqlite: &'static str,
+        postgres: &'static str,
+    ) -> Self {
+        Self {
+            version,
+            name,
+            sqlite,
+            postgres,
+        }
+    }
+
+    /// A migration whose SQL is the same on both backends.
+    const fn shared(version: i64, name: &'static str, sql: &'static str) -> Self {
+        Self::per_backend(version, name, sql, sql)
+    }
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "content keys",
-        sqlite: include_str!("migrations/sqlite/0001_content_keys.sql"),
-        postgres: include_str!("migrations/postgres/0001_content_keys.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "device bindings",
-        sqlite: include_str!("migrations/sqlite/0002_device_bindings.sql"),
-        postgres: include_str!("migrations/postgres/0002_device_bindings.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "catalogue and admin tokens",
-        sqlite: include_str!("migrations/sqlite/0003_catalogue.sql"),
-        postgres: include_str!("migrations/postgres/0003_catalogue.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "content assets and playback sessions",
-        sqlite: include_str!("migrations/sqlite/0004_decisions.sql"),
-        postgres: include_str!("migrations/postgres/0004_decisions.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "monetization fields and user devices",
-        sqlite: include_str!("migrations/sqlite/0005_monetization_and_devices.sql"),
-        postgres: include_str!("migrations/postgres/0005_monetization_and_devices.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "stream leases",
-        sqlite: include_str!("migrations/sqlite/0006_stream_leases.sql"),
-        postgres: include_str!("migrations/postgres/0006_stream_leases.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "per-entitlement concurrency policy",
-        sqlite: include_str!("migrations/sqlite/0007_entitlement_policy.sql"),
-        postgres: include_str!("migrations/postgres/0007_entitlement_policy.sql"),
-    },
+    Migration::per_backend(
+        1,
+        "content keys",
+        include_str!("migrations/sqlite/0001_content_keys.sql"),
+        include_str!("migrations/postgres/0001_content_keys.sql"),
+    ),
+    Migration::shared(
+        2,
+        "device bindings",
+        include_str!("migrations/common/0002_device_bindings.sql"),
+    ),
+    Migration::per_backend(
+        3,
+        "catalogue and admin tokens",
+        include_str!("migrations/sqlite/0003_catalogue.sql"),
+        include_str!("migrations/postgres/0003_catalogue.sql"),
+    ),
+    Migration::shared(
+        4,
+        "content assets and playback sessions",
+        include_str!("migrations/common/0004_decisions.sql"),
+    ),
+    Migration::shared(
+        5,
+        "monetization fields and user devices",
+        include_str!("migrations/common/0005_monetization_and_devices.sql"),
+    ),
+    Migration::shared(
+        6,
+        "stream leases",
+        include_str!("migrations/common/0006_stream_leases.sql"),
+    ),
+    Migration::shared(
+        7,
+        "per-entitlement concurrency policy",
+        include_str!("migrations/common/0007_entitlement_policy.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.
