@@ -136,15 +136,16 @@ impl Application {
             sessions.clone(),
             Duration::from_secs(settings.decision.clock_skew_s),
         );
-        let service = EntitlementService::new(ServiceParts {
-            decider: match settings.decision.mode {
-                DecisionMode::Catalog => Some(decider.clone()),
+        let service = Arc::new(EntitlementService::new(ServiceParts {
+            decider: decider.clone(),
+            open_mode: match settings.decision.mode {
+                DecisionMode::Catalog => false,
                 DecisionMode::Open => {
                     tracing::warn!(
                         "decision.mode = \"open\": ANY content with a key is allowed, as in the reference \
                          SEES; the catalogue is not consulted"
                     );
-                    None
+                    true
                 }
             },
             user_devices: UserDevices::new(stores.store.clone()),
@@ -166,9 +167,9 @@ impl Application {
                 .collect(),
             upstream_budget: settings.upstream_budget(),
             clock,
-        });
+        }));
         let state = Arc::new(SeesState {
-            service,
+            service: Arc::clone(&service),
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: settings.request_timeout(),
         });
@@ -183,6 +184,13 @@ impl Application {
             decider,
             tokens: ApiTokens::new(stores.store.clone()),
             end_users: EndUserVerifier::from_settings(&settings.auth)?,
+            playback: service,
+            edge_auth: crate::akamai::EdgeAuth::from_settings(&settings.entitlement_tokens),
+            country_header: settings
+                .entitlement_tokens
+                .country_header
+                .as_deref()
+                .and_then(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).ok()),
             clock: Arc::clone(&clock_for_admin),
             limits: AdminLimits {
                 max_body_bytes: settings.admin.max_body_bytes,
@@ -271,9 +279,14 @@ impl Application {
                 }
                 None => {
                     tracing::info!(addr = %admin.local_addr, "admin listener ready (plain HTTP, loopback)");
-                    if let Err(e) = axum::serve(admin.listener, admin.router)
-                        .with_graceful_shutdown(admin_stopped)
-                        .await
+                    if let Err(e) = axum::serve(
+                        admin.listener,
+                        admin
+                            .router
+                            .into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(admin_stopped)
+                    .await
                     {
                         tracing::error!(error = %e, "admin listener failed");
                     }

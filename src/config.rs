@@ -32,6 +32,7 @@ pub struct Settings {
     pub concurrency: ConcurrencySettings,
     pub admin: AdminSettings,
     pub auth: AuthSettings,
+    pub entitlement_tokens: EntitlementTokenSettings,
     pub log: LogSettings,
 }
 
@@ -447,6 +448,36 @@ fn deserialize_lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TokenL
     raw.parse().map_err(serde::de::Error::custom)
 }
 
+/// The OEM entitlement-token endpoints (`tokentype=none|akamai|expressplay`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntitlementTokenSettings {
+    /// A request header carrying the viewer's ISO 3166-1 country, set by a trusted edge (for example
+    /// `CloudFront-Viewer-Country`); unset = no country is known and region-restricted packages deny.
+    pub country_header: Option<String>,
+    /// The Akamai EdgeAuth key, hex (as Akamai's property manager shows it); unset = `akamai` is not
+    /// offered.
+    pub akamai_key: Option<SecretString>,
+    /// How long an Akamai token is valid, in seconds.
+    pub akamai_window_s: u64,
+    /// The token's ACL: `{dir}` is the playback URL's directory, `{path}` its path.
+    pub akamai_acl: String,
+    /// The query parameter the CDN reads the token from (told to the client, not signed).
+    pub akamai_token_name: String,
+}
+
+impl Default for EntitlementTokenSettings {
+    fn default() -> Self {
+        Self {
+            country_header: None,
+            akamai_key: None,
+            akamai_window_s: 300,
+            akamai_acl: "{dir}/*".to_owned(),
+            akamai_token_name: "hdnts".to_owned(),
+        }
+    }
+}
+
 /// Log output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -645,6 +676,14 @@ impl Settings {
                 "expressplay.customer_authenticator must have the form <number>,<32 hex digits>"
                     .to_owned(),
             );
+        }
+        problems.extend(crate::akamai::settings_problems(&self.entitlement_tokens));
+        if let Some(header) = &self.entitlement_tokens.country_header {
+            if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                problems.push(format!(
+                    "entitlement_tokens.country_header: {header:?} is not a header name"
+                ));
+            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!(

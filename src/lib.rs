@@ -5,6 +5,7 @@
 //! token URL. See `ARCHITECTURE` in the README for the flow and the module map.
 
 pub mod admin;
+pub mod akamai;
 pub mod app;
 pub mod catalog;
 pub mod cli;

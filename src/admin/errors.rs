@@ -20,17 +20,23 @@ pub enum AdminCode {
     MethodNotAllowed,
     PackageNotFound,
     UserNotFound,
+    AssetNotFound,
+    ContentKeyNotFound,
     DuplicatePackage,
     DuplicateEntitlement,
     GraphCycle,
     GraphTooDeep,
+    NotEntitled,
+    UnsupportedTokenType,
+    AmbiguousContentKey,
+    UpstreamFailed,
     StoreUnavailable,
     Internal,
 }
 
 impl AdminCode {
     /// The table, in number order.
-    pub const ALL: [AdminCode; 21] = [
+    pub const ALL: [AdminCode; 27] = [
         AdminCode::Unauthorized,
         AdminCode::ForbiddenRead,
         AdminCode::ForbiddenWrite,
@@ -46,10 +52,16 @@ impl AdminCode {
         AdminCode::MethodNotAllowed,
         AdminCode::PackageNotFound,
         AdminCode::UserNotFound,
+        AdminCode::AssetNotFound,
+        AdminCode::ContentKeyNotFound,
         AdminCode::DuplicatePackage,
         AdminCode::DuplicateEntitlement,
         AdminCode::GraphCycle,
         AdminCode::GraphTooDeep,
+        AdminCode::NotEntitled,
+        AdminCode::UnsupportedTokenType,
+        AdminCode::AmbiguousContentKey,
+        AdminCode::UpstreamFailed,
         AdminCode::StoreUnavailable,
         AdminCode::Internal,
     ];
@@ -72,10 +84,16 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => 1021,
             AdminCode::PackageNotFound => 1040,
             AdminCode::UserNotFound => 1041,
+            AdminCode::AssetNotFound => 1044,
+            AdminCode::ContentKeyNotFound => 1045,
             AdminCode::DuplicatePackage => 1050,
             AdminCode::DuplicateEntitlement => 1051,
             AdminCode::GraphCycle => 1060,
             AdminCode::GraphTooDeep => 1061,
+            AdminCode::NotEntitled => 1080,
+            AdminCode::UnsupportedTokenType => 1081,
+            AdminCode::AmbiguousContentKey => 1082,
+            AdminCode::UpstreamFailed => 1083,
             AdminCode::StoreUnavailable => 1090,
             AdminCode::Internal => 1099,
         }
@@ -91,14 +109,22 @@ impl AdminCode {
             | AdminCode::UnknownField
             | AdminCode::InvalidDate
             | AdminCode::DatesOutOfOrder
-            | AdminCode::InvalidQuery => 400,
+            | AdminCode::InvalidQuery
+            | AdminCode::UnsupportedTokenType => 400,
             AdminCode::ListTooLong | AdminCode::BodyTooLarge => 413,
-            AdminCode::NoSuchRoute | AdminCode::PackageNotFound | AdminCode::UserNotFound => 404,
+            AdminCode::NoSuchRoute
+            | AdminCode::PackageNotFound
+            | AdminCode::UserNotFound
+            | AdminCode::AssetNotFound
+            | AdminCode::ContentKeyNotFound => 404,
+            AdminCode::NotEntitled => 403,
+            AdminCode::UpstreamFailed => 502,
             AdminCode::MethodNotAllowed => 405,
             AdminCode::DuplicatePackage
             | AdminCode::DuplicateEntitlement
             | AdminCode::GraphCycle
-            | AdminCode::GraphTooDeep => 409,
+            | AdminCode::GraphTooDeep
+            | AdminCode::AmbiguousContentKey => 409,
             AdminCode::StoreUnavailable => 503,
             AdminCode::Internal => 500,
         }
@@ -126,6 +152,8 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => "the endpoint does not take this method",
             AdminCode::PackageNotFound => "target package not found",
             AdminCode::UserNotFound => "no matching user ID found",
+            AdminCode::AssetNotFound => "the asset is in no package",
+            AdminCode::ContentKeyNotFound => "no content key protects the asset",
             AdminCode::DuplicatePackage => "a package with this ID exists",
             AdminCode::DuplicateEntitlement => {
                 "the user already holds an entitlement to this package"
@@ -133,6 +161,16 @@ impl AdminCode {
             AdminCode::GraphCycle => "the edge would make the package graph cyclic",
             AdminCode::GraphTooDeep => {
                 "the edge would make the package graph deeper than admin.graph_max_depth"
+            }
+            AdminCode::NotEntitled => {
+                "the user may not play the asset now (the message gives the SEES number and why)"
+            }
+            AdminCode::UnsupportedTokenType => {
+                "tokentype is missing or not offered here (the message lists those that are)"
+            }
+            AdminCode::AmbiguousContentKey => "several content keys protect the asset",
+            AdminCode::UpstreamFailed => {
+                "the token service failed (the message gives the SEES 4xxx number)"
             }
             AdminCode::StoreUnavailable => "the store is unavailable",
             AdminCode::Internal => "internal error",

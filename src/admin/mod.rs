@@ -6,6 +6,7 @@
 //! Never logs bearer tokens or JWTs.
 
 pub mod auth;
+mod entitlement_tokens;
 mod entitlements;
 pub mod envelope;
 pub mod errors;
@@ -54,6 +55,12 @@ pub struct AdminState {
     pub decider: crate::decision::Decider,
     pub tokens: ApiTokens,
     pub end_users: EndUserVerifier,
+    /// The SEES flow the entitlement-token endpoints share (decision, lease, keys, ExpressPlay).
+    pub playback: Arc<crate::sees::EntitlementService>,
+    /// The Akamai signer, when `entitlement_tokens.akamai_key` is set.
+    pub edge_auth: Option<crate::akamai::EdgeAuth>,
+    /// `entitlement_tokens.country_header`.
+    pub country_header: Option<axum::http::HeaderName>,
     pub clock: Arc<dyn Clock>,
     pub limits: AdminLimits,
 }
@@ -65,6 +72,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let routes = Router::new()
         .merge(packages::routes())
         .merge(entitlements::routes())
+        .merge(entitlement_tokens::routes())
         .merge(graphs::routes())
         .merge(sessions::routes())
         .merge(explain::routes())

@@ -179,6 +179,30 @@ impl KeyStore {
         Ok(Some(stored))
     }
 
+    /// The content IDs whose keys protect `asset` (its `asset_id`, or no `asset_id` and the asset's own
+    /// ID as content ID), sorted, at most `limit`.
+    pub async fn contents_for_asset(
+        &self,
+        asset: &AssetId,
+        limit: u32,
+    ) -> Result<Vec<ContentId>, KeyStoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT content_id FROM content_keys WHERE asset_id = $1 \
+             UNION SELECT content_id FROM content_keys WHERE content_id = $1 AND asset_id IS NULL \
+             ORDER BY content_id LIMIT $2",
+        )
+        .bind(asset.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.into_iter()
+            .map(|raw| {
+                ContentId::parse(raw)
+                    .map_err(|e| sqlx::Error::Decode(format!("content_id {e}").into()).into())
+            })
+            .collect()
+    }
+
     /// Adds one key; replaces an existing one only when `replace`.
     pub async fn put(&self, key: NewContentKey, replace: bool) -> Result<(), KeyStoreError> {
         self.import(vec![key], replace).await.map(|_| ())

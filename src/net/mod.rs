@@ -109,6 +109,9 @@ pub async fn serve_tls(
             );
             let service = TowerToHyperService::new(tower::service_fn(
                 move |mut request: hyper::Request<Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
                     if let Some(identity) = &identity {
                         request.extensions_mut().insert(identity.clone());
                     }

@@ -36,7 +36,7 @@ impl ClientIdentity {
 
 /// What the handler needs.
 pub struct SeesState {
-    pub service: EntitlementService,
+    pub service: Arc<EntitlementService>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
 }

@@ -15,11 +15,14 @@ use crate::expressplay::{
     Budget, DeviceLookup, DeviceLookupError, ExpressPlayClient, RecordError, TokenLifetime,
     TokenRequest, UpstreamError,
 };
-use crate::ids::{ContentId, CustomerCookie, DeviceId};
+use crate::ids::{AssetId, ContentId, CustomerCookie, DeviceId};
 use crate::keys::{KeyStore, KeyStoreError, StoredKey};
 
 use super::errors::ErrorCode;
 use super::wire::{EntitlementRequest, RequestType};
+
+mod playback;
+pub use playback::{PlaybackRefusal, PlaybackToken, UserPlayback};
 
 /// Token parameters used when a content key has no override.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +61,8 @@ struct Stream {
 
 /// Everything one Entitlement Request needs.
 pub struct EntitlementService {
-    decider: Option<Decider>,
+    decider: Decider,
+    open_mode: bool,
     user_devices: UserDevices,
     leases: StreamLeases,
     concurrency: ConcurrencySettings,
@@ -74,8 +78,11 @@ pub struct EntitlementService {
 
 /// The parts an `EntitlementService` is made of.
 pub struct ServiceParts {
-    /// The catalogue decision; `None` = open mode (any content with a key is allowed).
-    pub decider: Option<Decider>,
+    /// The catalogue decision.
+    pub decider: Decider,
+    /// Open mode: Entitlement Requests for any content with a key are allowed without consulting the
+    /// catalogue (the OEM token endpoints always consult it).
+    pub open_mode: bool,
     pub user_devices: UserDevices,
     pub leases: StreamLeases,
     pub concurrency: ConcurrencySettings,
@@ -95,6 +102,7 @@ impl EntitlementService {
     pub fn new(parts: ServiceParts) -> Self {
         Self {
             decider: parts.decider,
+            open_mode: parts.open_mode,
             user_devices: parts.user_devices,
             leases: parts.leases,
             concurrency: parts.concurrency,
@@ -131,7 +139,7 @@ impl EntitlementService {
         let grant = self.allow(&stored, cookie).await?;
         let stream = self.open_stream(grant.as_ref(), &stored).await?;
         let outcome = self.token(&stored, cookie, None, budget).await;
-        self.settle_stream(stream, &outcome).await;
+        self.settle_stream(stream, outcome.is_err()).await;
         outcome
     }
 
@@ -141,30 +149,20 @@ impl EntitlementService {
         stored: &StoredKey,
         cookie: Option<&CustomerCookie>,
     ) -> Step<Option<Grant>> {
-        let Some(decider) = &self.decider else {
+        if self.open_mode {
             return Ok(None);
-        };
+        }
         let asset = stored.asset().map_err(|e| {
             Outcome::denied(
                 ErrorCode::NotEntitled,
                 format!("content ID {e} as an asset ID: give the key an asset ID (sees keys add --asset-id)"),
             )
         })?;
-        let decision = decider.for_cookie(&asset, cookie, self.clock.now()).await;
-        // The audit trail of the decision (issue 7 will also persist it): rule by rule, never a cookie.
-        let trail: Vec<String> = decision
-            .trail
-            .iter()
-            .map(|step| {
-                format!(
-                    "{:?}:{}:{}",
-                    step.rule,
-                    if step.passed { "pass" } else { "fail" },
-                    step.detail
-                )
-            })
-            .collect();
-        tracing::info!(target: "sees::audit", allowed = decision.allowed(), asset = ?asset.as_str(), trail = ?trail, "catalogue decision");
+        let decision = self
+            .decider
+            .for_cookie(&asset, cookie, self.clock.now())
+            .await;
+        audit(&decision, "sees");
         match decision.outcome {
             Ok(grant) => Ok(Some(grant)),
             Err(denial) => Err(Outcome::denied(denial_code(denial), decision.why())),
@@ -174,11 +172,16 @@ impl EntitlementService {
     /// Opens the stream lease of an allowed playback (a user's, through a session) under the
     /// concurrency limit: the entitlement's own, else `concurrency.default_limit`.
     async fn open_stream(&self, grant: Option<&Grant>, stored: &StoredKey) -> Step<Option<Stream>> {
+        match stored.asset() {
+            Ok(asset) => self.lease_stream(grant, asset).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// As `open_stream`, for `asset`.
+    async fn lease_stream(&self, grant: Option<&Grant>, asset: AssetId) -> Step<Option<Stream>> {
         let Some((uid, holder)) = grant.and_then(|g| Some((g.uid.clone()?, g.holder.clone()?)))
         else {
-            return Ok(None);
-        };
-        let Ok(asset) = stored.asset() else {
             return Ok(None);
         };
         let limit = grant
@@ -237,8 +240,8 @@ impl EntitlementService {
 
     /// Keeps the lease a playback opened when it got its token; releases it when the token request
     /// failed (a renewed stream is `None` here and keeps running).
-    async fn settle_stream(&self, stream: Option<Stream>, outcome: &Step<Outcome>) {
-        let (Some(stream), Err(_)) = (stream, outcome) else {
+    async fn settle_stream(&self, stream: Option<Stream>, failed: bool) {
+        let (Some(stream), true) = (stream, failed) else {
             return;
         };
         if let Err(e) = self
@@ -282,8 +285,8 @@ impl EntitlementService {
             return Err(Outcome::denied(ErrorCode::NotRegistrationContent, ""));
         }
         let stored = self.key(&request.content_id).await?;
-        if let Some(decider) = &self.decider {
-            decider
+        if !self.open_mode {
+            self.decider
                 .session_only(Some(cookie), self.clock.now())
                 .await
                 .map_err(|(denial, why)| Outcome::denied(denial_code(denial), why))?;
@@ -311,7 +314,7 @@ impl EntitlementService {
         let outcome = self
             .token(&stored, Some(cookie), Some(&device), budget)
             .await;
-        self.settle_stream(stream, &outcome).await;
+        self.settle_stream(stream, outcome.is_err()).await;
         outcome
     }
 
@@ -402,6 +405,23 @@ impl EntitlementService {
             Err(e) => Err(upstream_denial("token service", e)),
         }
     }
+}
+
+/// Logs the audit trail of a decision (issue 7 will also persist it): rule by rule, never a cookie.
+fn audit(decision: &crate::decision::Decision, via: &str) {
+    let trail: Vec<String> = decision
+        .trail
+        .iter()
+        .map(|step| {
+            format!(
+                "{:?}:{}:{}",
+                step.rule,
+                if step.passed { "pass" } else { "fail" },
+                step.detail
+            )
+        })
+        .collect();
+    tracing::info!(target: "sees::audit", via, allowed = decision.allowed(), asset = ?decision.asset.as_str(), trail = ?trail, "catalogue decision");
 }
 
 /// The SEES error number of a catalogue denial.

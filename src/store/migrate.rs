@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         "per-entitlement concurrency policy",
         include_str!("migrations/common/0007_entitlement_policy.sql"),
     ),
+    Migration::shared(
+        10,
+        "content keys by asset",
+        include_str!("migrations/common/0010_content_keys_by_asset.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.

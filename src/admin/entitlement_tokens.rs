@@ -1,0 +1,278 @@
+//! Admin routes: entitlement tokens (OEM "Request entitlement token", v2 for the calling user and v1 for
+//! support). The decision, the concurrency lease, the content key and the ExpressPlay call are the SEES
+//! endpoint's own (`EntitlementService::user_playback`); this file reads the request and shapes the
+//! answer.
+//!
+//! `tokentype`: `none` (the decision only), `expressplay` (a FairPlay token URL for the asset's content
+//! key) and, when `entitlement_tokens.akamai_key` is set, `akamai` (an EdgeAuth token for the playback
+//! URL). The spec's other names (`turner-akamai`, `isp-atlas`) and anything else get a 400 that lists
+//! what is offered. A refusal is never a 2xx: 403 (1080) with the SEES number and the reason.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{Access, Caller};
+use super::envelope::{AdminJson, ApiError, ApiOk};
+use super::errors::AdminCode;
+use super::AdminState;
+use crate::ids::{AssetId, DeviceId, UserId};
+use crate::sees::{ErrorCode, PlaybackRefusal, PlaybackToken, UserPlayback};
+
+/// The longest accepted playback URL, in bytes.
+pub const MAX_PLAYBACK_URL_BYTES: usize = 4096;
+
+/// The entitlement-token routes.
+pub fn routes() -> Router<Arc<AdminState>> {
+    Router::new()
+        .route("/oem/v2/entitlement", post(mine))
+        .route("/oem/v1/user/accounts/{userid}/entitlement", post(for_user))
+}
+
+/// The body of both routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TokenBody {
+    #[serde(rename = "assetID")]
+    asset_id: AssetId,
+    playback_url: String,
+    #[serde(default, rename = "deviceID")]
+    device_id: Option<String>,
+    #[serde(default)]
+    capabilities: Option<Capabilities>,
+}
+
+/// Device capabilities: checked and logged; they do not change the decision.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Capabilities {
+    #[serde(default)]
+    widevine_security_level: Option<WidevineLevel>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum WidevineLevel {
+    L1,
+    L3,
+}
+
+/// The token types this server knows, in the order they are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenType {
+    None,
+    Akamai,
+    ExpressPlay,
+}
+
+impl TokenType {
+    fn name(self) -> &'static str {
+        match self {
+            TokenType::None => "none",
+            TokenType::Akamai => "akamai",
+            TokenType::ExpressPlay => "expressplay",
+        }
+    }
+}
+
+/// `POST /oem/v2/entitlement?tokentype=…`: a token for the calling end user.
+async fn mine(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<AdminJson<TokenBody>, ApiError>,
+) -> Result<ApiOk, ApiError> {
+    let uid = caller.end_user()?;
+    let kind = token_type(&state, query.as_deref())?;
+    issue(&state, &uid, kind, peer, &headers, body?.0).await
+}
+
+/// `POST /oem/v1/user/accounts/{userid}/entitlement?tokentype=…`: a token for `userid` (support and up:
+/// it opens a stream lease in the user's name).
+async fn for_user(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<AdminJson<TokenBody>, ApiError>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::EntitlementWrite)?;
+    let Path(raw) = path.map_err(|e| invalid(format!("userid: {e}")))?;
+    let uid = UserId::parse(raw).map_err(|e| invalid(format!("userid {e}")))?;
+    let kind = token_type(&state, query.as_deref())?;
+    issue(&state, &uid, kind, peer, &headers, body?.0).await
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(AdminCode::InvalidField, message)
+}
+
+/// The `tokentype` query parameter: once, and one this server offers.
+fn token_type(state: &AdminState, query: Option<&str>) -> Result<TokenType, ApiError> {
+    let offered: Vec<TokenType> = [TokenType::None, TokenType::Akamai, TokenType::ExpressPlay]
+        .into_iter()
+        .filter(|t| *t != TokenType::Akamai || state.edge_auth.is_some())
+        .collect();
+    let listed = offered
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let unsupported = |why: String| {
+        ApiError::new(
+            AdminCode::UnsupportedTokenType,
+            format!("{why}; this server offers tokentype {listed}"),
+        )
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|_| ApiError::new(AdminCode::InvalidQuery, "the query string is not valid"))?;
+    let mut values = pairs.iter().filter(|(key, _)| key == "tokentype");
+    let raw = match (values.next(), values.next()) {
+        (Some((_, raw)), None) => raw.trim(),
+        (None, _) => return Err(unsupported("tokentype is required".to_owned())),
+        (Some(_), Some(_)) => {
+            return Err(unsupported("tokentype is given more than once".to_owned()))
+        }
+    };
+    if let Some((key, _)) = pairs.iter().find(|(key, _)| key != "tokentype") {
+        return Err(ApiError::new(
+            AdminCode::InvalidQuery,
+            format!("unknown query parameter {key:?}"),
+        ));
+    }
+    offered
+        .into_iter()
+        .find(|t| t.name().eq_ignore_ascii_case(raw))
+        .ok_or_else(|| {
+            let shown: String = raw.chars().take(64).collect();
+            unsupported(format!("tokentype {shown:?} is not supported"))
+        })
+}
+
+/// The playback URL: absolute http(s), bounded.
+fn playback_url(raw: &str) -> Result<Url, ApiError> {
+    if raw.len() > MAX_PLAYBACK_URL_BYTES {
+        return Err(invalid(format!(
+            "playbackUrl is longer than {MAX_PLAYBACK_URL_BYTES} bytes"
+        )));
+    }
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(invalid("playbackUrl must be an absolute http or https URL")),
+    }
+}
+
+/// The viewer's country from the configured edge header, when it holds a two-letter code.
+fn country(state: &AdminState, headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(state.country_header.as_ref()?)?.to_str().ok()?;
+    let value = value.trim();
+    (value.len() == 2 && value.bytes().all(|b| b.is_ascii_alphabetic()))
+        .then(|| value.to_ascii_uppercase())
+}
+
+async fn issue(
+    state: &AdminState,
+    uid: &UserId,
+    kind: TokenType,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: TokenBody,
+) -> Result<ApiOk, ApiError> {
+    let url = playback_url(&body.playback_url)?;
+    let device = match body.device_id {
+        Some(raw) => DeviceId::parse(raw).map_err(|e| {
+            invalid(format!(
+                "deviceID {e} (1-256 characters of A-Z a-z 0-9 . _ : + / = -)"
+            ))
+        })?,
+        None => DeviceId::parse(peer.ip().to_string())
+            .map_err(|e| invalid(format!("deviceID is needed: the caller's address {e}")))?,
+    };
+    if let Some(level) = body.capabilities.and_then(|c| c.widevine_security_level) {
+        tracing::debug!(?level, "reported Widevine security level");
+    }
+    let token = match (kind, &state.edge_auth) {
+        (TokenType::None, _) => PlaybackToken::None,
+        (TokenType::ExpressPlay, _) => PlaybackToken::ExpressPlay,
+        (TokenType::Akamai, Some(signer)) => {
+            signer.acl_for(&url).map_err(|e| invalid(e.to_string()))?;
+            PlaybackToken::Akamai {
+                signer,
+                playback_url: &url,
+            }
+        }
+        (TokenType::Akamai, None) => return Err(ApiError::plain(AdminCode::UnsupportedTokenType)),
+    };
+    let country = country(state, headers);
+    let request = UserPlayback {
+        uid,
+        asset: &body.asset_id,
+        device: &device,
+        country: country.as_deref(),
+    };
+    match state.playback.user_playback(&request, token).await {
+        Ok((token, _)) => Ok(ApiOk::created(json!({
+            "entitled": true,
+            "assetID": body.asset_id,
+            "entitlementToken": token,
+            "tokenType": kind.name(),
+        }))),
+        Err(refusal) => Err(refusal_error(state, &body.asset_id, refusal).await),
+    }
+}
+
+/// The admin error for a refusal.
+async fn refusal_error(state: &AdminState, asset: &AssetId, refusal: PlaybackRefusal) -> ApiError {
+    let sees = |code: ErrorCode, why: &str| {
+        if why.is_empty() {
+            format!("SEES {}: {}", code.number(), code.summary())
+        } else {
+            format!("SEES {}: {why}", code.number())
+        }
+    };
+    match refusal {
+        PlaybackRefusal::NotEntitled { code, decision } => {
+            match state
+                .catalog
+                .packages_containing(std::slice::from_ref(asset))
+                .await
+            {
+                Ok(holders) if holders.iter().all(|(_, packages)| packages.is_empty()) => {
+                    ApiError::new(
+                        AdminCode::AssetNotFound,
+                        format!("asset {asset} is in no package"),
+                    )
+                }
+                Ok(_) => ApiError::new(AdminCode::NotEntitled, sees(code, &decision.why())),
+                Err(e) => e.into(),
+            }
+        }
+        PlaybackRefusal::Refused { code, detail } => {
+            ApiError::new(AdminCode::NotEntitled, sees(code, &detail))
+        }
+        PlaybackRefusal::NoContentKey => ApiError::new(
+            AdminCode::ContentKeyNotFound,
+            format!("no content key protects asset {asset} (sees keys add --asset-id)"),
+        ),
+        PlaybackRefusal::SeveralContentKeys => ApiError::new(
+            AdminCode::AmbiguousContentKey,
+            format!("several content keys protect asset {asset}; keep one per asset"),
+        ),
+        PlaybackRefusal::Failed { code, detail } => match code.number() {
+            4000..=4999 => ApiError::new(AdminCode::UpstreamFailed, sees(code, &detail)),
+            5001 | 5003 => ApiError::plain(AdminCode::StoreUnavailable),
+            _ => ApiError::plain(AdminCode::Internal),
+        },
+    }
+}

@@ -1,0 +1,170 @@
+//! The OEM entitlement-token flow (`POST /oem/v2/entitlement` and its admin twin): the viewer is a user
+//! the caller names rather than a playback session, but the decision, the concurrency lease, the key
+//! store and the ExpressPlay client are the ones an Entitlement Request uses, called the same way. The
+//! catalogue is always consulted here, whatever `decision.mode` says for the SEES endpoint.
+
+use std::sync::Arc;
+
+use reqwest::Url;
+
+use super::{audit, denial_code, EntitlementService, Outcome, Step};
+use crate::akamai::EdgeAuth;
+use crate::decision::{Decision, Grant};
+use crate::expressplay::Budget;
+use crate::ids::{AssetId, DeviceId, UserId};
+use crate::keys::StoredKey;
+use crate::sees::errors::ErrorCode;
+
+/// The most content keys looked at for one asset (two already make the answer ambiguous).
+const KEYS_LOOKED_AT: u32 = 2;
+
+/// The token an allowed request gets.
+pub enum PlaybackToken<'a> {
+    /// The decision only (`tokentype=none`).
+    None,
+    /// An Akamai EdgeAuth token for the playback URL.
+    Akamai {
+        signer: &'a EdgeAuth,
+        playback_url: &'a Url,
+    },
+    /// A FairPlay token URL from ExpressPlay, for the asset's content key.
+    ExpressPlay,
+}
+
+/// Who wants to play what, where.
+pub struct UserPlayback<'a> {
+    pub uid: &'a UserId,
+    pub asset: &'a AssetId,
+    /// The device the stream lease is held by.
+    pub device: &'a DeviceId,
+    /// The viewer's ISO 3166-1 country, when an edge told us.
+    pub country: Option<&'a str>,
+}
+
+/// Why no token was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaybackRefusal {
+    /// The catalogue decision said no (its trail says why).
+    NotEntitled { code: ErrorCode, decision: Decision },
+    /// Entitled, but the stream or the token's window refuses (concurrency limit, closed window).
+    Refused { code: ErrorCode, detail: String },
+    /// An ExpressPlay token was asked for and no content key protects the asset.
+    NoContentKey,
+    /// Several content keys protect the asset: which one to use is not for sees to guess.
+    SeveralContentKeys,
+    /// ExpressPlay or the store failed (a 4xxx or 5xxx number).
+    Failed { code: ErrorCode, detail: String },
+}
+
+impl PlaybackRefusal {
+    fn from_outcome(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Denied { code, detail } if code.number() >= 4000 => {
+                PlaybackRefusal::Failed { code, detail }
+            }
+            Outcome::Denied { code, detail } => PlaybackRefusal::Refused { code, detail },
+            Outcome::Allowed { .. } => PlaybackRefusal::Failed {
+                code: ErrorCode::Internal,
+                detail: String::new(),
+            },
+        }
+    }
+}
+
+impl EntitlementService {
+    /// Decides `request` and, when allowed, opens its stream lease (held by the request's device) and
+    /// issues `token`; a failed token releases a lease it opened. `Ok` holds the token (empty for
+    /// [`PlaybackToken::None`]) and the decision that allowed it.
+    pub async fn user_playback(
+        &self,
+        request: &UserPlayback<'_>,
+        token: PlaybackToken<'_>,
+    ) -> Result<(String, Decision), PlaybackRefusal> {
+        let now = self.clock.now();
+        let decision = self
+            .decider
+            .for_user(request.asset, request.uid, request.country, now)
+            .await;
+        audit(&decision, "oem");
+        let grant = match &decision.outcome {
+            Ok(grant) => Grant {
+                holder: Some(request.device.as_str().to_owned()),
+                ..grant.clone()
+            },
+            Err(denial) => {
+                return Err(PlaybackRefusal::NotEntitled {
+                    code: denial_code(*denial),
+                    decision,
+                })
+            }
+        };
+        if grant.uid.is_none() {
+            return Err(PlaybackRefusal::Failed {
+                code: ErrorCode::Internal,
+                detail: String::new(),
+            });
+        }
+        let stored = match token {
+            PlaybackToken::ExpressPlay => Some(self.key_for_asset(request.asset).await?),
+            _ => None,
+        };
+        let stream = self
+            .lease_stream(Some(&grant), request.asset.clone())
+            .await
+            .map_err(PlaybackRefusal::from_outcome)?;
+        let issued: Step<String> = match (token, &stored) {
+            (PlaybackToken::None, _) => Ok(String::new()),
+            (
+                PlaybackToken::Akamai {
+                    signer,
+                    playback_url,
+                },
+                _,
+            ) => match signer.acl_for(playback_url) {
+                Ok(acl) => Ok(signer.token(&acl, now.timestamp())),
+                Err(e) => Err(Outcome::denied(ErrorCode::Internal, e.to_string())),
+            },
+            (PlaybackToken::ExpressPlay, Some(stored)) => {
+                let budget = Budget::new(self.upstream_budget);
+                match self.token(stored, None, None, &budget).await {
+                    Ok(Outcome::Allowed { token_url }) => Ok(token_url),
+                    Ok(denied) | Err(denied) => Err(denied),
+                }
+            }
+            (PlaybackToken::ExpressPlay, None) => {
+                Err(Outcome::denied(ErrorCode::Internal, String::new()))
+            }
+        };
+        self.settle_stream(stream, issued.is_err()).await;
+        issued
+            .map(|token| (token, decision))
+            .map_err(PlaybackRefusal::from_outcome)
+    }
+
+    /// The one content key that protects `asset`.
+    async fn key_for_asset(&self, asset: &AssetId) -> Result<Arc<StoredKey>, PlaybackRefusal> {
+        let store_failure = |e: crate::keys::KeyStoreError| {
+            tracing::error!(error = %e, "key store failure");
+            PlaybackRefusal::Failed {
+                code: ErrorCode::StoreUnavailable,
+                detail: String::new(),
+            }
+        };
+        let contents = self
+            .keys
+            .contents_for_asset(asset, KEYS_LOOKED_AT)
+            .await
+            .map_err(store_failure)?;
+        match contents.as_slice() {
+            [] => Err(PlaybackRefusal::NoContentKey),
+            [content] => self.key(content).await.map_err(|outcome| match outcome {
+                Outcome::Denied {
+                    code: ErrorCode::UnknownContent,
+                    ..
+                } => PlaybackRefusal::NoContentKey,
+                other => PlaybackRefusal::from_outcome(other),
+            }),
+            _ => Err(PlaybackRefusal::SeveralContentKeys),
+        }
+    }
+}
