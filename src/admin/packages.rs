@@ -191,7 +191,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(AdminCode::InvalidField, message)
 }
 
-fn bad_query(message: impl Into<String>) -> ApiError {
+pub fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(AdminCode::InvalidQuery, message)
 }
 
@@ -275,13 +275,13 @@ fn body_list<T: Clone + Eq + std::hash::Hash>(
 }
 
 /// The `{packageID}` of a path.
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<PackageId, ApiError> {
+pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<PackageId, ApiError> {
     let Path(raw) = path.map_err(|e| invalid(format!("packageID: {e}")))?;
     PackageId::parse(raw).map_err(|e| invalid(format!("packageID {e}")))
 }
 
 /// The query as (key, value) pairs, in order.
-fn query_pairs(
+pub fn query_pairs(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Vec<(String, String)>, ApiError> {
     query
@@ -290,7 +290,7 @@ fn query_pairs(
 }
 
 /// `excludeFields`: a comma-separated list whose only valid entry is `assetids` (any case).
-fn exclude_fields(raw: &str) -> Result<bool, ApiError> {
+pub fn exclude_fields(raw: &str) -> Result<bool, ApiError> {
     for field in raw.split(',').map(str::trim) {
         if !field.eq_ignore_ascii_case("assetids") {
             return Err(bad_query(format!(
@@ -463,18 +463,27 @@ async fn delete(
     )))
 }
 
-/// `GET /oem/v1/user/packages`: a page of packages, filtered by `subscriptions`, `billingPlanIDs`
-/// and `customData.<key>`, sorted by `sort`.
-async fn list(
-    State(state): State<Arc<AdminState>>,
-    caller: Caller,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let pairs = query_pairs(query)?;
+/// The query of a package list, read: the filter (with its order), the page and the view.
+pub struct ListQuery {
+    pub filter: crate::catalog::PackageQuery,
+    pub paging: Paging,
+    pub exclude_assets: bool,
+    /// The `include` values (v2 only).
+    pub include: Vec<String>,
+}
+
+/// Reads a package list's query: `count`, `skip`, `sort`, `excludeFields`, `subscriptions`,
+/// `billingPlanIDs`, `customData.<key>`, and `include` when `with_include` (v2); anything else is
+/// refused.
+pub fn list_query(
+    pairs: Vec<(String, String)>,
+    limits: super::AdminLimits,
+    with_include: bool,
+) -> Result<ListQuery, ApiError> {
     let mut count = None;
     let mut skip = None;
     let mut sort = None;
+    let mut include = Vec::new();
     let mut exclude_assets = false;
     let mut filter = Package::query();
     let mut plans = Vec::new();
@@ -500,6 +509,12 @@ async fn list(
                 once(&sort)?;
                 sort = Some(value);
             }
+            "include" if with_include => include.extend(
+                value
+                    .split(',')
+                    .map(|v| v.trim().to_ascii_lowercase())
+                    .filter(|v| !v.is_empty()),
+            ),
             "excludeFields" => exclude_assets = exclude_fields(&value)?,
             "subscriptions" => filter = filter.subscriptions_only(),
             "billingPlanIDs" => {
@@ -508,11 +523,11 @@ async fn list(
                         .map_err(|e| bad_query(format!("billingPlanIDs: a billing plan ID {e}")))?;
                     plans.push(plan);
                 }
-                if plans.len() > state.limits.max_list_len {
+                if plans.len() > limits.max_list_len {
                     return Err(bad_query(format!(
                         "billingPlanIDs names {} billing plans (at most {})",
                         plans.len(),
-                        state.limits.max_list_len
+                        limits.max_list_len
                     )));
                 }
             }
@@ -536,11 +551,7 @@ async fn list(
             },
         }
     }
-    let paging = Paging::parse(
-        count.as_deref(),
-        skip.as_deref(),
-        state.limits.max_page_size,
-    )?;
+    let paging = Paging::parse(count.as_deref(), skip.as_deref(), limits.max_page_size)?;
     filter = filter.with_any_billing_plan(plans);
     if let Some(raw) = sort {
         let (descending, field) = match raw.strip_prefix('-') {
@@ -560,18 +571,35 @@ async fn list(
         }
         .descending(descending);
     }
+    Ok(ListQuery {
+        filter,
+        paging,
+        exclude_assets,
+        include,
+    })
+}
+
+/// `GET /oem/v1/user/packages`: a page of packages, filtered by `subscriptions`, `billingPlanIDs`
+/// and `customData.<key>`, sorted by `sort`.
+async fn list(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<ApiOk, ApiError> {
+    caller.allow(Access::Read)?;
+    let query = list_query(query_pairs(query)?, state.limits, false)?;
     let (packages, total) = state
         .catalog
-        .list_packages(&filter, paging.count, paging.skip)
+        .list_packages(&query.filter, query.paging.count, query.paging.skip)
         .await?;
     let view = PackageView {
-        exclude_assets,
+        exclude_assets: query.exclude_assets,
         product_ids: false,
     };
     let rendered: Vec<Value> = packages.iter().map(|p| package_json(p, view)).collect();
     Ok(ApiOk::ok(json!({
         "packages": rendered,
-        "metadata": paging.metadata(packages.len(), total),
+        "metadata": query.paging.metadata(packages.len(), total),
     })))
 }
 

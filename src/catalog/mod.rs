@@ -15,7 +15,7 @@ mod sessions;
 pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
 pub use leases::{Admission, Lease, StreamLeases};
-pub use packages::{Package, PackageRules};
+pub use packages::{Package, PackageQuery, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
 
 use crate::ids::{PackageId, UserId};
