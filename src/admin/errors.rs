@@ -20,8 +20,15 @@ pub enum AdminCode {
     MethodNotAllowed,
     PackageNotFound,
     UserNotFound,
+    BillingPlanNotFound,
+    ProductNotFound,
     DuplicatePackage,
     DuplicateEntitlement,
+    DuplicateBillingPlan,
+    DuplicateProduct,
+    DuplicateProductPlan,
+    VersionConflict,
+    BillingPlanInUse,
     GraphCycle,
     GraphTooDeep,
     StoreUnavailable,
@@ -30,7 +37,7 @@ pub enum AdminCode {
 
 impl AdminCode {
     /// The table, in number order.
-    pub const ALL: [AdminCode; 21] = [
+    pub const ALL: [AdminCode; 28] = [
         AdminCode::Unauthorized,
         AdminCode::ForbiddenRead,
         AdminCode::ForbiddenWrite,
@@ -46,8 +53,15 @@ impl AdminCode {
         AdminCode::MethodNotAllowed,
         AdminCode::PackageNotFound,
         AdminCode::UserNotFound,
+        AdminCode::BillingPlanNotFound,
+        AdminCode::ProductNotFound,
         AdminCode::DuplicatePackage,
         AdminCode::DuplicateEntitlement,
+        AdminCode::DuplicateBillingPlan,
+        AdminCode::DuplicateProduct,
+        AdminCode::DuplicateProductPlan,
+        AdminCode::VersionConflict,
+        AdminCode::BillingPlanInUse,
         AdminCode::GraphCycle,
         AdminCode::GraphTooDeep,
         AdminCode::StoreUnavailable,
@@ -72,8 +86,15 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => 1021,
             AdminCode::PackageNotFound => 1040,
             AdminCode::UserNotFound => 1041,
+            AdminCode::BillingPlanNotFound => 1042,
+            AdminCode::ProductNotFound => 1043,
             AdminCode::DuplicatePackage => 1050,
             AdminCode::DuplicateEntitlement => 1051,
+            AdminCode::DuplicateBillingPlan => 1052,
+            AdminCode::DuplicateProduct => 1053,
+            AdminCode::DuplicateProductPlan => 1054,
+            AdminCode::VersionConflict => 1055,
+            AdminCode::BillingPlanInUse => 1056,
             AdminCode::GraphCycle => 1060,
             AdminCode::GraphTooDeep => 1061,
             AdminCode::StoreUnavailable => 1090,
@@ -93,10 +114,19 @@ impl AdminCode {
             | AdminCode::DatesOutOfOrder
             | AdminCode::InvalidQuery => 400,
             AdminCode::ListTooLong | AdminCode::BodyTooLarge => 413,
-            AdminCode::NoSuchRoute | AdminCode::PackageNotFound | AdminCode::UserNotFound => 404,
+            AdminCode::NoSuchRoute
+            | AdminCode::PackageNotFound
+            | AdminCode::UserNotFound
+            | AdminCode::BillingPlanNotFound
+            | AdminCode::ProductNotFound => 404,
             AdminCode::MethodNotAllowed => 405,
             AdminCode::DuplicatePackage
             | AdminCode::DuplicateEntitlement
+            | AdminCode::DuplicateBillingPlan
+            | AdminCode::DuplicateProduct
+            | AdminCode::DuplicateProductPlan
+            | AdminCode::VersionConflict
+            | AdminCode::BillingPlanInUse
             | AdminCode::GraphCycle
             | AdminCode::GraphTooDeep => 409,
             AdminCode::StoreUnavailable => 503,
@@ -126,9 +156,22 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => "the endpoint does not take this method",
             AdminCode::PackageNotFound => "target package not found",
             AdminCode::UserNotFound => "no matching user ID found",
+            AdminCode::BillingPlanNotFound => "target billing plan not found",
+            AdminCode::ProductNotFound => "target product not found",
             AdminCode::DuplicatePackage => "a package with this ID exists",
             AdminCode::DuplicateEntitlement => {
                 "the user already holds an entitlement to this package"
+            }
+            AdminCode::DuplicateBillingPlan => "a billing plan with this ID exists",
+            AdminCode::DuplicateProduct => "a product with this ID exists",
+            AdminCode::DuplicateProductPlan => {
+                "the package already has a product for this billing plan"
+            }
+            AdminCode::VersionConflict => {
+                "the product's version is not the one the update names (changed meanwhile)"
+            }
+            AdminCode::BillingPlanInUse => {
+                "the billing plan is still used by products or packages' billingPlanIDs"
             }
             AdminCode::GraphCycle => "the edge would make the package graph cyclic",
             AdminCode::GraphTooDeep => {

@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         "per-entitlement concurrency policy",
         include_str!("migrations/common/0007_entitlement_policy.sql"),
     ),
+    Migration::shared(
+        8,
+        "billing plans and products",
+        include_str!("migrations/common/0008_billing.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.
