@@ -956,3 +956,51 @@ async fn billing_store_reads_on_every_backend() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_plan_deleted_while_a_product_is_added_never_leaves_an_orphan() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, store) in common::backend_stores(dir.path()).await {
+        let catalog = Catalog::new(store.clone(), 8);
+        let billing = Billing::new(store.clone());
+        catalog
+            .create_package(&Package {
+                id: pid("pkg"),
+                name: "pkg".into(),
+                description: String::new(),
+                bypass: false,
+                asset_ids: vec![],
+                billing_plan_ids: vec![],
+                region_ids: vec![],
+                custom_data: BTreeMap::new(),
+                created_at: t0(),
+                modified_at: t0(),
+            })
+            .await
+            .unwrap();
+        for round in 0..10 {
+            let plan_id = format!("race{round}");
+            billing.create_plan(&store_plan(&plan_id)).await.unwrap();
+            let product = store_product("pkg", &plan_id);
+            let plan = bid(&plan_id);
+            let (added, deleted) = tokio::join!(
+                billing.create_product(&product),
+                billing.delete_plan(&plan)
+            );
+            // Exactly one wins, and the loser gets its own domain error (never a store failure).
+            match (added, deleted) {
+                (Ok(_), Err(CatalogError::BillingPlanInUse { .. })) => {
+                    assert!(billing.plan(&bid(&plan_id)).await.is_ok(), "{backend}");
+                }
+                (Err(CatalogError::BillingPlanNotFound(_)), Ok(())) => {
+                    assert!(matches!(
+                        billing.product(&product.id).await,
+                        Err(CatalogError::ProductNotFound(_))
+                    ));
+                }
+                other => panic!("{backend} round {round}: {other:?}"),
+            }
+        }
+        store.close().await;
+    }
+}
