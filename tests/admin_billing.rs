@@ -249,7 +249,9 @@ async fn a_billing_plan_is_added_retrieved_updated_and_deleted() {
     let (_, answer) = c.call("GET", &format!("{PLANS}/TESTBP_2776"), None).await;
     assert_eq!(answer["billingPlan"], expected);
 
-    let (status, answer) = c.call("DELETE", &format!("{PLANS}/TESTBP_2776"), None).await;
+    let (status, answer) = c
+        .call("DELETE", &format!("{PLANS}/TESTBP_2776"), None)
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["message"],
@@ -290,7 +292,11 @@ async fn billing_plan_bodies_are_checked() {
         (with("recurrence", json!(1)), 1011, ""),
         (with("prices", json!({"Apple": {"usd": 1}})), 1011, "usd"),
         (with("prices", json!({"Apple": {"US": 1}})), 1011, "US"),
-        (with("prices", json!({"Apple": {"USD": -0.01}})), 1011, "USD"),
+        (
+            with("prices", json!({"Apple": {"USD": -0.01}})),
+            1011,
+            "USD",
+        ),
         (with("prices", json!({"Apple": {"USD": "1"}})), 1011, ""),
         (with("prices", json!({" ": {"USD": 1}})), 1011, "store"),
         (with("prices", json!({"Apple": 1})), 1011, ""),
@@ -360,7 +366,10 @@ async fn billing_plan_bodies_are_checked() {
         assert_error(status, &answer, 400, code);
     }
     let (_, answer) = c.call("GET", &format!("{PLANS}/p1"), None).await;
-    assert_eq!(answer["billingPlan"]["prices"], json!({"Vindicia": {"USD": 1.11}}));
+    assert_eq!(
+        answer["billingPlan"]["prices"],
+        json!({"Vindicia": {"USD": 1.11}})
+    );
     let (status, answer) = c.call("GET", &format!("{PLANS}/%20x"), None).await;
     assert_error(status, &answer, 400, 1011);
 }
@@ -458,7 +467,11 @@ async fn a_product_gets_the_default_id_and_counts_its_changes() {
     assert_eq!(added["version"], 1);
 
     let (status, answer) = c
-        .call("DELETE", &format!("{PRODUCTS}/{}", added["id"].as_str().unwrap()), None)
+        .call(
+            "DELETE",
+            &format!("{PRODUCTS}/{}", added["id"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
@@ -475,9 +488,7 @@ async fn a_product_gets_the_default_id_and_counts_its_changes() {
             .await;
         assert_error(status, &answer, 404, 1043);
     }
-    let (status, answer) = c
-        .put_product("nope", json!({"name": {"en": "x"}}))
-        .await;
+    let (status, answer) = c.put_product("nope", json!({"name": {"en": "x"}})).await;
     assert_error(status, &answer, 404, 1043);
 }
 
@@ -491,7 +502,10 @@ async fn a_stale_version_is_a_conflict_and_changes_nothing() {
     let (status, answer) = c
         .put_product("pkg_gold", json!({"name": {"en": "First"}, "version": 1}))
         .await;
-    assert_eq!((status, answer["product"]["version"].clone()), (200, json!(2)));
+    assert_eq!(
+        (status, answer["product"]["version"].clone()),
+        (200, json!(2))
+    );
     for stale in [1, 3, 0] {
         let (status, answer) = c
             .put_product(
@@ -511,10 +525,11 @@ async fn a_stale_version_is_a_conflict_and_changes_nothing() {
     let (status, answer) = c
         .put_product("pkg_gold", json!({"name": {"en": "Second"}}))
         .await;
-    assert_eq!((status, answer["product"]["version"].clone()), (200, json!(3)));
-    let (status, answer) = c
-        .put_product("pkg_gold", json!({"version": "3"}))
-        .await;
+    assert_eq!(
+        (status, answer["product"]["version"].clone()),
+        (200, json!(3))
+    );
+    let (status, answer) = c.put_product("pkg_gold", json!({"version": "3"})).await;
     assert_error(status, &answer, 400, 1011);
 }
 
@@ -528,11 +543,19 @@ async fn product_bodies_are_checked() {
 
     // Unknown package, unknown plan.
     let (status, answer) = c
-        .call("POST", PRODUCTS, Some(json!({"product": product("nope", "gold")})))
+        .call(
+            "POST",
+            PRODUCTS,
+            Some(json!({"product": product("nope", "gold")})),
+        )
         .await;
     assert_error(status, &answer, 404, 1040);
     let (status, answer) = c
-        .call("POST", PRODUCTS, Some(json!({"product": product("pkg", "bronze")})))
+        .call(
+            "POST",
+            PRODUCTS,
+            Some(json!({"product": product("pkg", "bronze")})),
+        )
         .await;
     assert_error(status, &answer, 404, 1042);
     // The same ID twice; a second product for the same package and plan.
@@ -561,7 +584,11 @@ async fn product_bodies_are_checked() {
         (with("name", json!({"en": "a\tb"})), 1011, "control"),
         (with("name", json!({"en_US": "x"})), 1011, "language"),
         (with("name", json!(["x"])), 1011, ""),
-        (with("shortDesc", json!({"en": "x".repeat(4097)})), 1011, "4097"),
+        (
+            with("shortDesc", json!({"en": "x".repeat(4097)})),
+            1011,
+            "4097",
+        ),
         (with("longDesc", json!({"e n": "x"})), 1011, "language"),
         (
             with("storeData", json!({"Apple": {"storeProductID": ""}})),
@@ -582,10 +609,22 @@ async fn product_bodies_are_checked() {
             "",
         ),
         (with("version", json!(1)), 1012, "version"),
-        (with("created", json!("2019-10-06T11:35:54.701Z")), 1012, "created"),
+        (
+            with("created", json!("2019-10-06T11:35:54.701Z")),
+            1012,
+            "created",
+        ),
         (with("packageID", json!("")), 1011, ""),
-        (json!({"product": {"packageID": "pkg", "billingPlanID": "silver"}}), 1011, "name"),
-        (json!({"products": product("pkg", "silver")}), 1012, "products"),
+        (
+            json!({"product": {"packageID": "pkg", "billingPlanID": "silver"}}),
+            1011,
+            "name",
+        ),
+        (
+            json!({"products": product("pkg", "silver")}),
+            1012,
+            "products",
+        ),
     ];
     for (body, code, needle) in cases {
         let (status, answer) = c.call("POST", PRODUCTS, Some(body.clone())).await;
@@ -608,7 +647,10 @@ async fn product_bodies_are_checked() {
     assert!(message(&answer).contains("give product.id"), "{answer}");
 
     // A product's package and plan cannot change.
-    for patch in [json!({"packageID": "other"}), json!({"billingPlanID": "silver"})] {
+    for patch in [
+        json!({"packageID": "other"}),
+        json!({"billingPlanID": "silver"}),
+    ] {
         let (status, answer) = c.put_product("pkg_gold", patch).await;
         assert_error(status, &answer, 400, 1011);
         assert!(message(&answer).contains("cannot change"), "{answer}");
@@ -650,7 +692,9 @@ async fn a_billing_plan_in_use_is_not_deleted() {
         "{answer}"
     );
     // Without the product, the packages' billingPlanIDs still hold it.
-    let (status, _) = c.call("DELETE", &format!("{PRODUCTS}/sold_gold"), None).await;
+    let (status, _) = c
+        .call("DELETE", &format!("{PRODUCTS}/sold_gold"), None)
+        .await;
     assert_eq!(status, 200);
     let (status, answer) = c.call("DELETE", &format!("{PLANS}/gold"), None).await;
     assert_error(status, &answer, 409, 1056);
@@ -688,13 +732,17 @@ async fn deleting_a_package_deletes_its_products() {
     let (status, answer) = c.call("DELETE", &format!("{PACKAGES}/doomed"), None).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(c.products_in_store("doomed").await, 0);
-    let (status, answer) = c.call("GET", &format!("{PRODUCTS}/doomed_gold"), None).await;
+    let (status, answer) = c
+        .call("GET", &format!("{PRODUCTS}/doomed_gold"), None)
+        .await;
     assert_error(status, &answer, 404, 1043);
     let (ids, _) = c.list(PRODUCTS, "products").await;
     assert_eq!(ids, ["kept_gold"]);
     // A package of the same ID starts without products, and the plan "silver" is free to go.
     c.add_package("doomed", &[]).await;
-    let (ids, _) = c.list(&format!("{PRODUCTS}?packageID=doomed"), "products").await;
+    let (ids, _) = c
+        .list(&format!("{PRODUCTS}?packageID=doomed"), "products")
+        .await;
     assert!(ids.is_empty());
     let (status, _) = c.call("DELETE", &format!("{PLANS}/silver"), None).await;
     assert_eq!(status, 200);
@@ -709,7 +757,9 @@ async fn lists_page_and_filter() {
     let (ids, meta) = c.list(PLANS, "billingPlans").await;
     assert_eq!(ids, ["p1", "p2", "p3", "p4", "p5"]);
     assert_eq!(meta, json!({"count": 5, "skip": 0, "totalCount": 5}));
-    let (ids, meta) = c.list(&format!("{PLANS}?count=2&skip=1"), "billingPlans").await;
+    let (ids, meta) = c
+        .list(&format!("{PLANS}?count=2&skip=1"), "billingPlans")
+        .await;
     assert_eq!(ids, ["p2", "p3"]);
     assert_eq!(meta, json!({"count": 2, "skip": 1, "totalCount": 5}));
     let (ids, meta) = c.list(&format!("{PLANS}?skip=9"), "billingPlans").await;
@@ -727,7 +777,10 @@ async fn lists_page_and_filter() {
     assert_eq!(ids, ["a_p1", "a_p2", "b_p1"]);
     assert_eq!(meta["totalCount"], 3);
     let (ids, meta) = c.list(&format!("{PRODUCTS}?packageID=a"), "products").await;
-    assert_eq!((ids, meta["totalCount"].clone()), (vec!["a_p1".to_owned(), "a_p2".to_owned()], json!(2)));
+    assert_eq!(
+        (ids, meta["totalCount"].clone()),
+        (vec!["a_p1".to_owned(), "a_p2".to_owned()], json!(2))
+    );
     let (ids, _) = c
         .list(&format!("{PRODUCTS}?billingPlanID=p1"), "products")
         .await;
@@ -740,11 +793,16 @@ async fn lists_page_and_filter() {
         .await;
     assert_eq!(ids, ["b_p1"]);
     let (ids, meta) = c
-        .list(&format!("{PRODUCTS}?billingPlanID=p1&count=1&skip=1"), "products")
+        .list(
+            &format!("{PRODUCTS}?billingPlanID=p1&count=1&skip=1"),
+            "products",
+        )
         .await;
     assert_eq!(ids, ["b_p1"]);
     assert_eq!(meta, json!({"count": 1, "skip": 1, "totalCount": 2}));
-    let (ids, _) = c.list(&format!("{PRODUCTS}?packageID=zzz"), "products").await;
+    let (ids, _) = c
+        .list(&format!("{PRODUCTS}?packageID=zzz"), "products")
+        .await;
     assert!(ids.is_empty());
 
     for bad in [
@@ -768,11 +826,27 @@ async fn readers_read_and_only_admins_write() {
     c.add_package("pkg", &["gold"]).await;
     c.add_product(product("pkg", "gold")).await;
     let writes: Vec<(&str, String, Option<Value>)> = vec![
-        ("POST", PLANS.to_owned(), Some(json!({"billingPlan": plan("x")}))),
-        ("PUT", format!("{PLANS}/gold"), Some(json!({"billingPlan": {"description": "x"}}))),
+        (
+            "POST",
+            PLANS.to_owned(),
+            Some(json!({"billingPlan": plan("x")})),
+        ),
+        (
+            "PUT",
+            format!("{PLANS}/gold"),
+            Some(json!({"billingPlan": {"description": "x"}})),
+        ),
         ("DELETE", format!("{PLANS}/gold"), None),
-        ("POST", PRODUCTS.to_owned(), Some(json!({"product": product("pkg", "gold")}))),
-        ("PUT", format!("{PRODUCTS}/pkg_gold"), Some(json!({"product": {"name": {"en": "x"}}}))),
+        (
+            "POST",
+            PRODUCTS.to_owned(),
+            Some(json!({"product": product("pkg", "gold")})),
+        ),
+        (
+            "PUT",
+            format!("{PRODUCTS}/pkg_gold"),
+            Some(json!({"product": {"name": {"en": "x"}}})),
+        ),
         ("DELETE", format!("{PRODUCTS}/pkg_gold"), None),
         // The role is checked before the body is read.
         ("POST", PLANS.to_owned(), Some(json!({"junk": true}))),
@@ -879,7 +953,13 @@ async fn billing_store_reads_on_every_backend() {
                 .await
                 .unwrap();
         }
-        for (package, plan) in [("p2", "b"), ("p1", "c"), ("p2", "a"), ("p1", "a"), ("p3", "b")] {
+        for (package, plan) in [
+            ("p2", "b"),
+            ("p1", "c"),
+            ("p2", "a"),
+            ("p1", "a"),
+            ("p3", "b"),
+        ] {
             let stored = billing
                 .create_product(&store_product(package, plan))
                 .await
@@ -915,7 +995,10 @@ async fn billing_store_reads_on_every_backend() {
             .update_product(&id, Some(1), later, |_| {})
             .await
             .unwrap();
-        assert_eq!((same.version, same.modified), (1, t0() + Duration::milliseconds(1)));
+        assert_eq!(
+            (same.version, same.modified),
+            (1, t0() + Duration::milliseconds(1))
+        );
         let changed = billing
             .update_product(&id, None, later, |p| {
                 p.short_desc.insert("en".into(), "short".into());
@@ -926,7 +1009,11 @@ async fn billing_store_reads_on_every_backend() {
         assert_eq!((changed.version, changed.modified), (2, later), "{backend}");
         assert!(matches!(
             billing.update_product(&id, Some(1), later, |_| {}).await,
-            Err(CatalogError::VersionConflict { expected: 1, current: 2, .. })
+            Err(CatalogError::VersionConflict {
+                expected: 1,
+                current: 2,
+                ..
+            })
         ));
 
         // A plan in use names its users; a package's deletion takes its products.
@@ -947,7 +1034,10 @@ async fn billing_store_reads_on_every_backend() {
             page.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(),
             ["p2_a", "p2_b", "p3_b"]
         );
-        billing.delete_product(&ProductId::parse("p2_a").unwrap()).await.unwrap();
+        billing
+            .delete_product(&ProductId::parse("p2_a").unwrap())
+            .await
+            .unwrap();
         billing.delete_plan(&bid("a")).await.unwrap();
         assert!(matches!(
             billing.plan(&bid("a")).await,
@@ -983,10 +1073,8 @@ async fn a_plan_deleted_while_a_product_is_added_never_leaves_an_orphan() {
             billing.create_plan(&store_plan(&plan_id)).await.unwrap();
             let product = store_product("pkg", &plan_id);
             let plan = bid(&plan_id);
-            let (added, deleted) = tokio::join!(
-                billing.create_product(&product),
-                billing.delete_plan(&plan)
-            );
+            let (added, deleted) =
+                tokio::join!(billing.create_product(&product), billing.delete_plan(&plan));
             // Exactly one wins, and the loser gets its own domain error (never a store failure).
             match (added, deleted) {
                 (Ok(_), Err(CatalogError::BillingPlanInUse { .. })) => {

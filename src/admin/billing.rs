@@ -268,7 +268,11 @@ fn prices(raw: RawPrices) -> Result<Prices, ApiError> {
     let mut prices = Prices::new();
     for (store, currencies) in raw.0 {
         let field = format!("billingPlan.prices.{store}");
-        check_label("a billingPlan.prices store name", &store, STORE_NAME_MAX_CHARS)?;
+        check_label(
+            "a billingPlan.prices store name",
+            &store,
+            STORE_NAME_MAX_CHARS,
+        )?;
         check_entries(&field, currencies.0.len(), CURRENCIES_MAX)?;
         let mut by_currency = BTreeMap::new();
         for (code, number) in currencies.0 {
@@ -342,7 +346,11 @@ fn store_data(raw: UniqueMap<StoreBody>) -> Result<BTreeMap<String, StoreProduct
     check_entries("product.storeData", raw.0.len(), STORES_MAX)?;
     let mut data = BTreeMap::new();
     for (store, body) in raw.0 {
-        check_label("a product.storeData store name", &store, STORE_NAME_MAX_CHARS)?;
+        check_label(
+            "a product.storeData store name",
+            &store,
+            STORE_NAME_MAX_CHARS,
+        )?;
         let field = format!("product.storeData.{store}");
         check_label(
             &format!("{field}.storeProductID"),
@@ -369,7 +377,9 @@ fn store_data(raw: UniqueMap<StoreBody>) -> Result<BTreeMap<String, StoreProduct
 fn product_name(raw: UniqueMap<String>) -> Result<Localized, ApiError> {
     let name = localized("product.name", raw, Text::Name)?;
     if name.is_empty() {
-        return Err(invalid("product.name must have a name in at least one language"));
+        return Err(invalid(
+            "product.name must have a name in at least one language",
+        ));
     }
     Ok(name)
 }
@@ -448,7 +458,9 @@ async fn update_plan(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
     let id = path_plan(path)?;
-    let AdminJson(PlanBody { billing_plan: patch }) = body?;
+    let AdminJson(PlanBody {
+        billing_plan: patch,
+    }) = body?;
     if let Some(given) = &patch.id {
         if *given != id {
             return Err(invalid(format!(
@@ -531,10 +543,7 @@ async fn list_plans(
         skip.as_deref(),
         state.limits.max_page_size,
     )?;
-    let (plans, total) = state
-        .billing
-        .list_plans(paging.count, paging.skip)
-        .await?;
+    let (plans, total) = state.billing.list_plans(paging.count, paging.skip).await?;
     Ok(ApiOk::ok(json!({
         "billingPlans": plans,
         "metadata": paging.metadata(plans.len(), total),
@@ -708,9 +717,7 @@ async fn list_products(
             .map(|p| PackageId::parse(p).map_err(|e| bad_query(format!("packageID {e}"))))
             .transpose()?,
         billing_plan: plan
-            .map(|p| {
-                BillingPlanId::parse(p).map_err(|e| bad_query(format!("billingPlanID {e}")))
-            })
+            .map(|p| BillingPlanId::parse(p).map_err(|e| bad_query(format!("billingPlanID {e}"))))
             .transpose()?,
     };
     let (products, total) = state
@@ -728,7 +735,12 @@ mod tests {
     use super::*;
 
     fn map<V>(entries: Vec<(&str, V)>) -> UniqueMap<V> {
-        UniqueMap(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        UniqueMap(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
     }
 
     fn code<T: fmt::Debug>(result: Result<T, ApiError>) -> u32 {

@@ -455,7 +455,10 @@ impl Billing {
         edit: impl FnOnce(&mut BillingPlan),
     ) -> Result<BillingPlan, CatalogError> {
         let mut tx = self.begin_write().await?;
-        if !self.lock(&mut tx, "billing_plans", id.as_str(), false).await? {
+        if !self
+            .lock(&mut tx, "billing_plans", id.as_str(), false)
+            .await?
+        {
             return Err(CatalogError::BillingPlanNotFound(id.clone()));
         }
         let row = sqlx::query(AssertSqlSafe(format!(
@@ -488,7 +491,10 @@ impl Billing {
     /// `billingPlanIDs` (`BillingPlanInUse`, naming them; nothing changes).
     pub async fn delete_plan(&self, id: &BillingPlanId) -> Result<(), CatalogError> {
         let mut tx = self.begin_write().await?;
-        if !self.lock(&mut tx, "billing_plans", id.as_str(), false).await? {
+        if !self
+            .lock(&mut tx, "billing_plans", id.as_str(), false)
+            .await?
+        {
             return Err(CatalogError::BillingPlanNotFound(id.clone()));
         }
         let users = self.plan_users(&mut tx, id).await?;
@@ -712,7 +718,10 @@ impl Billing {
             .bind(i64::from(skip))
             .fetch_all(self.store.pool())
             .await?;
-        let products = rows.iter().map(product_from_row).collect::<Result<_, _>>()?;
+        let products = rows
+            .iter()
+            .map(product_from_row)
+            .collect::<Result<_, _>>()?;
         Ok((products, total))
     }
 
@@ -835,8 +844,7 @@ fn plan_from_row(row: &AnyRow) -> Result<BillingPlan, CatalogError> {
     Ok(BillingPlan {
         id: BillingPlanId::parse(id).map_err(|e| decode(format!("billing plan id {e}")))?,
         description: row.try_get("description")?,
-        recurrence: Period::parse(&recurrence)
-            .map_err(|e| decode(format!("recurrence {e}")))?,
+        recurrence: Period::parse(&recurrence).map_err(|e| decode(format!("recurrence {e}")))?,
         prices: from_json(row, "prices")?,
         trial_period: trial
             .map(|t| serde_json::from_str(&t))
@@ -886,8 +894,8 @@ mod tests {
             assert_eq!(period.to_string(), raw);
         }
         for bad in [
-            "", "M", "0M", "01M", "1000d", "1m", "1Y", "1D", "1", "-1M", "+1M", "1 M", " 1M", "1M ",
-            "1.5M", "１M", "1h", "1MM",
+            "", "M", "0M", "01M", "1000d", "1m", "1Y", "1D", "1", "-1M", "+1M", "1 M", " 1M",
+            "1M ", "1.5M", "１M", "1h", "1MM",
         ] {
             assert_eq!(Period::parse(bad), Err(ValueError::Period), "{bad:?}");
         }
@@ -909,7 +917,13 @@ mod tests {
             serde_json::Value::Number(n) => Price::new(n),
             _ => unreachable!(),
         };
-        for good in [json!(0), json!(1), json!(0.02), json!(3.99), json!(u64::MAX)] {
+        for good in [
+            json!(0),
+            json!(1),
+            json!(0.02),
+            json!(3.99),
+            json!(u64::MAX),
+        ] {
             let p = price(good.clone()).unwrap();
             assert_eq!(serde_json::to_value(&p).unwrap(), good);
         }

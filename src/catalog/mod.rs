@@ -15,8 +15,8 @@ mod packages;
 mod sessions;
 
 pub use billing::{
-    Billing, BillingPlan, Currency, Localized, Period, PeriodUnit, PlanUsers, Price, Prices, Product,
-    ProductFilter, StoreProduct, TrialPeriod, ValueError,
+    Billing, BillingPlan, Currency, Localized, Period, PeriodUnit, PlanUsers, Price, Prices,
+    Product, ProductFilter, StoreProduct, TrialPeriod, ValueError,
 };
 pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
@@ -63,7 +63,10 @@ pub enum CatalogError {
         current: u64,
     },
     #[error("billing plan {plan} is still used by {users}; nothing was deleted")]
-    BillingPlanInUse { plan: BillingPlanId, users: PlanUsers },
+    BillingPlanInUse {
+        plan: BillingPlanId,
+        users: PlanUsers,
+    },
     #[error("endDate must be after startDate")]
     DatesOutOfOrder,
     #[error(transparent)]
