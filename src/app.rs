@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::admin::jwt::{EndUserVerifier, JwtConfigError};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
-use crate::catalog::{Catalog, PlaybackSessions, StreamLeases, UserDevices};
+use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DecisionMode, Settings};
 use crate::decision::Decider;
@@ -177,6 +177,7 @@ impl Application {
         let (listener, local_addr) = bind(settings.server.listen).await?;
         let admin_state = Arc::new(AdminState {
             catalog: catalog.clone(),
+            billing: Billing::new(stores.store.clone()),
             sessions,
             user_devices: UserDevices::new(stores.store.clone()),
             leases: StreamLeases::new(stores.store.clone()),

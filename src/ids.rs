@@ -166,6 +166,10 @@ catalog_identifier!(
     BillingPlanId
 );
 catalog_identifier!(
+    /// A product: one package sold through one billing plan.
+    ProductId
+);
+catalog_identifier!(
     /// A region (as listed in a package's `regionWhitelist`).
     RegionId
 );

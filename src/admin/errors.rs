@@ -20,10 +20,17 @@ pub enum AdminCode {
     MethodNotAllowed,
     PackageNotFound,
     UserNotFound,
+    BillingPlanNotFound,
+    ProductNotFound,
     AssetNotFound,
     ContentKeyNotFound,
     DuplicatePackage,
     DuplicateEntitlement,
+    DuplicateBillingPlan,
+    DuplicateProduct,
+    DuplicateProductPlan,
+    VersionConflict,
+    BillingPlanInUse,
     GraphCycle,
     GraphTooDeep,
     NotEntitled,
@@ -36,7 +43,7 @@ pub enum AdminCode {
 
 impl AdminCode {
     /// The table, in number order.
-    pub const ALL: [AdminCode; 27] = [
+    pub const ALL: [AdminCode; 34] = [
         AdminCode::Unauthorized,
         AdminCode::ForbiddenRead,
         AdminCode::ForbiddenWrite,
@@ -52,10 +59,17 @@ impl AdminCode {
         AdminCode::MethodNotAllowed,
         AdminCode::PackageNotFound,
         AdminCode::UserNotFound,
+        AdminCode::BillingPlanNotFound,
+        AdminCode::ProductNotFound,
         AdminCode::AssetNotFound,
         AdminCode::ContentKeyNotFound,
         AdminCode::DuplicatePackage,
         AdminCode::DuplicateEntitlement,
+        AdminCode::DuplicateBillingPlan,
+        AdminCode::DuplicateProduct,
+        AdminCode::DuplicateProductPlan,
+        AdminCode::VersionConflict,
+        AdminCode::BillingPlanInUse,
         AdminCode::GraphCycle,
         AdminCode::GraphTooDeep,
         AdminCode::NotEntitled,
@@ -84,10 +98,17 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => 1021,
             AdminCode::PackageNotFound => 1040,
             AdminCode::UserNotFound => 1041,
+            AdminCode::BillingPlanNotFound => 1042,
+            AdminCode::ProductNotFound => 1043,
             AdminCode::AssetNotFound => 1044,
             AdminCode::ContentKeyNotFound => 1045,
             AdminCode::DuplicatePackage => 1050,
             AdminCode::DuplicateEntitlement => 1051,
+            AdminCode::DuplicateBillingPlan => 1052,
+            AdminCode::DuplicateProduct => 1053,
+            AdminCode::DuplicateProductPlan => 1054,
+            AdminCode::VersionConflict => 1055,
+            AdminCode::BillingPlanInUse => 1056,
             AdminCode::GraphCycle => 1060,
             AdminCode::GraphTooDeep => 1061,
             AdminCode::NotEntitled => 1080,
@@ -115,6 +136,8 @@ impl AdminCode {
             AdminCode::NoSuchRoute
             | AdminCode::PackageNotFound
             | AdminCode::UserNotFound
+            | AdminCode::BillingPlanNotFound
+            | AdminCode::ProductNotFound
             | AdminCode::AssetNotFound
             | AdminCode::ContentKeyNotFound => 404,
             AdminCode::NotEntitled => 403,
@@ -122,6 +145,11 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => 405,
             AdminCode::DuplicatePackage
             | AdminCode::DuplicateEntitlement
+            | AdminCode::DuplicateBillingPlan
+            | AdminCode::DuplicateProduct
+            | AdminCode::DuplicateProductPlan
+            | AdminCode::VersionConflict
+            | AdminCode::BillingPlanInUse
             | AdminCode::GraphCycle
             | AdminCode::GraphTooDeep
             | AdminCode::AmbiguousContentKey => 409,
@@ -152,11 +180,24 @@ impl AdminCode {
             AdminCode::MethodNotAllowed => "the endpoint does not take this method",
             AdminCode::PackageNotFound => "target package not found",
             AdminCode::UserNotFound => "no matching user ID found",
+            AdminCode::BillingPlanNotFound => "target billing plan not found",
+            AdminCode::ProductNotFound => "target product not found",
             AdminCode::AssetNotFound => "the asset is in no package",
             AdminCode::ContentKeyNotFound => "no content key protects the asset",
             AdminCode::DuplicatePackage => "a package with this ID exists",
             AdminCode::DuplicateEntitlement => {
                 "the user already holds an entitlement to this package"
+            }
+            AdminCode::DuplicateBillingPlan => "a billing plan with this ID exists",
+            AdminCode::DuplicateProduct => "a product with this ID exists",
+            AdminCode::DuplicateProductPlan => {
+                "the package already has a product for this billing plan"
+            }
+            AdminCode::VersionConflict => {
+                "the product's version is not the one the update names (changed meanwhile)"
+            }
+            AdminCode::BillingPlanInUse => {
+                "the billing plan is still used by products or packages' billingPlanIDs"
             }
             AdminCode::GraphCycle => "the edge would make the package graph cyclic",
             AdminCode::GraphTooDeep => {

@@ -1,11 +1,13 @@
 //! The admin API: the OEM Entitlements API v1 and Package Graphs routes, with the same paths, bodies
 //! and envelopes, on a listener of its own (plain HTTP only on loopback; TLS, optionally with client
 //! certificates, elsewhere). Authentication in `auth`, the envelope and error shape in `envelope` and
-//! `errors`; the routes in `packages`, `entitlements` and `graphs`; the OpenAPI document in `openapi`.
+//! `errors`; the routes in `packages`, `billing` (billing plans and products, sees extensions),
+//! `entitlements` and `graphs`; the OpenAPI document in `openapi`.
 //!
 //! Never logs bearer tokens or JWTs.
 
 pub mod auth;
+mod billing;
 mod entitlement_tokens;
 mod entitlements;
 pub mod envelope;
@@ -28,7 +30,7 @@ use axum::http::Uri;
 use axum::Router;
 use tower::ServiceExt;
 
-use crate::catalog::{Catalog, CatalogError, PlaybackSessions, StreamLeases, UserDevices};
+use crate::catalog::{Billing, Catalog, CatalogError, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::Clock;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
@@ -46,6 +48,8 @@ pub struct AdminLimits {
 /// What the admin handlers share.
 pub struct AdminState {
     pub catalog: Catalog,
+    /// Billing plans and products.
+    pub billing: Billing,
     pub sessions: PlaybackSessions,
     pub user_devices: UserDevices,
     pub leases: StreamLeases,
@@ -71,6 +75,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let cap = BodyCap(state.limits.max_body_bytes);
     let routes = Router::new()
         .merge(packages::routes())
+        .merge(billing::routes())
         .merge(entitlements::routes())
         .merge(entitlement_tokens::routes())
         .merge(graphs::routes())
@@ -119,6 +124,13 @@ impl From<CatalogError> for ApiError {
             CatalogError::Cycle { .. } => AdminCode::GraphCycle,
             CatalogError::TooDeep { .. } => AdminCode::GraphTooDeep,
             CatalogError::DatesOutOfOrder => AdminCode::DatesOutOfOrder,
+            CatalogError::BillingPlanNotFound(_) => AdminCode::BillingPlanNotFound,
+            CatalogError::ProductNotFound(_) => AdminCode::ProductNotFound,
+            CatalogError::DuplicateBillingPlan(_) => AdminCode::DuplicateBillingPlan,
+            CatalogError::DuplicateProduct(_) => AdminCode::DuplicateProduct,
+            CatalogError::DuplicateProductPlan { .. } => AdminCode::DuplicateProductPlan,
+            CatalogError::VersionConflict { .. } => AdminCode::VersionConflict,
+            CatalogError::BillingPlanInUse { .. } => AdminCode::BillingPlanInUse,
             CatalogError::Store(store) => {
                 tracing::error!(error = %store, "catalogue store failure");
                 return ApiError::plain(AdminCode::StoreUnavailable);

@@ -214,7 +214,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 
 /// Free text (a description, a custom data value): at most 4096 characters; of the control
 /// characters only line breaks and tabs.
-fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+pub(super) fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
     let chars = text.chars().count();
     if chars > TEXT_MAX_CHARS {
         return Err(invalid(format!(
@@ -233,7 +233,7 @@ fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
 }
 
 /// A custom data key: 1-128 characters, not blank, no control characters.
-fn check_custom_key(key: &str) -> Result<(), String> {
+pub(super) fn check_custom_key(key: &str) -> Result<(), String> {
     let chars = key.chars().count();
     if key.trim().is_empty() {
         Err("a customData key is empty or blank".to_owned())

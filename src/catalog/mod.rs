@@ -1,10 +1,12 @@
 //! The entitlement catalogue: packages of assets (free ones included), their billing plans, regions
-//! and custom data, the package graph, and users' entitlements with their time windows. Domain types
-//! and SQL only — no HTTP here (the admin API translates `CatalogError` into answers).
+//! and custom data, the package graph, users' entitlements with their time windows, and billing plans
+//! and products. Domain types and SQL only — no HTTP here (the admin API translates `CatalogError`
+//! into answers).
 //!
 //! SQL is written once for SQLite and PostgreSQL (see `store`); multi-row writes run in one
 //! transaction so nothing is half-applied.
 
+mod billing;
 mod devices;
 mod entitlements;
 mod graph;
@@ -12,13 +14,17 @@ mod leases;
 mod packages;
 mod sessions;
 
+pub use billing::{
+    Billing, BillingPlan, Currency, Localized, Period, PeriodUnit, PlanUsers, Price, Prices,
+    Product, ProductFilter, StoreProduct, TrialPeriod, ValueError,
+};
 pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
 pub use leases::{Admission, Lease, StreamLeases};
 pub use packages::{Package, PackageQuery, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
 
-use crate::ids::{PackageId, UserId};
+use crate::ids::{BillingPlanId, PackageId, ProductId, UserId};
 use crate::store::{Store, StoreError};
 
 /// Why a catalogue operation failed.
@@ -36,6 +42,31 @@ pub enum CatalogError {
     Cycle { parent: PackageId, child: PackageId },
     #[error("the edge would make a parent → child chain of {edges} edges (at most {max})")]
     TooDeep { edges: u32, max: u32 },
+    #[error("billing plan {0} not found")]
+    BillingPlanNotFound(BillingPlanId),
+    #[error("product {0} not found")]
+    ProductNotFound(ProductId),
+    #[error("billing plan {0} exists")]
+    DuplicateBillingPlan(BillingPlanId),
+    #[error("product {0} exists")]
+    DuplicateProduct(ProductId),
+    #[error("package {package} already has a product for billing plan {plan}: {existing}")]
+    DuplicateProductPlan {
+        package: PackageId,
+        plan: BillingPlanId,
+        existing: ProductId,
+    },
+    #[error("product {product} is at version {current}, not {expected}: read it again and retry")]
+    VersionConflict {
+        product: ProductId,
+        expected: u64,
+        current: u64,
+    },
+    #[error("billing plan {plan} is still used by {users}; nothing was deleted")]
+    BillingPlanInUse {
+        plan: BillingPlanId,
+        users: PlanUsers,
+    },
     #[error("endDate must be after startDate")]
     DatesOutOfOrder,
     #[error(transparent)]

@@ -489,16 +489,19 @@ impl Catalog {
         Ok(after)
     }
 
-    /// Deletes the package `id`; the schema's cascades remove its lists, its edges in the package
-    /// graph and the entitlements to it.
+    /// Deletes the package `id` and its products, in one transaction; the schema's cascades remove
+    /// its lists, its edges in the package graph and the entitlements to it.
     pub async fn delete_package(&self, id: &PackageId) -> Result<(), CatalogError> {
+        let mut tx = self.store().pool().begin().await?;
+        super::billing::delete_products_of(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM packages WHERE id = $1")
             .bind(id.as_str())
-            .execute(self.store().pool())
+            .execute(&mut *tx)
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(CatalogError::PackageNotFound(id.clone()));
         }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -73,6 +73,11 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("migrations/common/0007_entitlement_policy.sql"),
     ),
     Migration::shared(
+        8,
+        "billing plans and products",
+        include_str!("migrations/common/0008_billing.sql"),
+    ),
+    Migration::shared(
         10,
         "content keys by asset",
         include_str!("migrations/common/0010_content_keys_by_asset.sql"),
