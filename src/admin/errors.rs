@@ -24,13 +24,16 @@ pub enum AdminCode {
     DuplicateEntitlement,
     GraphCycle,
     GraphTooDeep,
+    UnknownEntitlementProvider,
+    EntitlementTokenRefused,
+    EntitlementTokenReplayed,
     StoreUnavailable,
     Internal,
 }
 
 impl AdminCode {
     /// The table, in number order.
-    pub const ALL: [AdminCode; 21] = [
+    pub const ALL: [AdminCode; 24] = [
         AdminCode::Unauthorized,
         AdminCode::ForbiddenRead,
         AdminCode::ForbiddenWrite,
@@ -50,6 +53,9 @@ impl AdminCode {
         AdminCode::DuplicateEntitlement,
         AdminCode::GraphCycle,
         AdminCode::GraphTooDeep,
+        AdminCode::UnknownEntitlementProvider,
+        AdminCode::EntitlementTokenRefused,
+        AdminCode::EntitlementTokenReplayed,
         AdminCode::StoreUnavailable,
         AdminCode::Internal,
     ];
@@ -76,6 +82,9 @@ impl AdminCode {
             AdminCode::DuplicateEntitlement => 1051,
             AdminCode::GraphCycle => 1060,
             AdminCode::GraphTooDeep => 1061,
+            AdminCode::UnknownEntitlementProvider => 1070,
+            AdminCode::EntitlementTokenRefused => 1071,
+            AdminCode::EntitlementTokenReplayed => 1072,
             AdminCode::StoreUnavailable => 1090,
             AdminCode::Internal => 1099,
         }
@@ -85,20 +94,24 @@ impl AdminCode {
     pub const fn status(self) -> u16 {
         match self {
             AdminCode::Unauthorized => 401,
-            AdminCode::ForbiddenRead | AdminCode::ForbiddenWrite => 403,
+            AdminCode::ForbiddenRead
+            | AdminCode::ForbiddenWrite
+            | AdminCode::EntitlementTokenRefused => 403,
             AdminCode::MalformedJson
             | AdminCode::InvalidField
             | AdminCode::UnknownField
             | AdminCode::InvalidDate
             | AdminCode::DatesOutOfOrder
-            | AdminCode::InvalidQuery => 400,
+            | AdminCode::InvalidQuery
+            | AdminCode::UnknownEntitlementProvider => 400,
             AdminCode::ListTooLong | AdminCode::BodyTooLarge => 413,
             AdminCode::NoSuchRoute | AdminCode::PackageNotFound | AdminCode::UserNotFound => 404,
             AdminCode::MethodNotAllowed => 405,
             AdminCode::DuplicatePackage
             | AdminCode::DuplicateEntitlement
             | AdminCode::GraphCycle
-            | AdminCode::GraphTooDeep => 409,
+            | AdminCode::GraphTooDeep
+            | AdminCode::EntitlementTokenReplayed => 409,
             AdminCode::StoreUnavailable => 503,
             AdminCode::Internal => 500,
         }
@@ -133,6 +146,15 @@ impl AdminCode {
             AdminCode::GraphCycle => "the edge would make the package graph cyclic",
             AdminCode::GraphTooDeep => {
                 "the edge would make the package graph deeper than admin.graph_max_depth"
+            }
+            AdminCode::UnknownEntitlementProvider => {
+                "the provider is not a configured entitlement provider"
+            }
+            AdminCode::EntitlementTokenRefused => {
+                "the entitlement token does not verify or its claims are not valid"
+            }
+            AdminCode::EntitlementTokenReplayed => {
+                "the entitlement token was already applied (same provider and jti)"
             }
             AdminCode::StoreUnavailable => "the store is unavailable",
             AdminCode::Internal => "internal error",

@@ -1,11 +1,13 @@
 //! The admin API: the OEM Entitlements API v1 and Package Graphs routes, with the same paths, bodies
 //! and envelopes, on a listener of its own (plain HTTP only on loopback; TLS, optionally with client
 //! certificates, elsewhere). Authentication in `auth`, the envelope and error shape in `envelope` and
-//! `errors`; the routes in `packages`, `entitlements` and `graphs`; the OpenAPI document in `openapi`.
+//! `errors`; the routes in `packages`, `entitlements`, `entitlement_token` and `graphs`; the OpenAPI
+//! document in `openapi`.
 //!
 //! Never logs bearer tokens or JWTs.
 
 pub mod auth;
+mod entitlement_token;
 mod entitlements;
 pub mod envelope;
 pub mod errors;
@@ -31,7 +33,8 @@ use crate::catalog::{Catalog, CatalogError, PlaybackSessions, StreamLeases, User
 use crate::clock::Clock;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
-use jwt::EndUserVerifier;
+use jwt::providers::EntitlementProviders;
+use jwt::JwtVerifier;
 use tokens::ApiTokens;
 
 /// Limits that shape requests.
@@ -53,7 +56,9 @@ pub struct AdminState {
     /// The same decision the SEES endpoint makes (explanations).
     pub decider: crate::decision::Decider,
     pub tokens: ApiTokens,
-    pub end_users: EndUserVerifier,
+    pub end_users: JwtVerifier,
+    /// The issuers of entitlement tokens, by provider name.
+    pub entitlement_providers: EntitlementProviders,
     pub clock: Arc<dyn Clock>,
     pub limits: AdminLimits,
 }
@@ -65,6 +70,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let routes = Router::new()
         .merge(packages::routes())
         .merge(entitlements::routes())
+        .merge(entitlement_token::routes())
         .merge(graphs::routes())
         .merge(sessions::routes())
         .merge(explain::routes())
@@ -104,13 +110,16 @@ fn trim_trailing_slash(request: &mut Request) {
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         let code = match &e {
-            CatalogError::PackageNotFound(_) => AdminCode::PackageNotFound,
+            CatalogError::PackageNotFound(_) | CatalogError::PackagesNotFound(_) => {
+                AdminCode::PackageNotFound
+            }
             CatalogError::UserNotFound(_) => AdminCode::UserNotFound,
             CatalogError::DuplicatePackage(_) => AdminCode::DuplicatePackage,
             CatalogError::DuplicateEntitlement(..) => AdminCode::DuplicateEntitlement,
             CatalogError::Cycle { .. } => AdminCode::GraphCycle,
             CatalogError::TooDeep { .. } => AdminCode::GraphTooDeep,
             CatalogError::DatesOutOfOrder => AdminCode::DatesOutOfOrder,
+            CatalogError::TokenReplayed => AdminCode::EntitlementTokenReplayed,
             CatalogError::Store(store) => {
                 tracing::error!(error = %store, "catalogue store failure");
                 return ApiError::plain(AdminCode::StoreUnavailable);

@@ -143,18 +143,20 @@ fn jwks_issuer(name: &str, algorithms: &[&str], path: PathBuf) -> IssuerSettings
     }
 }
 
-fn verifier(issuers: Vec<IssuerSettings>) -> EndUserVerifier {
-    EndUserVerifier::from_settings(&AuthSettings {
+fn verifier(issuers: Vec<IssuerSettings>) -> JwtVerifier {
+    JwtVerifier::from_settings(&AuthSettings {
         clock_skew_s: SKEW,
         issuers,
+        ..AuthSettings::default()
     })
     .expect("valid auth settings")
 }
 
 fn config_error(issuers: Vec<IssuerSettings>) -> JwtConfigError {
-    EndUserVerifier::from_settings(&AuthSettings {
+    JwtVerifier::from_settings(&AuthSettings {
         clock_skew_s: SKEW,
         issuers,
+        ..AuthSettings::default()
     })
     .expect_err("auth settings should be refused")
 }
@@ -183,7 +185,7 @@ fn b64(value: &Value) -> String {
 }
 
 /// Verifies that `token` is refused and that the refusal does not echo any part of it.
-fn refused(v: &EndUserVerifier, token: &str, now: i64) -> JwtError {
+fn refused(v: &JwtVerifier, token: &str, now: i64) -> JwtError {
     let err = v.verify(token, now).expect_err("token should be refused");
     let text = err.to_string();
     for part in token.split('.').filter(|p| p.len() > 3) {
@@ -439,9 +441,10 @@ fn clock_skew_is_tolerated_on_both_sides() {
         JwtError::IssuedInFuture
     );
     // Without skew, no tolerance.
-    let strict = EndUserVerifier::from_settings(&AuthSettings {
+    let strict = JwtVerifier::from_settings(&AuthSettings {
         clock_skew_s: 0,
         issuers: vec![hs_issuer("idp")],
+        ..AuthSettings::default()
     })
     .unwrap();
     assert_eq!(refused(&strict, &at(NOW, NOW, NOW), NOW), JwtError::Expired);
