@@ -223,7 +223,14 @@ impl Fixture {
     }
 
     /// Refused with `status` and `code`; the message contains `says`; nothing granted to alice.
-    async fn assert_refused(&self, provider: &str, token: &str, status: u16, code: u64, says: &str) {
+    async fn assert_refused(
+        &self,
+        provider: &str,
+        token: &str,
+        status: u16,
+        code: u64,
+        says: &str,
+    ) {
         let (got, answer) = self.apply(&self.session("alice"), provider, token).await;
         assert_error(got, &answer, status, code);
         let message = answer["error"]["message"].as_str().unwrap_or_default();
@@ -332,7 +339,10 @@ async fn staff_apply_rs256_and_es256_tokens_for_any_user() {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(packages_of(answer["entitlements"].as_array().unwrap()), ["gold"]);
+    assert_eq!(
+        packages_of(answer["entitlements"].as_array().unwrap()),
+        ["gold"]
+    );
     let (status, answer) = f
         .apply(
             &support,
@@ -373,7 +383,12 @@ async fn a_renewal_replaces_the_window() {
         "startDate": rfc3339(f.now - 86_400), "endDate": rfc3339(f.now + 3600)}});
     let (status, answer) = f
         .server
-        .admin("POST", "/oem/v1/admin/entitlements", Some(&f.admin), Some(granted))
+        .admin(
+            "POST",
+            "/oem/v1/admin/entitlements",
+            Some(&f.admin),
+            Some(granted),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     let created = answer["entitlement"]["createdTimestamp"].clone();
@@ -387,7 +402,11 @@ async fn a_renewal_replaces_the_window() {
     assert_eq!(renewed["startDate"], rfc3339(f.now), "{answer}");
     assert_eq!(renewed["endDate"], rfc3339(f.now + 30 * 86_400), "{answer}");
     assert_eq!(renewed["createdTimestamp"], created, "{answer}");
-    assert_eq!(renewed["modifiedTimestamp"], rfc3339(f.now + 60), "{answer}");
+    assert_eq!(
+        renewed["modifiedTimestamp"],
+        rfc3339(f.now + 60),
+        "{answer}"
+    );
 
     // The next month's token, with a new jti, extends it again.
     let mut claims = f.claims(HS_ISSUER, "alice", "renewal-2", &[]);
@@ -560,7 +579,8 @@ async fn a_token_not_valid_yet_is_refused() {
     let f = fixture().await;
     let mut claims = f.claims(HS_ISSUER, "alice", "j", &["gold"]);
     claims["nbf"] = json!(f.now + SKEW + 1);
-    f.assert_refused(HS, &hs256(&claims), 403, 1071, "nbf").await;
+    f.assert_refused(HS, &hs256(&claims), 403, 1071, "nbf")
+        .await;
     claims["nbf"] = json!(f.now + SKEW);
     let (status, answer) = f.apply(&f.session("alice"), HS, &hs256(&claims)).await;
     assert_eq!(status, 200, "{answer}");
@@ -571,7 +591,8 @@ async fn a_token_issued_in_the_future_is_refused() {
     let f = fixture().await;
     let mut claims = f.claims(HS_ISSUER, "alice", "j", &["gold"]);
     claims["iat"] = json!(f.now + SKEW + 1);
-    f.assert_refused(HS, &hs256(&claims), 403, 1071, "iat").await;
+    f.assert_refused(HS, &hs256(&claims), 403, 1071, "iat")
+        .await;
     claims["iat"] = json!(f.now + SKEW);
     let (status, answer) = f.apply(&f.session("alice"), HS, &hs256(&claims)).await;
     assert_eq!(status, 200, "{answer}");
@@ -635,14 +656,25 @@ async fn dates_out_of_order_are_refused() {
     f.assert_refused(HS, &hs256(&claims), 400, 1014, "silver")
         .await;
     claims["entitlements"] = json!([grant("gold", f.now, f.now - 1)]);
-    f.assert_refused(HS, &hs256(&claims), 400, 1014, "endDate must be after startDate")
-        .await;
+    f.assert_refused(
+        HS,
+        &hs256(&claims),
+        400,
+        1014,
+        "endDate must be after startDate",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_unknown_package_grants_nothing() {
     let f = fixture().await;
-    let claims = f.claims(HS_ISSUER, "alice", "order-7", &["gold", "bronze", "silver", "tin"]);
+    let claims = f.claims(
+        HS_ISSUER,
+        "alice",
+        "order-7",
+        &["gold", "bronze", "silver", "tin"],
+    );
     let token = hs256(&claims);
     f.assert_refused(HS, &token, 404, 1040, "bronze, tin").await;
     assert!(f.remembered_jtis().await.is_empty());
@@ -653,7 +685,12 @@ async fn an_unknown_package_grants_nothing() {
             "assetIDs": [], "billingPlanIDs": ["monthly"]}});
         let (status, answer) = f
             .server
-            .admin("POST", "/oem/v1/user/packages", Some(&f.admin), Some(package))
+            .admin(
+                "POST",
+                "/oem/v1/user/packages",
+                Some(&f.admin),
+                Some(package),
+            )
             .await;
         assert_eq!(status, 200, "{answer}");
     }
@@ -669,7 +706,8 @@ async fn an_unknown_package_grants_nothing() {
 async fn another_users_token_is_refused_to_an_end_user() {
     let f = fixture().await;
     let token = hs256(&f.claims(HS_ISSUER, "bob", "order-9", &["gold"]));
-    f.assert_refused(HS, &token, 403, 1004, "another user").await;
+    f.assert_refused(HS, &token, 403, 1004, "another user")
+        .await;
     f.assert_nothing_granted("bob").await;
     // The token is still good for bob himself.
     let (status, answer) = f.apply(&f.session("bob"), HS, &token).await;

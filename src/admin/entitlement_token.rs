@@ -63,14 +63,21 @@ async fn apply(
             ));
         }
     }
-    let (provider, jti, uid) = (token.provider.clone(), token.jti.clone(), token.user.clone());
+    let (provider, jti, uid) = (
+        token.provider.clone(),
+        token.jti.clone(),
+        token.user.clone(),
+    );
     let granted = state
         .catalog
         .apply_token_grants(&token.into_grants(), now)
         .await
         .map_err(|e| {
             let error = ApiError::from(e);
-            ApiError::new(error.code, format!("{}; nothing was granted", error.message))
+            ApiError::new(
+                error.code,
+                format!("{}; nothing was granted", error.message),
+            )
         })?;
     tracing::info!(
         provider = %provider,

@@ -13,7 +13,9 @@ mod packages;
 mod sessions;
 
 pub use devices::{DeviceAdmission, UserDevices};
-pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant, PackageGrant, TokenGrants};
+pub use entitlements::{
+    AssetEntitlement, Entitlement, MonetizationGrant, PackageGrant, TokenGrants,
+};
 pub use leases::{Admission, Lease, StreamLeases};
 pub use packages::{Package, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};

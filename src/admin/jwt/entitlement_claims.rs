@@ -158,7 +158,8 @@ fn read_grants(raw: Option<&Value>, max: usize) -> Result<Vec<PackageGrant>, Cla
         if !entry.is_object() {
             return Err(invalid(format!("entry {index} must be an object")));
         }
-        let raw = RawGrant::deserialize(entry).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+        let raw =
+            RawGrant::deserialize(entry).map_err(|e| invalid(format!("entry {index}: {e}")))?;
         let package_id = PackageId::parse(raw.package_id)
             .map_err(|e| invalid(format!("entry {index}: packageID {e}")))?;
         let date = |field, value: &str| {
@@ -255,11 +256,7 @@ mod tests {
         assert_eq!(token.user.as_str(), "alice");
         assert_eq!(token.jti, "t-1");
         assert_eq!(token.remember_until.timestamp(), NOW + 300 + 60);
-        let packages: Vec<&str> = token
-            .grants
-            .iter()
-            .map(|g| g.package_id.as_str())
-            .collect();
+        let packages: Vec<&str> = token.grants.iter().map(|g| g.package_id.as_str()).collect();
         assert_eq!(packages, ["gold", "silver"]);
         assert_eq!(
             token.grants[0].end,
@@ -285,8 +282,18 @@ mod tests {
 
     #[test]
     fn sub_follows_the_user_id_rules() {
-        for bad in [json!(""), json!(" alice"), json!("a,b"), json!("a\u{1}"), json!(42)] {
-            assert_eq!(invalid_claim(read(with("sub", bad.clone()))).0, "sub", "{bad}");
+        for bad in [
+            json!(""),
+            json!(" alice"),
+            json!("a,b"),
+            json!("a\u{1}"),
+            json!(42),
+        ] {
+            assert_eq!(
+                invalid_claim(read(with("sub", bad.clone()))).0,
+                "sub",
+                "{bad}"
+            );
         }
         let longest = "u".repeat(256);
         assert!(read(with("sub", json!(longest))).is_ok());
@@ -304,7 +311,11 @@ mod tests {
             json!(7),
             json!(null),
         ] {
-            assert_eq!(invalid_claim(read(with("jti", bad.clone()))).0, "jti", "{bad}");
+            assert_eq!(
+                invalid_claim(read(with("jti", bad.clone()))).0,
+                "jti",
+                "{bad}"
+            );
         }
     }
 
@@ -380,7 +391,11 @@ mod tests {
         let mut bad_end = entry.clone();
         bad_end["endDate"] = json!(1_900_000_000);
         assert_eq!(invalid_claim(read(with_entry(bad_end))).0, "entitlements");
-        for end in ["2030-01-01T00:00:00Z", "2029-12-31T23:59:59Z", "2030-01-01T00:00:00.0009Z"] {
+        for end in [
+            "2030-01-01T00:00:00Z",
+            "2029-12-31T23:59:59Z",
+            "2030-01-01T00:00:00.0009Z",
+        ] {
             let mut backwards = entry.clone();
             backwards["endDate"] = json!(end);
             assert!(

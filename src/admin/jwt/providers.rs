@@ -89,3 +89,117 @@ impl EntitlementProviders {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::EntitlementProviderSettings;
+
+    const NOW: i64 = 1_800_000_000;
+    const SECRET: &str = "a-provider-secret-of-at-least-32-bytes";
+
+    fn provider(name: &str, issuer: &str) -> EntitlementProviderSettings {
+        EntitlementProviderSettings {
+            name: name.to_owned(),
+            issuer: issuer.to_owned(),
+            audience: None,
+            algorithms: vec!["HS256".to_owned()],
+            hs256_secret: Some(SecretString::from(SECRET)),
+            public_key_file: None,
+            jwks_file: None,
+        }
+    }
+
+    fn load(
+        providers: Vec<EntitlementProviderSettings>,
+    ) -> Result<EntitlementProviders, ProviderConfigError> {
+        EntitlementProviders::from_settings(&AuthSettings {
+            entitlement_providers: providers,
+            ..AuthSettings::default()
+        })
+    }
+
+    fn token(iss: &str) -> String {
+        let claims = json!({"iss": iss, "sub": "alice", "jti": "j", "iat": NOW, "exp": NOW + 60,
+            "entitlements": [{"packageID": "gold", "startDate": "2030-01-01T00:00:00Z",
+                              "endDate": "2030-02-01T00:00:00Z"}]});
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_verifies_only_for_its_own_provider() {
+        // Two providers sharing a secret: the issuer still tells them apart.
+        let providers = load(vec![provider("a", "iss-a"), provider("b", "iss-b")]).unwrap();
+        let read = providers.verify("a", &token("iss-a"), NOW, 10).unwrap();
+        assert_eq!((read.provider.as_str(), read.user.as_str()), ("a", "alice"));
+        assert_eq!(
+            providers.verify("b", &token("iss-a"), NOW, 10),
+            Err(TokenRefusal::Token(JwtError::UnknownIssuer))
+        );
+        assert_eq!(
+            providers.verify("c", &token("iss-a"), NOW, 10),
+            Err(TokenRefusal::UnknownProvider)
+        );
+        assert_eq!(
+            providers.verify("a", &token("iss-a"), NOW + 120, 10),
+            Err(TokenRefusal::Token(JwtError::Expired))
+        );
+        assert_eq!(
+            providers.verify("a", &token("iss-a"), NOW, 0),
+            Err(TokenRefusal::Claims(ClaimError::TooMany { len: 1, max: 0 }))
+        );
+        assert_eq!(
+            EntitlementProviders::default().verify("a", &token("iss-a"), NOW, 10),
+            Err(TokenRefusal::UnknownProvider)
+        );
+    }
+
+    #[test]
+    fn configuration_mistakes_name_the_provider_and_never_the_secret() {
+        let err = load(vec![provider(" ", "iss")]).unwrap_err();
+        assert!(matches!(err, ProviderConfigError::EmptyName), "{err}");
+        let err = load(vec![provider("a", "iss-1"), provider("a", "iss-2")]).unwrap_err();
+        assert!(
+            matches!(err, ProviderConfigError::DuplicateName { ref name } if name == "a"),
+            "{err}"
+        );
+        let short = EntitlementProviderSettings {
+            hs256_secret: Some(SecretString::from("short-secret")),
+            ..provider("acme", "iss")
+        };
+        let text = load(vec![short]).unwrap_err().to_string();
+        assert!(
+            text.contains("\"acme\"") && text.contains("12 bytes"),
+            "{text}"
+        );
+        assert!(!text.contains("short-secret"), "{text}");
+        let both = EntitlementProviderSettings {
+            algorithms: vec!["HS256".to_owned(), "RS256".to_owned()],
+            ..provider("acme", "iss")
+        };
+        assert!(matches!(
+            load(vec![both]).unwrap_err(),
+            ProviderConfigError::Issuer {
+                source: JwtConfigError::AlgorithmNeedsOtherKey { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let providers = load(vec![provider("acme", "iss")]).unwrap();
+        let debug = format!("{providers:?}");
+        assert!(debug.contains("acme"), "{debug}");
+        assert!(!debug.contains(SECRET), "{debug}");
+    }
+}
