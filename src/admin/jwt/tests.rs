@@ -1045,3 +1045,26 @@ fn debug_shows_no_secret() {
     let alt = format!("{v:#?}");
     assert!(!alt.contains(SECRET), "{alt}");
 }
+
+#[test]
+fn verify_claims_answers_every_signed_claim_and_does_not_need_sub() {
+    let v = verifier(vec![hs_issuer("idp")]);
+    let mut c = claims("idp");
+    c.as_object_mut().unwrap().remove("sub");
+    c["entitlements"] = json!([{ "packageID": "gold" }]);
+    let verified = v.verify_claims(&hs256(&c), NOW).expect("verified claims");
+    assert_eq!(verified.issuer, "idp");
+    assert_eq!(Value::Object(verified.claims), c);
+    // `verify` builds on it and adds the `sub` rule.
+    assert_eq!(refused(&v, &hs256(&c), NOW), JwtError::MissingClaim("sub"));
+    // The same refusals as `verify`.
+    assert_eq!(
+        v.verify_claims(&hs256(&c), NOW + 3600),
+        Err(JwtError::Expired)
+    );
+    let other = JwtVerifier::from_issuers(&[hs_issuer("other")], SKEW).unwrap();
+    assert_eq!(
+        other.verify_claims(&hs256(&c), NOW),
+        Err(JwtError::UnknownIssuer)
+    );
+}
