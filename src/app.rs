@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::admin::jwt::{EndUserVerifier, JwtConfigError};
+use crate::admin::jwt::providers::{EntitlementProviders, ProviderConfigError};
+use crate::admin::jwt::{JwtConfigError, JwtVerifier};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
@@ -47,6 +48,8 @@ pub enum StartError {
     },
     #[error("auth: {0}")]
     EndUsers(#[from] JwtConfigError),
+    #[error(transparent)]
+    EntitlementProviders(#[from] ProviderConfigError),
     #[error(
         "expressplay.customer_authenticator is not set: configure it (or SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR), \
          or run `sees serve --dev` to use the local ExpressPlay simulator"
@@ -184,7 +187,8 @@ impl Application {
             lease_duration: Duration::from_secs(settings.concurrency.lease_seconds),
             decider,
             tokens: ApiTokens::new(stores.store.clone()),
-            end_users: EndUserVerifier::from_settings(&settings.auth)?,
+            end_users: JwtVerifier::from_settings(&settings.auth)?,
+            entitlement_providers: EntitlementProviders::from_settings(&settings.auth)?,
             playback: service,
             edge_auth: crate::akamai::EdgeAuth::from_settings(&settings.entitlement_tokens),
             country_header: settings

@@ -402,7 +402,8 @@ impl Default for AdminSettings {
     }
 }
 
-/// End-user authentication: JWTs from the customer's identity providers.
+/// JWTs: end users' tokens from the customer's identity providers, and entitlement tokens from
+/// entitlement providers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
@@ -410,6 +411,8 @@ pub struct AuthSettings {
     pub clock_skew_s: u64,
     /// Accepted issuers; none = end-user routes refuse every token.
     pub issuers: Vec<IssuerSettings>,
+    /// Issuers of entitlement tokens (`PUT /oem/v1/entitlements/token`); none = every one is refused.
+    pub entitlement_providers: Vec<EntitlementProviderSettings>,
 }
 
 impl Default for AuthSettings {
@@ -417,6 +420,46 @@ impl Default for AuthSettings {
         Self {
             clock_skew_s: 60,
             issuers: Vec::new(),
+            entitlement_providers: Vec::new(),
+        }
+    }
+}
+
+/// One entitlement provider: the `provider` named in `PUT /oem/v1/entitlements/token` and how its
+/// tokens are verified (the fields of [`IssuerSettings`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitlementProviderSettings {
+    /// The name callers give as `provider` (the spec's tenant name).
+    pub name: String,
+    /// The `iss` claim this provider signs with.
+    pub issuer: String,
+    /// When set, the `aud` claim must contain it.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Allowed algorithms: `HS256`, `RS256`, `ES256` (never `none`).
+    pub algorithms: Vec<String>,
+    /// Shared secret for HS256.
+    #[serde(default)]
+    pub hs256_secret: Option<SecretString>,
+    /// A PEM public key (RSA or EC) for RS256/ES256.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    /// A JWKS file; the token's `kid` picks the key (rotation: list old and new keys).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+}
+
+impl EntitlementProviderSettings {
+    /// The issuer settings its tokens are verified with.
+    pub fn issuer_settings(&self) -> IssuerSettings {
+        IssuerSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            algorithms: self.algorithms.clone(),
+            hs256_secret: self.hs256_secret.clone(),
+            public_key_file: self.public_key_file.clone(),
+            jwks_file: self.jwks_file.clone(),
         }
     }
 }

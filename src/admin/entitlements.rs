@@ -118,7 +118,7 @@ struct AssetGrantBody {
 // ---------------------------------------------------------------------------------------------------
 
 /// An entitlement as the API shows it.
-fn entitlement_json(e: &Entitlement, now: DateTime<Utc>) -> Value {
+pub(super) fn entitlement_json(e: &Entitlement, now: DateTime<Utc>) -> Value {
     let mut object = window_json(e.start, e.end, e.is_active(now));
     object.insert("uid".into(), json!(e.uid));
     object.insert("packageID".into(), json!(e.package_id));

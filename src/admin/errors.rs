@@ -33,6 +33,9 @@ pub enum AdminCode {
     BillingPlanInUse,
     GraphCycle,
     GraphTooDeep,
+    UnknownEntitlementProvider,
+    EntitlementTokenRefused,
+    EntitlementTokenReplayed,
     NotEntitled,
     UnsupportedTokenType,
     AmbiguousContentKey,
@@ -43,7 +46,7 @@ pub enum AdminCode {
 
 impl AdminCode {
     /// The table, in number order.
-    pub const ALL: [AdminCode; 34] = [
+    pub const ALL: [AdminCode; 37] = [
         AdminCode::Unauthorized,
         AdminCode::ForbiddenRead,
         AdminCode::ForbiddenWrite,
@@ -72,6 +75,9 @@ impl AdminCode {
         AdminCode::BillingPlanInUse,
         AdminCode::GraphCycle,
         AdminCode::GraphTooDeep,
+        AdminCode::UnknownEntitlementProvider,
+        AdminCode::EntitlementTokenRefused,
+        AdminCode::EntitlementTokenReplayed,
         AdminCode::NotEntitled,
         AdminCode::UnsupportedTokenType,
         AdminCode::AmbiguousContentKey,
@@ -111,6 +117,9 @@ impl AdminCode {
             AdminCode::BillingPlanInUse => 1056,
             AdminCode::GraphCycle => 1060,
             AdminCode::GraphTooDeep => 1061,
+            AdminCode::UnknownEntitlementProvider => 1070,
+            AdminCode::EntitlementTokenRefused => 1071,
+            AdminCode::EntitlementTokenReplayed => 1072,
             AdminCode::NotEntitled => 1080,
             AdminCode::UnsupportedTokenType => 1081,
             AdminCode::AmbiguousContentKey => 1082,
@@ -124,14 +133,17 @@ impl AdminCode {
     pub const fn status(self) -> u16 {
         match self {
             AdminCode::Unauthorized => 401,
-            AdminCode::ForbiddenRead | AdminCode::ForbiddenWrite => 403,
+            AdminCode::ForbiddenRead
+            | AdminCode::ForbiddenWrite
+            | AdminCode::EntitlementTokenRefused => 403,
             AdminCode::MalformedJson
             | AdminCode::InvalidField
             | AdminCode::UnknownField
             | AdminCode::InvalidDate
             | AdminCode::DatesOutOfOrder
             | AdminCode::InvalidQuery
-            | AdminCode::UnsupportedTokenType => 400,
+            | AdminCode::UnsupportedTokenType
+            | AdminCode::UnknownEntitlementProvider => 400,
             AdminCode::ListTooLong | AdminCode::BodyTooLarge => 413,
             AdminCode::NoSuchRoute
             | AdminCode::PackageNotFound
@@ -152,7 +164,8 @@ impl AdminCode {
             | AdminCode::BillingPlanInUse
             | AdminCode::GraphCycle
             | AdminCode::GraphTooDeep
-            | AdminCode::AmbiguousContentKey => 409,
+            | AdminCode::AmbiguousContentKey
+            | AdminCode::EntitlementTokenReplayed => 409,
             AdminCode::StoreUnavailable => 503,
             AdminCode::Internal => 500,
         }
@@ -202,6 +215,15 @@ impl AdminCode {
             AdminCode::GraphCycle => "the edge would make the package graph cyclic",
             AdminCode::GraphTooDeep => {
                 "the edge would make the package graph deeper than admin.graph_max_depth"
+            }
+            AdminCode::UnknownEntitlementProvider => {
+                "the provider is not a configured entitlement provider"
+            }
+            AdminCode::EntitlementTokenRefused => {
+                "the entitlement token does not verify or its claims are not valid"
+            }
+            AdminCode::EntitlementTokenReplayed => {
+                "the entitlement token was already applied (same provider and jti)"
             }
             AdminCode::NotEntitled => {
                 "the user may not play the asset now (the message gives the SEES number and why)"

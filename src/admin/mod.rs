@@ -1,14 +1,16 @@
 //! The admin API: the OEM Entitlements API v1 and Package Graphs routes, with the same paths, bodies
 //! and envelopes, on a listener of its own (plain HTTP only on loopback; TLS, optionally with client
 //! certificates, elsewhere). Authentication in `auth`, the envelope and error shape in `envelope` and
-//! `errors`; the routes in `packages`, `billing` (billing plans and products, sees extensions),
-//! `entitlements` and `graphs`; the OpenAPI document in `openapi`.
+//! `errors`; the routes in `packages`, `packages_v2`, `billing` (billing plans and products, sees
+//! extensions), `entitlements`, `jwt_entitlements`, `playback_tokens` and `graphs`; the OpenAPI document
+//! in `openapi`.
 //!
 //! Never logs bearer tokens or JWTs.
 
 pub mod auth;
 mod billing;
-mod entitlement_tokens;
+mod jwt_entitlements;
+mod playback_tokens;
 mod entitlements;
 pub mod envelope;
 pub mod errors;
@@ -18,6 +20,7 @@ pub mod jwt;
 mod monetization;
 pub mod openapi;
 pub mod packages;
+mod packages_v2;
 mod sessions;
 mod streams;
 pub mod tokens;
@@ -34,7 +37,8 @@ use crate::catalog::{Billing, Catalog, CatalogError, PlaybackSessions, StreamLea
 use crate::clock::Clock;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
-use jwt::EndUserVerifier;
+use jwt::providers::EntitlementProviders;
+use jwt::JwtVerifier;
 use tokens::ApiTokens;
 
 /// Limits that shape requests.
@@ -58,7 +62,9 @@ pub struct AdminState {
     /// The same decision the SEES endpoint makes (explanations).
     pub decider: crate::decision::Decider,
     pub tokens: ApiTokens,
-    pub end_users: EndUserVerifier,
+    pub end_users: JwtVerifier,
+    /// The issuers of entitlement tokens, by provider name.
+    pub entitlement_providers: EntitlementProviders,
     /// The SEES flow the entitlement-token endpoints share (decision, lease, keys, ExpressPlay).
     pub playback: Arc<crate::sees::EntitlementService>,
     /// The Akamai signer, when `entitlement_tokens.akamai_key` is set.
@@ -75,9 +81,11 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let cap = BodyCap(state.limits.max_body_bytes);
     let routes = Router::new()
         .merge(packages::routes())
+        .merge(packages_v2::routes())
         .merge(billing::routes())
         .merge(entitlements::routes())
-        .merge(entitlement_tokens::routes())
+        .merge(jwt_entitlements::routes())
+        .merge(playback_tokens::routes())
         .merge(graphs::routes())
         .merge(sessions::routes())
         .merge(explain::routes())
@@ -117,7 +125,9 @@ fn trim_trailing_slash(request: &mut Request) {
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         let code = match &e {
-            CatalogError::PackageNotFound(_) => AdminCode::PackageNotFound,
+            CatalogError::PackageNotFound(_) | CatalogError::PackagesNotFound(_) => {
+                AdminCode::PackageNotFound
+            }
             CatalogError::UserNotFound(_) => AdminCode::UserNotFound,
             CatalogError::DuplicatePackage(_) => AdminCode::DuplicatePackage,
             CatalogError::DuplicateEntitlement(..) => AdminCode::DuplicateEntitlement,
@@ -131,6 +141,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::DuplicateProductPlan { .. } => AdminCode::DuplicateProductPlan,
             CatalogError::VersionConflict { .. } => AdminCode::VersionConflict,
             CatalogError::BillingPlanInUse { .. } => AdminCode::BillingPlanInUse,
+            CatalogError::TokenReplayed => AdminCode::EntitlementTokenReplayed,
             CatalogError::Store(store) => {
                 tracing::error!(error = %store, "catalogue store failure");
                 return ApiError::plain(AdminCode::StoreUnavailable);

@@ -8,6 +8,10 @@
 //! rows, with the monetization fields (`project_id`, `concurrency_limit`, `origin_country`,
 //! `source_id`, `source_type`) set; `project_id` is never NULL on a row the monetization API wrote.
 //! The OEM grant leaves those columns NULL and the OEM update leaves them as they are.
+//!
+//! Entitlement tokens (`PUT /oem/v1/entitlements/token`) are applied at most once: each applied
+//! token's (provider, `jti`) is remembered in `entitlement_token_jtis` until the token could no longer
+//! verify, in the same transaction as its grants.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +25,7 @@ use crate::store::{from_unix_millis, unix_millis};
 use crate::config::ConcurrencyPolicy;
 
 use super::graph::{package_exists, placeholders, IN_CHUNK};
+use super::packages::lock_packages;
 use super::{Catalog, CatalogError};
 
 /// A user's entitlement to a package.
@@ -90,6 +95,26 @@ pub struct MonetizationGrant {
     pub origin_country: Option<String>,
     pub source_id: Option<String>,
     pub source_type: Option<String>,
+}
+
+/// One grant of an entitlement token: the user's entitlement to `package_id` from `start` to `end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageGrant {
+    pub package_id: PackageId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// A verified entitlement token to apply: its grants to `uid`, and what makes it applicable once —
+/// the provider, the token's `jti`, and until when the `jti` must be remembered (when the token can no
+/// longer verify: its `exp` plus the clock skew).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrants {
+    pub provider: String,
+    pub jti: String,
+    pub remember_until: DateTime<Utc>,
+    pub uid: UserId,
+    pub grants: Vec<PackageGrant>,
 }
 
 fn active(start: DateTime<Utc>, end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
@@ -268,6 +293,77 @@ impl Catalog {
             .fetch_one(&mut *conn)
             .await?;
         entitlement_from_row(&row)
+    }
+
+    /// Applies the entitlement token `t`, all or nothing, in one transaction: remembers its
+    /// (provider, `jti`) — `TokenReplayed` when it is already remembered —, then grants `t.uid` each
+    /// package of `t.grants` with its window; an entitlement the user already holds to the package gets
+    /// the token's window (its monetization fields stay). `PackagesNotFound` names every package of
+    /// the grants that does not exist; `DatesOutOfOrder` when a window is empty. Answers the
+    /// resulting entitlements in the order of the grants.
+    ///
+    /// Before the transaction, (provider, `jti`) pairs remembered until before `now` are forgotten
+    /// (best effort: a failure there only leaves them for the next call).
+    pub async fn apply_token_grants(
+        &self,
+        t: &TokenGrants,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Entitlement>, CatalogError> {
+        for grant in &t.grants {
+            check_window(grant.start, Some(grant.end))?;
+        }
+        if let Err(e) = sqlx::query("DELETE FROM entitlement_token_jtis WHERE keep_until < $1")
+            .bind(unix_millis(now))
+            .execute(self.store().pool())
+            .await
+        {
+            tracing::warn!(error = %e, "forgetting expired entitlement token ids failed");
+        }
+        let mut tx = self.store().pool().begin().await?;
+        let remembered = sqlx::query(
+            "INSERT INTO entitlement_token_jtis (provider, jti, uid, applied_at, keep_until) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, jti) DO NOTHING",
+        )
+        .bind(t.provider.as_str())
+        .bind(t.jti.as_str())
+        .bind(t.uid.as_str())
+        .bind(unix_millis(now))
+        .bind(unix_millis(t.remember_until))
+        .execute(&mut *tx)
+        .await?;
+        if remembered.rows_affected() == 0 {
+            return Err(CatalogError::TokenReplayed);
+        }
+        let packages: Vec<PackageId> = t.grants.iter().map(|g| g.package_id.clone()).collect();
+        let existing = lock_packages(&mut tx, self.store().backend(), &packages).await?;
+        let missing: Vec<PackageId> = distinct(&packages)
+            .into_iter()
+            .filter(|p| !existing.contains(p.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(CatalogError::PackagesNotFound(missing));
+        }
+        let sql = format!(
+            "INSERT INTO entitlements (uid, package_id, start_at, end_at, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (uid, package_id) DO UPDATE SET start_at = excluded.start_at, \
+             end_at = excluded.end_at, modified_at = excluded.modified_at \
+             RETURNING {ENTITLEMENT_COLUMNS}"
+        );
+        let mut granted = Vec::with_capacity(t.grants.len());
+        for grant in &t.grants {
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(t.uid.as_str())
+                .bind(grant.package_id.as_str())
+                .bind(unix_millis(grant.start))
+                .bind(unix_millis(grant.end))
+                .bind(unix_millis(now))
+                .fetch_one(&mut *tx)
+                .await?;
+            granted.push(entitlement_from_row(&row)?);
+        }
+        tx.commit().await?;
+        Ok(granted)
     }
 
     /// The direct grant of `uid` to `asset`, active or not (one indexed lookup; the decision checks

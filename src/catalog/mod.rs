@@ -19,7 +19,9 @@ pub use billing::{
     Product, ProductFilter, StoreProduct, TrialPeriod, ValueError,
 };
 pub use devices::{DeviceAdmission, UserDevices};
-pub use entitlements::{AssetEntitlement, Entitlement, MonetizationGrant};
+pub use entitlements::{
+    AssetEntitlement, Entitlement, MonetizationGrant, PackageGrant, TokenGrants,
+};
 pub use leases::{Admission, Lease, StreamLeases};
 pub use packages::{Package, PackageQuery, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
@@ -69,8 +71,22 @@ pub enum CatalogError {
     },
     #[error("endDate must be after startDate")]
     DatesOutOfOrder,
+    #[error("no package with the ID(s) {}", id_list(.0))]
+    PackagesNotFound(Vec<PackageId>),
+    #[error("this entitlement token (provider and jti) was already applied")]
+    TokenReplayed,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// At most the first 20 of `ids`, comma-separated, then how many more there are.
+fn id_list(ids: &[PackageId]) -> String {
+    const SHOWN: usize = 20;
+    let names: Vec<&str> = ids.iter().take(SHOWN).map(PackageId::as_str).collect();
+    match ids.len().saturating_sub(SHOWN) {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    }
 }
 
 impl From<sqlx::Error> for CatalogError {

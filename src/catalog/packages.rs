@@ -810,7 +810,7 @@ async fn existing_ids(
 
 /// Inside a transaction: locks the packages among `ids` against concurrent writers (in ID order, so
 /// two writers never wait on each other in a circle) and returns those that exist.
-async fn lock_packages(
+pub(super) async fn lock_packages(
     conn: &mut AnyConnection,
     backend: Backend,
     ids: &[PackageId],

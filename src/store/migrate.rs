@@ -78,6 +78,11 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("migrations/common/0008_billing.sql"),
     ),
     Migration::shared(
+        9,
+        "applied entitlement token ids",
+        include_str!("migrations/common/0009_entitlement_token_jtis.sql"),
+    ),
+    Migration::shared(
         10,
         "content keys by asset",
         include_str!("migrations/common/0010_content_keys_by_asset.sql"),

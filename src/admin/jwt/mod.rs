@@ -1,13 +1,15 @@
-//! End-user JWTs for the admin API's "calling user" routes.
+//! JWTs from configured issuers: end users' tokens for the admin API's "calling user" routes
+//! (`auth.issuers`) and entitlement providers' tokens for `PUT /oem/v1/entitlements/token`
+//! (`auth.entitlement_providers`, see [`providers`]). One verifier serves both.
 //!
-//! [`EndUserVerifier::from_settings`] reads `auth.issuers` once at start: each issuer names its `iss`,
+//! [`JwtVerifier::from_issuers`] reads a list of issuers once at start: each issuer names its `iss`,
 //! an optional audience, an allow-list of algorithms (`HS256`, `RS256`, `ES256`; never `none`) and
 //! exactly one key source: an HS256 secret (at least 32 bytes), a PEM public key, or a JWKS file whose
 //! `kid`s select the key (list the old and the new key to rotate). Every mistake is a startup error
 //! ([`JwtConfigError`]) that names the issuer and never the secret.
 //!
-//! [`EndUserVerifier::verify`] refuses a token ([`JwtError`], short and safe to show a client; it never
-//! echoes the token) unless:
+//! [`JwtVerifier::verify_claims`] refuses a token ([`JwtError`], short and safe to show a client; it
+//! never echoes the token) unless:
 //!
 //! - it is at most [`MAX_TOKEN_BYTES`] long and a compact JWS (three base64url parts);
 //! - its header's `alg` is not `none`, is in the allow-list of the issuer found by the token's
@@ -20,8 +22,10 @@
 //! - `exp` is present and not passed, and `nbf` and `iat` (when present) are not in the future, each
 //!   with `auth.clock_skew_s` of leeway, judged against the `now` the caller passes (jsonwebtoken only
 //!   knows the system clock, so its own time checks are switched off and done here);
-//! - `aud` contains the issuer's audience, when one is configured (without one, `aud` is not looked at);
-//! - `sub` is a string of 1 to [`MAX_SUBJECT_CHARS`] characters without control characters.
+//! - `aud` contains the issuer's audience, when one is configured (without one, `aud` is not looked at).
+//!
+//! It answers the verified claims; [`JwtVerifier::verify`] (end users) also requires `sub` to be a
+//! string of 1 to [`MAX_SUBJECT_CHARS`] characters without control characters.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +54,15 @@ const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Accepted RSA modulus sizes, in bytes (2048 to 8192 bits, what aws-lc-rs verifies).
 const RSA_MODULUS_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+
+/// The claims of a token whose signature, algorithm, issuer, audience and times were verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedClaims {
+    /// The configured issuer that signed it (its `iss`).
+    pub issuer: String,
+    /// Every claim of the payload, as signed.
+    pub claims: serde_json::Map<String, Value>,
+}
 
 /// A verified end user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,9 +161,9 @@ pub enum JwtError {
     InvalidClaim(&'static str),
 }
 
-/// Verifies end-user JWTs against the configured issuers. `Debug` prints no key material.
+/// Verifies JWTs against a list of configured issuers. `Debug` prints no key material.
 #[derive(Clone)]
-pub struct EndUserVerifier {
+pub struct JwtVerifier {
     clock_skew_s: i64,
     issuers: BTreeMap<String, Issuer>,
 }
@@ -182,9 +195,9 @@ struct VerifyKey {
     key: DecodingKey,
 }
 
-impl fmt::Debug for EndUserVerifier {
+impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EndUserVerifier")
+        f.debug_struct("JwtVerifier")
             .field("clock_skew_s", &self.clock_skew_s)
             .field("issuers", &self.issuers.values().collect::<Vec<_>>())
             .finish()
@@ -215,25 +228,39 @@ impl fmt::Debug for KeySource {
     }
 }
 
-impl EndUserVerifier {
+impl JwtVerifier {
     /// Checks `auth.issuers` and reads their PEM and JWKS files (once: a rotated file needs a restart).
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, JwtConfigError> {
+        Self::from_issuers(&settings.issuers, settings.clock_skew_s)
+    }
+
+    /// Checks `issuers` and reads their PEM and JWKS files; `clock_skew_s` is the leeway on `exp`,
+    /// `nbf` and `iat`.
+    pub fn from_issuers(
+        issuers_settings: &[IssuerSettings],
+        clock_skew_s: u64,
+    ) -> Result<Self, JwtConfigError> {
         ensure_crypto_provider();
         let mut issuers = BTreeMap::new();
-        for issuer_settings in &settings.issuers {
+        for issuer_settings in issuers_settings {
             let issuer = load_issuer(issuer_settings)?;
             if issuers.contains_key(&issuer.name) {
                 return Err(JwtConfigError::DuplicateIssuer {
                     issuer: issuer.name,
                 });
             }
-            tracing::debug!(issuer = %issuer.name, keys = ?issuer.keys, "end-user token issuer loaded");
+            tracing::debug!(issuer = %issuer.name, keys = ?issuer.keys, "token issuer loaded");
             issuers.insert(issuer.name.clone(), issuer);
         }
         Ok(Self {
-            clock_skew_s: i64::try_from(settings.clock_skew_s).unwrap_or(i64::MAX),
+            clock_skew_s: i64::try_from(clock_skew_s).unwrap_or(i64::MAX),
             issuers,
         })
+    }
+
+    /// The leeway on `exp`, `nbf` and `iat`, in seconds.
+    pub fn clock_skew_s(&self) -> i64 {
+        self.clock_skew_s
     }
 
     /// Whether any issuer is configured (without one, every token is refused).
@@ -241,8 +268,20 @@ impl EndUserVerifier {
         !self.issuers.is_empty()
     }
 
-    /// Verifies `token` (the compact JWS, without `Bearer `) at `now` (Unix seconds).
+    /// Verifies an end user's `token` (the compact JWS, without `Bearer `) at `now` (Unix seconds):
+    /// [`Self::verify_claims`], then `sub`.
     pub fn verify(&self, token: &str, now: i64) -> Result<EndUser, JwtError> {
+        let verified = self.verify_claims(token, now)?;
+        let user_id = subject(&verified.claims)?;
+        Ok(EndUser {
+            user_id,
+            issuer: verified.issuer,
+        })
+    }
+
+    /// Verifies `token` (the compact JWS) at `now` (Unix seconds): everything but `sub` (see the
+    /// module documentation); the verified claims.
+    pub fn verify_claims(&self, token: &str, now: i64) -> Result<VerifiedClaims, JwtError> {
         if self.issuers.is_empty() {
             return Err(JwtError::NotConfigured);
         }
@@ -292,10 +331,9 @@ impl EndUserVerifier {
         if let Some(audience) = &issuer.audience {
             check_audience(&claims, audience)?;
         }
-        let user_id = subject(&claims)?;
-        Ok(EndUser {
-            user_id,
+        Ok(VerifiedClaims {
             issuer: issuer.name.clone(),
+            claims,
         })
     }
 
@@ -833,6 +871,9 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     &bytes[first..]
 }
+
+pub mod entitlement_claims;
+pub mod providers;
 
 #[cfg(test)]
 mod tests;

@@ -143,18 +143,20 @@ fn jwks_issuer(name: &str, algorithms: &[&str], path: PathBuf) -> IssuerSettings
     }
 }
 
-fn verifier(issuers: Vec<IssuerSettings>) -> EndUserVerifier {
-    EndUserVerifier::from_settings(&AuthSettings {
+fn verifier(issuers: Vec<IssuerSettings>) -> JwtVerifier {
+    JwtVerifier::from_settings(&AuthSettings {
         clock_skew_s: SKEW,
         issuers,
+        ..AuthSettings::default()
     })
     .expect("valid auth settings")
 }
 
 fn config_error(issuers: Vec<IssuerSettings>) -> JwtConfigError {
-    EndUserVerifier::from_settings(&AuthSettings {
+    JwtVerifier::from_settings(&AuthSettings {
         clock_skew_s: SKEW,
         issuers,
+        ..AuthSettings::default()
     })
     .expect_err("auth settings should be refused")
 }
@@ -183,7 +185,7 @@ fn b64(value: &Value) -> String {
 }
 
 /// Verifies that `token` is refused and that the refusal does not echo any part of it.
-fn refused(v: &EndUserVerifier, token: &str, now: i64) -> JwtError {
+fn refused(v: &JwtVerifier, token: &str, now: i64) -> JwtError {
     let err = v.verify(token, now).expect_err("token should be refused");
     let text = err.to_string();
     for part in token.split('.').filter(|p| p.len() > 3) {
@@ -439,9 +441,10 @@ fn clock_skew_is_tolerated_on_both_sides() {
         JwtError::IssuedInFuture
     );
     // Without skew, no tolerance.
-    let strict = EndUserVerifier::from_settings(&AuthSettings {
+    let strict = JwtVerifier::from_settings(&AuthSettings {
         clock_skew_s: 0,
         issuers: vec![hs_issuer("idp")],
+        ..AuthSettings::default()
     })
     .unwrap();
     assert_eq!(refused(&strict, &at(NOW, NOW, NOW), NOW), JwtError::Expired);
@@ -1041,4 +1044,27 @@ fn debug_shows_no_secret() {
     assert!(!debug.contains(&bytes[1..bytes.len() - 1]), "{debug}");
     let alt = format!("{v:#?}");
     assert!(!alt.contains(SECRET), "{alt}");
+}
+
+#[test]
+fn verify_claims_answers_every_signed_claim_and_does_not_need_sub() {
+    let v = verifier(vec![hs_issuer("idp")]);
+    let mut c = claims("idp");
+    c.as_object_mut().unwrap().remove("sub");
+    c["entitlements"] = json!([{ "packageID": "gold" }]);
+    let verified = v.verify_claims(&hs256(&c), NOW).expect("verified claims");
+    assert_eq!(verified.issuer, "idp");
+    assert_eq!(Value::Object(verified.claims), c);
+    // `verify` builds on it and adds the `sub` rule.
+    assert_eq!(refused(&v, &hs256(&c), NOW), JwtError::MissingClaim("sub"));
+    // The same refusals as `verify`.
+    assert_eq!(
+        v.verify_claims(&hs256(&c), NOW + 3600),
+        Err(JwtError::Expired)
+    );
+    let other = JwtVerifier::from_issuers(&[hs_issuer("other")], SKEW).unwrap();
+    assert_eq!(
+        other.verify_claims(&hs256(&c), NOW),
+        Err(JwtError::UnknownIssuer)
+    );
 }
