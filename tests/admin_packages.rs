@@ -1387,7 +1387,8 @@ async fn the_api_and_the_catalogue_agree() {
             &package,
             sees::admin::packages::PackageView {
                 exclude_assets: false,
-                product_ids: true
+                product_ids: true,
+                products: &[],
             }
         ),
         answer["package"]

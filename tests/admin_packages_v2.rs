@@ -301,3 +301,32 @@ async fn bad_queries_and_callers_are_refused() {
         .await;
     assert_error(status, &answer, 401, 1001);
 }
+
+#[tokio::test]
+async fn v1_answers_carry_the_real_products_and_plans() {
+    let w = world().await;
+    let answer = w.get("/oem/v1/user/packages/gold", &w.admin).await;
+    assert_eq!(
+        answer["package"]["productIDs"],
+        json!({"monthly": "gold_monthly", "annual": "gold-annual-sku"})
+    );
+    // Without a product, the spec's computed ID.
+    let answer = w.get("/oem/v1/user/packages/silver", &w.admin).await;
+    assert_eq!(
+        answer["package"]["productIDs"],
+        json!({"monthly": "silver_monthly"})
+    );
+
+    let answer = w
+        .get("/oem/v1/entitlements/assets?assetIDs=a1,a3", &jwt("alice"))
+        .await;
+    assert_eq!(ids(&answer["packages"], "id"), ["gold", "silver"]);
+    assert_eq!(answer["packages"][0]["owned"], true);
+    assert_eq!(answer["packages"][1]["owned"], false);
+    assert_eq!(
+        ids(&answer["products"], "id"),
+        ["gold-annual-sku", "gold_monthly"]
+    );
+    assert_eq!(ids(&answer["billingPlans"], "id"), ["monthly", "annual"]);
+    assert_eq!(answer["billingPlans"][1]["recurrence"], "1y");
+}

@@ -373,13 +373,18 @@ async fn asset_listing(
         }
     }
     let entitled = catalog.entitled_packages(uid, now).await?;
+    let products = state.billing.products_for_packages(&package_ids).await?;
     let view = PackageView {
         product_ids: true,
+        products: &products,
         ..PackageView::default()
     };
-    let packages: Vec<Value> = catalog
-        .packages_by_ids(&package_ids)
-        .await?
+    let found = catalog.packages_by_ids(&package_ids).await?;
+    let billing_plans = state
+        .billing
+        .plans(&super::packages::plans_of(&found, &products))
+        .await?;
+    let packages: Vec<Value> = found
         .iter()
         .map(|package| {
             let mut shown = package_json(package, view);
@@ -403,8 +408,8 @@ async fn asset_listing(
     Ok(ApiOk::ok(json!({
         "assetPackages": asset_packages,
         "packages": packages,
-        "products": [],
-        "billingPlans": [],
+        "products": products,
+        "billingPlans": billing_plans,
         "assetEntitlements": grants,
     })))
 }

@@ -9,18 +9,18 @@
 
 pub mod auth;
 mod billing;
-mod jwt_entitlements;
-mod playback_tokens;
 mod entitlements;
 pub mod envelope;
 pub mod errors;
 mod explain;
 mod graphs;
 pub mod jwt;
+mod jwt_entitlements;
 mod monetization;
 pub mod openapi;
 pub mod packages;
 mod packages_v2;
+mod playback_tokens;
 mod sessions;
 mod streams;
 pub mod tokens;

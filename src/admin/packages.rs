@@ -20,22 +20,25 @@ use super::auth::{Access, Caller};
 use super::envelope::{check_list_len, rfc3339, AdminJson, ApiError, ApiOk, Paging};
 use super::errors::AdminCode;
 use super::AdminState;
-use crate::catalog::{CatalogError, Package};
+use crate::catalog::{CatalogError, Package, Product};
 use crate::ids::{AssetId, BillingPlanId, PackageId, RegionId};
 
 /// Which optional parts a package's JSON carries.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PackageView {
+pub struct PackageView<'a> {
     /// `excludeFields=assetids`.
     pub exclude_assets: bool,
     /// `productIDs` (single-package answers only, as the spec says).
     pub product_ids: bool,
+    /// Known products: a billing plan sold through one shows its ID in `productIDs`.
+    pub products: &'a [Product],
 }
 
 /// A package as the OEM API shows it. `regionWhitelist` and `customData` appear when non-empty;
-/// `productIDs` maps each billing plan to `<packageID>_<billingPlanID>` (the spec: "calculated on the fly
-/// using packageID_billingPlanID").
-pub fn package_json(package: &Package, view: PackageView) -> Value {
+/// `productIDs` maps each billing plan to the ID of the package's product for it, or, without one, to
+/// `<packageID>_<billingPlanID>` (the spec: "calculated on the fly using packageID_billingPlanID"; also
+/// the ID such a product gets by default).
+pub fn package_json(package: &Package, view: PackageView<'_>) -> Value {
     let mut object = Map::new();
     object.insert("id".into(), json!(package.id));
     object.insert("name".into(), json!(package.name));
@@ -49,7 +52,14 @@ pub fn package_json(package: &Package, view: PackageView) -> Value {
         let products: Map<String, Value> = package
             .billing_plan_ids
             .iter()
-            .map(|plan| (plan.to_string(), json!(format!("{}_{}", package.id, plan))))
+            .map(|plan| {
+                let id = view
+                    .products
+                    .iter()
+                    .find(|p| p.package_id == package.id && p.billing_plan_id == *plan)
+                    .map_or_else(|| format!("{}_{}", package.id, plan), |p| p.id.to_string());
+                (plan.to_string(), json!(id))
+            })
             .collect();
         object.insert("productIDs".into(), Value::Object(products));
     }
@@ -68,6 +78,18 @@ pub fn package_json(package: &Package, view: PackageView) -> Value {
         json!(rfc3339(package.modified_at)),
     );
     Value::Object(object)
+}
+
+/// The billing plans `packages` list and `products` are sold through, each once, in that order.
+pub fn plans_of(packages: &[Package], products: &[Product]) -> Vec<BillingPlanId> {
+    let mut seen = std::collections::HashSet::new();
+    packages
+        .iter()
+        .flat_map(|p| p.billing_plan_ids.iter())
+        .chain(products.iter().map(|p| &p.billing_plan_id))
+        .filter(|plan| seen.insert(*plan))
+        .cloned()
+        .collect()
 }
 
 /// The package routes.
@@ -301,10 +323,11 @@ pub fn exclude_fields(raw: &str) -> Result<bool, ApiError> {
     Ok(true)
 }
 
-fn single_view(exclude_assets: bool) -> PackageView {
+fn single_view(exclude_assets: bool, products: &[Product]) -> PackageView<'_> {
     PackageView {
         exclude_assets,
         product_ids: true,
+        products,
     }
 }
 
@@ -351,7 +374,7 @@ async fn create(
     };
     let stored = state.catalog.create_package(&package).await?;
     Ok(ApiOk::ok(
-        json!({ "package": package_json(&stored, single_view(false)) }),
+        json!({ "package": package_json(&stored, single_view(false, &[])) }),
     ))
 }
 
@@ -421,8 +444,12 @@ async fn update(
             }
         })
         .await?;
+    let products = state
+        .billing
+        .products_for_packages(std::slice::from_ref(&stored.id))
+        .await?;
     Ok(ApiOk::ok(
-        json!({ "package": package_json(&stored, single_view(false)) }),
+        json!({ "package": package_json(&stored, single_view(false, &products)) }),
     ))
 }
 
@@ -443,8 +470,12 @@ async fn retrieve(
         }
     }
     let package = state.catalog.package(&id).await?;
+    let products = state
+        .billing
+        .products_for_packages(std::slice::from_ref(&package.id))
+        .await?;
     Ok(ApiOk::ok(
-        json!({ "package": package_json(&package, single_view(exclude_assets)) }),
+        json!({ "package": package_json(&package, single_view(exclude_assets, &products)) }),
     ))
 }
 
@@ -594,7 +625,7 @@ async fn list(
         .await?;
     let view = PackageView {
         exclude_assets: query.exclude_assets,
-        product_ids: false,
+        ..PackageView::default()
     };
     let rendered: Vec<Value> = packages.iter().map(|p| package_json(p, view)).collect();
     Ok(ApiOk::ok(json!({

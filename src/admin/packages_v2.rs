@@ -18,11 +18,12 @@ use serde_json::{json, Map, Value};
 use super::auth::{Access, Caller};
 use super::envelope::{ApiError, ApiOk};
 use super::packages::{
-    bad_query, exclude_fields, list_query, package_json, path_id, query_pairs, PackageView,
+    bad_query, exclude_fields, list_query, package_json, path_id, plans_of, query_pairs,
+    PackageView,
 };
 use super::AdminState;
 use crate::catalog::{BillingPlan, Package, Product};
-use crate::ids::{BillingPlanId, PackageId, UserId};
+use crate::ids::{PackageId, UserId};
 
 /// The v2 package routes.
 pub fn routes() -> Router<Arc<AdminState>> {
@@ -85,15 +86,7 @@ async fn included(
     // Products are needed for `productIDs` whatever `include` says.
     let products = state.billing.products_for_packages(&ids).await?;
     let billing_plans = if include.billing_plans {
-        let mut plan_ids: Vec<BillingPlanId> = Vec::new();
-        let mut seen = BTreeSet::new();
-        let named = packages.iter().flat_map(|p| p.billing_plan_ids.iter());
-        for plan in named.chain(products.iter().map(|p| &p.billing_plan_id)) {
-            if seen.insert(plan.clone()) {
-                plan_ids.push(plan.clone());
-            }
-        }
-        state.billing.plans(&plan_ids).await?
+        state.billing.plans(&plans_of(packages, &products)).await?
     } else {
         Vec::new()
     };
@@ -124,7 +117,7 @@ async fn included(
 fn v2_package(package: &Package, products: &[Product], exclude_assets: bool) -> Value {
     let view = PackageView {
         exclude_assets,
-        product_ids: false,
+        ..PackageView::default()
     };
     let mut shown = package_json(package, view);
     let ids: Vec<&str> = products
