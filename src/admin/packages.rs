@@ -503,6 +503,14 @@ pub struct ListQuery {
     pub include: Vec<String>,
 }
 
+/// The entries of an `include` value: comma-separated, trimmed, lower-cased, empty ones dropped.
+pub fn include_values(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+}
+
 /// Reads a package list's query: `count`, `skip`, `sort`, `excludeFields`, `subscriptions`,
 /// `billingPlanIDs`, `customData.<key>`, and `include` when `with_include` (v2); anything else is
 /// refused.
@@ -540,12 +548,7 @@ pub fn list_query(
                 once(&sort)?;
                 sort = Some(value);
             }
-            "include" if with_include => include.extend(
-                value
-                    .split(',')
-                    .map(|v| v.trim().to_ascii_lowercase())
-                    .filter(|v| !v.is_empty()),
-            ),
+            "include" if with_include => include.extend(include_values(&value)),
             "excludeFields" => exclude_assets = exclude_fields(&value)?,
             "subscriptions" => filter = filter.subscriptions_only(),
             "billingPlanIDs" => {

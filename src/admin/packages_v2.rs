@@ -18,8 +18,8 @@ use serde_json::{json, Map, Value};
 use super::auth::{Access, Caller};
 use super::envelope::{ApiError, ApiOk};
 use super::packages::{
-    bad_query, exclude_fields, list_query, package_json, path_id, plans_of, query_pairs,
-    PackageView,
+    bad_query, exclude_fields, include_values, list_query, package_json, path_id, plans_of,
+    query_pairs, PackageView,
 };
 use super::AdminState;
 use crate::catalog::{BillingPlan, Package, Product};
@@ -208,12 +208,7 @@ async fn retrieve(
     for (key, value) in query_pairs(query)? {
         match key.as_str() {
             "excludeFields" => exclude_assets = exclude_fields(&value)?,
-            "include" => values.extend(
-                value
-                    .split(',')
-                    .map(|v| v.trim().to_ascii_lowercase())
-                    .filter(|v| !v.is_empty()),
-            ),
+            "include" => values.extend(include_values(&value)),
             other => return Err(bad_query(format!("unknown query parameter {other:?}"))),
         }
     }
