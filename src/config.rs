@@ -59,6 +59,10 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_grace_ms: u64,
+    /// Requests per second one client identity (certificate key) may make; 0 = no limit.
+    pub rate_limit_per_s: u32,
+    /// Requests one client identity may make at once above the steady rate (the bucket size).
+    pub rate_burst: u32,
 }
 
 impl Default for ServerSettings {
@@ -75,6 +79,8 @@ impl Default for ServerSettings {
             request_timeout_ms: 5_000,
             max_connections: 16_384,
             shutdown_grace_ms: 10_000,
+            rate_limit_per_s: 0,
+            rate_burst: 20,
         }
     }
 }
@@ -89,6 +95,18 @@ pub struct TlsSettings {
     pub key: PathBuf,
     /// CA bundle (PEM) that client certificates must chain to.
     pub client_ca: PathBuf,
+    /// CRL files (PEM or DER) issued by the client CA; revoked client certificates are refused.
+    /// From the environment: comma-separated.
+    #[serde(deserialize_with = "paths_or_comma_separated")]
+    pub crls: Vec<PathBuf>,
+    /// Client certificates admitted, as `dns:NAME`, `uri:URI`, `cn:NAME` or `spki-sha256:HASH`;
+    /// empty = any certificate chaining to the client CA. From the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_clients: Vec<String>,
+    /// How often the certificate, key, CA and CRL files are checked for changes; 0 = only on SIGHUP.
+    pub reload_check_ms: u64,
+    /// Age after which a client connection is closed (after its in-flight request); 0 = unlimited.
+    pub max_connection_age_s: u64,
 }
 
 impl Default for TlsSettings {
@@ -97,6 +115,10 @@ impl Default for TlsSettings {
             cert: PathBuf::from("certs/server.pem"),
             key: PathBuf::from("certs/server.key"),
             client_ca: PathBuf::from("certs/ca.pem"),
+            crls: Vec::new(),
+            allowed_clients: Vec::new(),
+            reload_check_ms: 2_000,
+            max_connection_age_s: 300,
         }
     }
 }
@@ -242,6 +264,16 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
             .map(str::to_owned)
             .collect(),
     })
+}
+
+/// Paths as a list, or (from an environment variable) one comma-separated string.
+fn paths_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    Ok(list_or_comma_separated(d)?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect())
 }
 
 /// Field names in the record service's answer (ExpressPlay does not publish them).
@@ -634,6 +666,17 @@ impl Settings {
         ] {
             if value == 0 {
                 problems.push(format!("{name} must be greater than 0"));
+            }
+        }
+        if server.rate_limit_per_s > 0 && server.rate_burst == 0 {
+            problems.push(
+                "server.rate_burst must be greater than 0 when server.rate_limit_per_s is set"
+                    .to_owned(),
+            );
+        }
+        for entry in &self.tls.allowed_clients {
+            if let Err(why) = crate::tls::allow::AllowEntry::parse(entry) {
+                problems.push(format!("tls.allowed_clients: {why}"));
             }
         }
         if server.max_connections == 0 {
