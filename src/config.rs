@@ -717,6 +717,7 @@ impl Settings {
                     .to_owned(),
             );
         }
+        problems.extend(self.listener_clashes());
         let admin = &self.admin;
         if !admin.listen.ip().is_loopback() && (admin.tls_cert.is_none() || admin.tls_key.is_none())
         {
@@ -776,6 +777,33 @@ impl Settings {
                 "log.level: {:?} is not a valid filter",
                 self.log.level
             ));
+        }
+        problems
+    }
+
+    /// Every listener sees opens, by setting name.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![
+            ("server.listen", self.server.listen),
+            ("admin.listen", self.admin.listen),
+        ]
+    }
+
+    /// Listeners that would take the same port on overlapping addresses (port 0 never clashes).
+    pub fn listener_clashes(&self) -> Vec<String> {
+        let listeners = self.listeners();
+        let mut problems = Vec::new();
+        for (i, (name, addr)) in listeners.iter().enumerate() {
+            for (other, other_addr) in &listeners[i + 1..] {
+                let overlap = addr.ip() == other_addr.ip()
+                    || addr.ip().is_unspecified()
+                    || other_addr.ip().is_unspecified();
+                if addr.port() != 0 && addr.port() == other_addr.port() && overlap {
+                    problems.push(format!(
+                        "{name} ({addr}) and {other} ({other_addr}) would listen on the same port"
+                    ));
+                }
+            }
         }
         problems
     }
@@ -937,6 +965,39 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{settings:?}").contains("ffffffffffffffff"));
+    }
+
+    #[test]
+    fn clashing_listeners_and_bad_allow_list_entries_are_problems() {
+        let problems = Settings::load_with_env(
+            None,
+            false,
+            env(&[
+                ("SEES__SERVER__LISTEN", "0.0.0.0:8443"),
+                ("SEES__ADMIN__LISTEN", "127.0.0.1:8443"),
+                ("SEES__TLS__ALLOWED_CLIENTS", "cn:player,ip:10.0.0.1"),
+                ("SEES__SERVER__RATE_LIMIT_PER_S", "5"),
+                ("SEES__SERVER__RATE_BURST", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(problems.contains("server.listen (0.0.0.0:8443) and admin.listen"), "{problems}");
+        assert!(problems.contains("tls.allowed_clients"), "{problems}");
+        assert!(problems.contains("server.rate_burst"), "{problems}");
+        let fine = Settings::load_with_env(
+            None,
+            false,
+            env(&[
+                ("SEES__SERVER__LISTEN", "127.0.0.1:0"),
+                ("SEES__ADMIN__LISTEN", "127.0.0.1:0"),
+                ("SEES__TLS__CRLS", "/etc/sees/a.crl, /etc/sees/b.crl"),
+                ("SEES__TLS__ALLOWED_CLIENTS", "dns:player.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(fine.tls.crls.len(), 2);
+        assert_eq!(fine.tls.allowed_clients, vec!["dns:player.example.com"]);
     }
 
     #[test]

@@ -216,7 +216,11 @@ mod tests {
         let text = found.join("\n");
         assert_eq!(found.len(), 4, "{text}");
         assert!(text.contains("client.key is not the private key"), "{text}");
-        assert!(text.contains("foreign.crl is issued by"), "{text}");
+        // Another CA with the same name: caught by the signature.
+        assert!(
+            text.contains("foreign.crl has a signature the client CA did not make"),
+            "{text}"
+        );
         assert!(text.contains("missing.crl"), "{text}");
         assert!(text.contains("tls.allowed_clients"), "{text}");
         assert!(!text.contains("BEGIN"), "{text}");
