@@ -172,6 +172,17 @@ impl DevPki {
         ))
     }
 
+    /// Issues another server certificate (with a new key) for the default hosts plus `extra_hosts`,
+    /// as a rotation would. Returns the certificate PEM and the private key PEM.
+    pub fn issue_server(
+        &self,
+        extra_hosts: &[String],
+    ) -> Result<(String, Zeroizing<String>), PkiError> {
+        let mut params = leaf_params(SERVER_COMMON_NAME, ExtendedKeyUsagePurpose::ServerAuth);
+        params.subject_alt_names = server_sans(extra_hosts)?;
+        self.issue(&params)
+    }
+
     /// A CRL (PEM) signed by the CA, revoking the given certificates (PEM), valid from an hour ago
     /// for a week; `crl_number` must grow with each new CRL.
     pub fn crl_pem(&self, revoked_cert_pems: &[&str], crl_number: u64) -> Result<String, PkiError> {

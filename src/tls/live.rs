@@ -5,6 +5,10 @@
 //! negotiated; new connections handshake with the new configuration, and every request is checked
 //! against the current CRLs and allow-list.
 //!
+//! By default a reload reads the files of the `[tls]` settings given at start; with
+//! [`LiveTls::reread_settings_with`] (what `sees serve` sets up) each SIGHUP first reads the `[tls]`
+//! section again, so `allowed_clients`, `crls` and the file paths can change too.
+//!
 //! Reloads are serialized and coalesced: requests arriving while one runs are all answered by the
 //! next single reload, so a SIGHUP storm costs at most two.
 
@@ -82,8 +86,13 @@ pub enum ReloadOutcome {
 /// Contents fingerprint of the configuration's files (`None` for an unreadable file).
 type Stamp = Vec<Option<[u8; 32]>>;
 
+/// Where a reload gets the `[tls]` settings from (the configuration file, read again).
+pub type SettingsSource = Arc<dyn Fn() -> Result<TlsSettings, String> + Send + Sync>;
+
 /// Serialized reload bookkeeping.
 struct ReloadState {
+    /// The settings the last reload read (their files are the ones watched).
+    settings: TlsSettings,
     /// Every reload request up to this ticket has been served by a finished reload.
     covered: u64,
     last: ReloadOutcome,
@@ -93,7 +102,9 @@ struct ReloadState {
 
 /// The reloadable TLS configuration of the SEES listener.
 pub struct LiveTls {
+    /// The settings given at start (the poll interval is taken from them).
     settings: TlsSettings,
+    source: std::sync::Mutex<Option<SettingsSource>>,
     current: RwLock<Arc<Material>>,
     counters: TlsCounters,
     requested: AtomicU64,
@@ -118,10 +129,12 @@ impl LiveTls {
         let loaded = material::load(settings)?;
         Ok(Arc::new(LiveTls {
             settings: settings.clone(),
+            source: std::sync::Mutex::new(None),
             current: RwLock::new(Arc::new(loaded)),
             counters: TlsCounters::default(),
             requested: AtomicU64::new(0),
             state: tokio::sync::Mutex::new(ReloadState {
+                settings: settings.clone(),
                 covered: 0,
                 last: ReloadOutcome::Reloaded,
                 stamp,
@@ -134,6 +147,15 @@ impl LiveTls {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Makes every later reload read the `[tls]` settings from `source` first (a failure to read
+    /// them fails the reload and keeps the configuration in use).
+    pub fn reread_settings_with(&self, source: SettingsSource) {
+        match self.source.lock() {
+            Ok(mut guard) => *guard = Some(source),
+            Err(poisoned) => *poisoned.into_inner() = Some(source),
         }
     }
 
@@ -151,18 +173,34 @@ impl LiveTls {
             return state.last.clone();
         }
         state.covered = self.requested.load(Ordering::SeqCst);
-        let settings = self.settings.clone();
+        let source = match self.source.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let previous = state.settings.clone();
         let loaded = tokio::task::spawn_blocking(move || {
+            let settings = match source {
+                Some(source) => source().map_err(|why| {
+                    TlsError::Config(format!("the configuration cannot be read again: {why}"))
+                })?,
+                None => previous,
+            };
             let stamp = stamp(&material::files(&settings));
-            (stamp, material::load(&settings))
+            let loaded = material::load(&settings);
+            Ok::<_, TlsError>((settings, stamp, loaded))
         })
-        .await;
+        .await
+        .map_err(|e| TlsError::Config(e.to_string()))
+        .and_then(|inner| inner);
         let outcome = match loaded {
-            Ok((stamp, result)) => {
+            Ok((settings, stamp, result)) => {
+                // The files watched are those of the newest settings, loaded or not, so a broken
+                // state is reported once and retried when one of its files changes.
                 state.stamp = stamp;
+                state.settings = settings;
                 self.install(result, reason)
             }
-            Err(e) => self.install(Err(TlsError::Config(e.to_string())), reason),
+            Err(e) => self.install(Err(e), reason),
         };
         state.last = outcome.clone();
         outcome
@@ -170,7 +208,7 @@ impl LiveTls {
 
     /// Reloads when any file differs from what the last reload read; `None` when nothing changed.
     pub async fn reload_if_changed(&self) -> Option<ReloadOutcome> {
-        let files = material::files(&self.settings);
+        let files = material::files(&self.state.lock().await.settings);
         let now = tokio::task::spawn_blocking(move || stamp(&files))
             .await
             .ok()?;
