@@ -269,12 +269,11 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     };
     let app = Application::build(&settings).await?;
     let config_file = config.map(Path::to_path_buf);
-    app.tls()
-        .reread_settings_with(std::sync::Arc::new(move || {
-            Settings::load(config_file.as_deref(), dev)
-                .map(|s| s.tls)
-                .map_err(|e| e.to_string())
-        }));
+    app.tls().reread_settings_with(std::sync::Arc::new(move || {
+        Settings::load(config_file.as_deref(), dev)
+            .map(|s| s.tls)
+            .map_err(|e| e.to_string())
+    }));
     if dev {
         crate::dev::seed_demo(&app.key_store(), &app.catalog(), &settings).await?;
         println!(

@@ -982,7 +982,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(problems.contains("server.listen (0.0.0.0:8443) and admin.listen"), "{problems}");
+        assert!(
+            problems.contains("server.listen (0.0.0.0:8443) and admin.listen"),
+            "{problems}"
+        );
         assert!(problems.contains("tls.allowed_clients"), "{problems}");
         assert!(problems.contains("server.rate_burst"), "{problems}");
         let fine = Settings::load_with_env(

@@ -108,7 +108,8 @@ async fn an_empty_list_admits_every_certificate_of_the_client_ca() {
 
 #[tokio::test]
 async fn a_reload_that_reads_new_settings_changes_the_list() {
-    let (server, tls) = spawn_with_tls(|s| s.tls.allowed_clients = vec!["cn:nobody".to_owned()]).await;
+    let (server, tls) =
+        spawn_with_tls(|s| s.tls.allowed_clients = vec!["cn:nobody".to_owned()]).await;
     server.add_key("c-1").await;
     let dev = (server.pki.client_cert_pem(), server.pki.client_key_pem());
     assert_eq!(ask(&server, dev.0, dev.1).await.0, 403);
@@ -150,7 +151,10 @@ async fn one_identity_hammering_gets_429_while_another_is_served() {
     let (mut served, mut limited) = (0u64, 0u64);
     let mut retry_after = None;
     for i in 0..30 {
-        let (status, headers, answer) = hammer.post(&request(&format!("h-{i}"), "c-1")).await.unwrap();
+        let (status, headers, answer) = hammer
+            .post(&request(&format!("h-{i}"), "c-1"))
+            .await
+            .unwrap();
         match status {
             200 => served += 1,
             429 => {
@@ -167,7 +171,10 @@ async fn one_identity_hammering_gets_429_while_another_is_served() {
     }
     let elapsed = started.elapsed().as_secs();
     // The burst, plus at most one token per elapsed second.
-    assert!(served >= 5 && served <= 5 + elapsed + 1, "{served} served in {elapsed} s");
+    assert!(
+        served >= 5 && served <= 5 + elapsed + 1,
+        "{served} served in {elapsed} s"
+    );
     assert_eq!(served + limited, 30);
     let retry_after: u64 = retry_after.expect("Retry-After").parse().unwrap();
     assert!((1..=1).contains(&retry_after), "{retry_after}");
@@ -175,6 +182,10 @@ async fn one_identity_hammering_gets_429_while_another_is_served() {
     // Another identity (another key) is served, on the same server, at once.
     let (cert, key) = server.pki.issue_client("patient").unwrap();
     let (status, _, answer) = ask(&server, &cert, &key).await;
-    assert_eq!((status, answer["isAllowed"].as_bool()), (200, Some(true)), "{answer}");
+    assert_eq!(
+        (status, answer["isAllowed"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
     assert_eq!(tls.counters().values().rate_limited, limited);
 }

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     replace_file, request, sees_binary, spawn_with_pki, spawn_with_tls, start_simulator,
-    tls_client_config,
-    ClientCert, KeptConnection, TestServer, AUTHENTICATOR,
+    tls_client_config, ClientCert, KeptConnection, TestServer, AUTHENTICATOR,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -42,11 +41,8 @@ async fn served_certificate(server: &TestServer) -> Vec<u8> {
 
 /// One request on a new connection with `cert`; the status and error number, or the failure.
 async fn fresh_request(server: &TestServer, cert: ClientCert<'_>) -> Result<(u16, i64), String> {
-    let mut connection = KeptConnection::open(
-        server.addr,
-        tls_client_config(&server.pki, Some(cert), &[]),
-    )
-    .await?;
+    let mut connection =
+        KeptConnection::open(server.addr, tls_client_config(&server.pki, Some(cert), &[])).await?;
     let (status, _, answer) = connection.post(&request("m", "c-1")).await?;
     Ok((status, answer["error"].as_i64().unwrap_or(0)))
 }
@@ -175,7 +171,11 @@ async fn a_client_revoked_mid_test_loses_access_on_its_open_connection_and_at_ne
     .unwrap();
     let opened = Instant::now();
     let (status, _, answer) = open.post(&request("before", "c-1")).await.unwrap();
-    assert_eq!((status, answer["isAllowed"].as_bool()), (200, Some(true)), "{answer}");
+    assert_eq!(
+        (status, answer["isAllowed"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
 
     replace_file(
         &crl,
@@ -189,7 +189,11 @@ async fn a_client_revoked_mid_test_loses_access_on_its_open_connection_and_at_ne
 
     // The open connection: its next request is refused in the SEES shape…
     let (status, _, answer) = open.post(&request("after", "c-1")).await.unwrap();
-    assert_eq!((status, answer["error"].as_i64()), (403, Some(1014)), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_i64()),
+        (403, Some(1014)),
+        "{answer}"
+    );
     assert_eq!(answer["isAllowed"], false);
     assert_eq!(answer["epTokenURL"], "");
     // …and the connection itself ends within tls.max_connection_age_s.
@@ -260,7 +264,8 @@ async fn each_broken_file_keeps_the_old_configuration_serving() {
         (
             "corrupt certificate PEM",
             &paths.cert,
-            b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n".to_vec(),
+            b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n"
+                .to_vec(),
             "server.pem",
         ),
         (
@@ -322,7 +327,10 @@ async fn each_broken_file_keeps_the_old_configuration_serving() {
     let ReloadOutcome::Failed(why) = tls.reload("missing CA").await else {
         panic!("a missing CA bundle was accepted");
     };
-    assert!(why.contains("ca.pem") && why.contains("cannot read"), "{why}");
+    assert!(
+        why.contains("ca.pem") && why.contains("cannot read"),
+        "{why}"
+    );
     assert_eq!(fresh_request(&server, ClientCert::Dev).await, Ok((200, 0)));
     std::fs::write(&paths.client_ca, server.pki.ca_cert_pem()).unwrap();
 
@@ -338,7 +346,10 @@ async fn a_sighup_storm_is_coalesced() {
     let outcomes = futures_util::future::join_all(storm).await;
     assert!(outcomes.iter().all(|o| *o == ReloadOutcome::Reloaded));
     let reloads = tls.counters().values().reloads;
-    assert!((1..=2).contains(&reloads), "{reloads} reloads for 50 signals");
+    assert!(
+        (1..=2).contains(&reloads),
+        "{reloads} reloads for 50 signals"
+    );
 }
 
 /// A `sees serve` child process whose log lines are collected.
@@ -385,7 +396,11 @@ impl Served {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("sees exited ({status}):\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "no {needle:?} in:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -452,12 +467,8 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("no port in {ready:?}"));
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let connect = || {
-        KeptConnection::open(
-            addr,
-            tls_client_config(&pki, Some(ClientCert::Dev), &[]),
-        )
-    };
+    let connect =
+        || KeptConnection::open(addr, tls_client_config(&pki, Some(ClientCert::Dev), &[]));
     let before = connect().await.unwrap().server_certificate();
     assert_eq!(before, der(pki.server_cert_pem()));
 
@@ -470,7 +481,11 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
     let mut after = connect().await.unwrap();
     assert_eq!(after.server_certificate(), der(&cert));
     let (status, _, answer) = after.post(&request("m", "c-1")).await.unwrap();
-    assert_eq!((status, answer["error"].as_i64()), (403, Some(1015)), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_i64()),
+        (403, Some(1015)),
+        "{answer}"
+    );
 
     // A broken file on the next SIGHUP: one warning naming it, the previous configuration kept.
     replace_file(&paths.server_key, b"garbage");
@@ -484,4 +499,25 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
         "the previous configuration keeps serving"
     );
     served.signal("TERM");
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_at_once_instead_of_waiting_out_the_grace() {
+    let (server, _tls) = spawn_with_tls(|s| s.server.shutdown_grace_ms = 20_000).await;
+    server.add_key("c-1").await;
+    let mut idle = KeptConnection::open(
+        server.addr,
+        tls_client_config(&server.pki, Some(ClientCert::Dev), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(idle.post(&request("m", "c-1")).await.unwrap().0, 200);
+    let started = Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(idle.closed_within(Duration::from_secs(1)).await);
 }

@@ -145,7 +145,9 @@ pub async fn serve_tls(
             );
             let service = TowerToHyperService::new(tower::service_fn(
                 move |mut request: hyper::Request<Incoming>| {
-                    if let Some(refusal) = gate.as_ref().and_then(|g| g.check(certificate.as_deref())) {
+                    if let Some(refusal) =
+                        gate.as_ref().and_then(|g| g.check(certificate.as_deref()))
+                    {
                         return futures_util::future::Either::Left(std::future::ready(Ok(refusal)));
                     }
                     request

@@ -25,7 +25,10 @@ struct Bucket {
 pub enum Verdict {
     Allowed,
     /// Over the limit: try again after `retry_after`; `first` when the previous request was allowed.
-    Limited { retry_after: Duration, first: bool },
+    Limited {
+        retry_after: Duration,
+        first: bool,
+    },
 }
 
 /// Token buckets of every recently seen client.
@@ -131,8 +134,15 @@ mod tests {
         ));
         assert_eq!(limiter.check(&b, start), Verdict::Allowed, "another client");
         let later = start + Duration::from_millis(500);
-        assert_eq!(limiter.check(&a, later), Verdict::Allowed, "refilled one token");
-        assert!(matches!(limiter.check(&a, later), Verdict::Limited { first: true, .. }));
+        assert_eq!(
+            limiter.check(&a, later),
+            Verdict::Allowed,
+            "refilled one token"
+        );
+        assert!(matches!(
+            limiter.check(&a, later),
+            Verdict::Limited { first: true, .. }
+        ));
         assert!(RateLimiter::new(0, 10).is_none(), "0 = off");
     }
 

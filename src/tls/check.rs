@@ -203,8 +203,11 @@ mod tests {
         let foreign = dir.path().join("foreign.crl");
         std::fs::write(&foreign, stranger.crl_pem(&[], 1).unwrap()).unwrap();
         let corrupt = dir.path().join("corrupt.pem");
-        std::fs::write(&corrupt, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-            .unwrap();
+        std::fs::write(
+            &corrupt,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         let broken = TlsSettings {
             key: paths.client_key.clone(),
             client_ca: paths.ca_cert.clone(),
@@ -231,7 +234,10 @@ mod tests {
             ..tls
         };
         let text = sees_problems(&corrupt_cert).join("\n");
-        assert!(text.contains("tls.cert") && text.contains("corrupt.pem"), "{text}");
+        assert!(
+            text.contains("tls.cert") && text.contains("corrupt.pem"),
+            "{text}"
+        );
         assert!(text.contains("tls.client_ca"), "{text}");
     }
 }

@@ -2,7 +2,7 @@
 //! and key, the client CA bundle, the CRLs and the allow-list. A `Material` is complete or not built
 //! at all, so a reload can swap it in atomically or keep the old one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,21 +25,23 @@ pub struct Material {
     pub policy: Arc<ClientPolicy>,
 }
 
+/// A revoked certificate: its issuer's DER name and its serial as encoded.
+pub type RevokedSerial = (Vec<u8>, Vec<u8>);
+
 /// Per-request client checks: revoked serials (from the CRLs) and the allow-list.
 #[derive(Debug, Default)]
 pub struct ClientPolicy {
-    /// (issuer DER name, serial) of every revoked certificate.
-    revoked: HashSet<(Vec<u8>, Vec<u8>)>,
+    /// Issuer DER name → serials of its revoked certificates.
+    revoked: HashMap<Vec<u8>, HashSet<Vec<u8>>>,
     allow: AllowList,
 }
 
 impl ClientPolicy {
     /// Whether a loaded CRL lists `peer`.
     pub fn is_revoked(&self, peer: &PeerCertificate) -> bool {
-        !self.revoked.is_empty()
-            && self
-                .revoked
-                .contains(&(peer.issuer.clone(), peer.serial.clone()))
+        self.revoked
+            .get(peer.issuer.as_slice())
+            .is_some_and(|serials| serials.contains(peer.serial.as_slice()))
     }
 
     /// Whether the allow-list admits `peer`.
@@ -49,7 +51,7 @@ impl ClientPolicy {
 
     /// Number of revoked serials known.
     pub fn revoked_count(&self) -> usize {
-        self.revoked.len()
+        self.revoked.values().map(HashSet::len).sum()
     }
 }
 
@@ -66,12 +68,12 @@ pub fn load(settings: &TlsSettings) -> Result<Material, TlsError> {
             why: e.to_string(),
         })?;
     }
-    let mut revoked = HashSet::new();
+    let mut revoked: HashMap<Vec<u8>, HashSet<Vec<u8>>> = HashMap::new();
     let mut crl_ders = Vec::new();
     for path in &settings.crls {
         for crl in load_crls(path)? {
-            for serial in check_crl(path, &crl, &cas)? {
-                revoked.insert(serial);
+            for (issuer, serial) in check_crl(path, &crl, &cas)? {
+                revoked.entry(issuer).or_default().insert(serial);
             }
             crl_ders.push(crl);
         }
@@ -149,7 +151,7 @@ pub fn check_crl(
     path: &Path,
     crl: &CertificateRevocationListDer<'_>,
     cas: &[CertificateDer<'_>],
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TlsError> {
+) -> Result<Vec<RevokedSerial>, TlsError> {
     let crl_error = |why: String| TlsError::Crl {
         path: path.to_owned(),
         why,

@@ -82,7 +82,11 @@ mod tests {
         let peer = PeerCertificate::parse(&der).unwrap();
         assert_eq!(peer.common_names, vec!["sees-dev-server"]);
         assert!(peer.dns_names.contains(&"api.example.com".to_owned()));
-        assert!(peer.subject.contains("CN=sees-dev-server"), "{}", peer.subject);
+        assert!(
+            peer.subject.contains("CN=sees-dev-server"),
+            "{}",
+            peer.subject
+        );
         assert!(!peer.serial.is_empty());
         assert_eq!(peer.spki_hex().len(), 64);
         let client = CertificateDer::from_pem_slice(pki.client_cert_pem().as_bytes()).unwrap();

@@ -506,7 +506,10 @@ impl KeptConnection {
 
     /// POSTs `body` to the main path on this connection; the status, the headers (lowercase names)
     /// and the JSON answer; the error text when the connection fails.
-    pub async fn post(&mut self, body: &str) -> Result<(u16, Vec<(String, String)>, Value), String> {
+    pub async fn post(
+        &mut self,
+        body: &str,
+    ) -> Result<(u16, Vec<(String, String)>, Value), String> {
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
         let head = format!(
             "POST /sees/v1/entitlement HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
