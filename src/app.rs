@@ -21,11 +21,13 @@ use crate::devices::DeviceBindings;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
 use crate::ids::ContentId;
 use crate::keys::{KeyStore, KeyStoreError, MasterKey, MasterKeyError, MASTER_KEY_ENV};
-use crate::net::{serve_tls, ConnectionLimits};
+use crate::net::rate_limit::RateLimiter;
+use crate::net::{serve_tls, ClientGate, ConnectionLimits, TlsSource};
 use crate::sees::handler::SeesState;
 use crate::sees::service::ServiceParts;
 use crate::sees::{EntitlementService, TokenDefaults};
 use crate::store::{redact_password, Store, StoreError};
+use crate::tls::live::LiveTls;
 use crate::tls::TlsError;
 
 /// Why sees cannot start.
@@ -97,7 +99,7 @@ pub async fn open_stores(settings: &Settings) -> Result<Stores, StartError> {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
+    gate: Arc<ClientGate>,
     router: Router,
     limits: ConnectionLimits,
     keys: Arc<KeyStore>,
@@ -128,7 +130,11 @@ impl Application {
         if !settings.expressplay.has_authenticator() {
             return Err(StartError::NoAuthenticator);
         }
-        let tls = crate::tls::server_config(&settings.tls)?;
+        let tls = LiveTls::load(&settings.tls)?;
+        let gate = Arc::new(ClientGate::new(
+            tls,
+            RateLimiter::new(settings.server.rate_limit_per_s, settings.server.rate_burst),
+        ));
         let stores = open_stores(settings).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
@@ -215,13 +221,15 @@ impl Application {
         Ok(Application {
             listener,
             local_addr,
-            tls,
+            gate,
             router,
             limits: ConnectionLimits {
                 handshake_timeout: Duration::from_millis(settings.server.handshake_timeout_ms),
                 header_read_timeout: Duration::from_millis(settings.server.header_read_timeout_ms),
                 max_connections: settings.server.max_connections,
                 shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
+                max_connection_age: (settings.tls.max_connection_age_s > 0)
+                    .then(|| Duration::from_secs(settings.tls.max_connection_age_s)),
             },
             keys,
             catalog,
@@ -255,6 +263,12 @@ impl Application {
         Arc::clone(&self.state)
     }
 
+    /// The reloadable TLS configuration of the SEES listener: `reload` is what SIGHUP calls;
+    /// `counters` counts reloads and client refusals.
+    pub fn tls(&self) -> Arc<LiveTls> {
+        Arc::clone(self.gate.tls())
+    }
+
     /// The bound address of the admin listener.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.local_addr
@@ -267,7 +281,10 @@ impl Application {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let admin = self.admin;
-        let admin_limits = self.limits;
+        let admin_limits = ConnectionLimits {
+            max_connection_age: None,
+            ..self.limits
+        };
         let admin_stopped = signal(stopped.clone());
         let admin_task = async move {
             match admin.tls {
@@ -275,7 +292,7 @@ impl Application {
                     tracing::info!(addr = %admin.local_addr, "admin listener ready (TLS)");
                     serve_tls(
                         admin.listener,
-                        tls,
+                        TlsSource::Fixed(tls),
                         admin.router,
                         admin_limits,
                         admin_stopped,
@@ -298,10 +315,13 @@ impl Application {
                 }
             }
         };
+        let live = Arc::clone(self.gate.tls());
+        let watch_task = Arc::clone(&live).watch_files(signal(stopped.clone()));
+        let sighup_task = reload_on_sighup(live, signal(stopped.clone()));
         tracing::info!(addr = %self.local_addr, "SEES listener ready (mutual TLS)");
         let sees_task = serve_tls(
             self.listener,
-            self.tls,
+            TlsSource::Live(self.gate),
             self.router,
             self.limits,
             signal(stopped),
@@ -310,7 +330,7 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         };
-        tokio::join!(sees_task, admin_task, trigger);
+        tokio::join!(sees_task, admin_task, watch_task, sighup_task, trigger);
         tracing::info!("stopped");
     }
 }
@@ -320,6 +340,39 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok((listener, local))
+}
+
+/// Reloads the SEES listener's TLS configuration on every SIGHUP until `stop` completes. Signals
+/// arriving during a reload are coalesced into one more reload.
+pub async fn reload_on_sighup(tls: Arc<LiveTls>, stop: impl Future<Output = ()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS reloads only on file changes");
+                return;
+            }
+        };
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                received = hangups.recv() => {
+                    if received.is_none() {
+                        return;
+                    }
+                    tls.reload("SIGHUP").await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        stop.await;
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -35,7 +35,8 @@ enum Command {
         #[arg(long)]
         dev: bool,
     },
-    /// Load and validate the configuration, explaining every problem.
+    /// Validate the configuration and everything it names (files, certificates, CRLs, store, master
+    /// key, listeners): one line per problem, exit status 1 when there is any.
     CheckConfig {
         /// Include the --dev layer.
         #[arg(long)]
@@ -187,18 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Serve { dev } => serve(config, dev).await,
-        Command::CheckConfig { dev } => {
-            let settings = Settings::load(config, dev)?;
-            if !dev && !settings.expressplay.has_authenticator() {
-                println!(
-                    "configuration is valid, but expressplay.customer_authenticator is empty: \
-                     `serve` will refuse to start (use --dev for the simulator)"
-                );
-            } else {
-                println!("configuration is valid");
-            }
-            Ok(())
-        }
+        Command::CheckConfig { dev } => check_config(config, dev).await,
         Command::Certs(CertsCommand::Dev { out, hosts, force }) => {
             let paths = DevPki::generate(&hosts)?.write_to(&out, force)?;
             println!(
@@ -234,6 +224,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `sees check-config`: the settings, then the TLS files, then the store and the master key; every
+/// problem on its own line.
+async fn check_config(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
+    let settings = match Settings::load(config, dev) {
+        Ok(settings) => settings,
+        Err(crate::config::ConfigError::Invalid(problems)) => {
+            for problem in &problems {
+                println!("problem: {problem}");
+            }
+            bail!("the configuration has {} problem(s)", problems.len());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut problems = crate::tls::check::problems(&settings);
+    match open_stores(&settings).await {
+        Ok(stores) => stores.store.close().await,
+        Err(e) => problems.push(format!("store: {e}")),
+    }
+    for problem in &problems {
+        println!("problem: {problem}");
+    }
+    if !problems.is_empty() {
+        bail!("the configuration has {} problem(s)", problems.len());
+    }
+    if !dev && !settings.expressplay.has_authenticator() {
+        println!(
+            "configuration is valid, but expressplay.customer_authenticator is empty: \
+             `serve` will refuse to start (use --dev for the simulator)"
+        );
+    } else {
+        println!("configuration is valid");
+    }
+    Ok(())
+}
+
 async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     let mut settings = Settings::load(config, dev)?;
     crate::telemetry::init(&settings.log);
@@ -243,6 +268,12 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
         None
     };
     let app = Application::build(&settings).await?;
+    let config_file = config.map(Path::to_path_buf);
+    app.tls().reread_settings_with(std::sync::Arc::new(move || {
+        Settings::load(config_file.as_deref(), dev)
+            .map(|s| s.tls)
+            .map_err(|e| e.to_string())
+    }));
     if dev {
         crate::dev::seed_demo(&app.key_store(), &app.catalog(), &settings).await?;
         println!(

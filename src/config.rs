@@ -59,6 +59,10 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_grace_ms: u64,
+    /// Requests per second one client identity (certificate key) may make; 0 = no limit.
+    pub rate_limit_per_s: u32,
+    /// Requests one client identity may make at once above the steady rate (the bucket size).
+    pub rate_burst: u32,
 }
 
 impl Default for ServerSettings {
@@ -75,6 +79,8 @@ impl Default for ServerSettings {
             request_timeout_ms: 5_000,
             max_connections: 16_384,
             shutdown_grace_ms: 10_000,
+            rate_limit_per_s: 0,
+            rate_burst: 20,
         }
     }
 }
@@ -89,6 +95,18 @@ pub struct TlsSettings {
     pub key: PathBuf,
     /// CA bundle (PEM) that client certificates must chain to.
     pub client_ca: PathBuf,
+    /// CRL files (PEM or DER) issued by the client CA; revoked client certificates are refused.
+    /// From the environment: comma-separated.
+    #[serde(deserialize_with = "paths_or_comma_separated")]
+    pub crls: Vec<PathBuf>,
+    /// Client certificates admitted, as `dns:NAME`, `uri:URI`, `cn:NAME` or `spki-sha256:HASH`;
+    /// empty = any certificate chaining to the client CA. From the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_clients: Vec<String>,
+    /// How often the certificate, key, CA and CRL files are checked for changes; 0 = only on SIGHUP.
+    pub reload_check_ms: u64,
+    /// Age after which a client connection is closed (after its in-flight request); 0 = unlimited.
+    pub max_connection_age_s: u64,
 }
 
 impl Default for TlsSettings {
@@ -97,6 +115,10 @@ impl Default for TlsSettings {
             cert: PathBuf::from("certs/server.pem"),
             key: PathBuf::from("certs/server.key"),
             client_ca: PathBuf::from("certs/ca.pem"),
+            crls: Vec::new(),
+            allowed_clients: Vec::new(),
+            reload_check_ms: 2_000,
+            max_connection_age_s: 300,
         }
     }
 }
@@ -242,6 +264,16 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
             .map(str::to_owned)
             .collect(),
     })
+}
+
+/// Paths as a list, or (from an environment variable) one comma-separated string.
+fn paths_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    Ok(list_or_comma_separated(d)?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect())
 }
 
 /// Field names in the record service's answer (ExpressPlay does not publish them).
@@ -636,6 +668,17 @@ impl Settings {
                 problems.push(format!("{name} must be greater than 0"));
             }
         }
+        if server.rate_limit_per_s > 0 && server.rate_burst == 0 {
+            problems.push(
+                "server.rate_burst must be greater than 0 when server.rate_limit_per_s is set"
+                    .to_owned(),
+            );
+        }
+        for entry in &self.tls.allowed_clients {
+            if let Err(why) = crate::tls::allow::AllowEntry::parse(entry) {
+                problems.push(format!("tls.allowed_clients: {why}"));
+            }
+        }
         if server.max_connections == 0 {
             problems.push("server.max_connections must be greater than 0".to_owned());
         }
@@ -674,6 +717,7 @@ impl Settings {
                     .to_owned(),
             );
         }
+        problems.extend(self.listener_clashes());
         let admin = &self.admin;
         if !admin.listen.ip().is_loopback() && (admin.tls_cert.is_none() || admin.tls_key.is_none())
         {
@@ -733,6 +777,33 @@ impl Settings {
                 "log.level: {:?} is not a valid filter",
                 self.log.level
             ));
+        }
+        problems
+    }
+
+    /// Every listener sees opens, by setting name.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![
+            ("server.listen", self.server.listen),
+            ("admin.listen", self.admin.listen),
+        ]
+    }
+
+    /// Listeners that would take the same port on overlapping addresses (port 0 never clashes).
+    pub fn listener_clashes(&self) -> Vec<String> {
+        let listeners = self.listeners();
+        let mut problems = Vec::new();
+        for (i, (name, addr)) in listeners.iter().enumerate() {
+            for (other, other_addr) in &listeners[i + 1..] {
+                let overlap = addr.ip() == other_addr.ip()
+                    || addr.ip().is_unspecified()
+                    || other_addr.ip().is_unspecified();
+                if addr.port() != 0 && addr.port() == other_addr.port() && overlap {
+                    problems.push(format!(
+                        "{name} ({addr}) and {other} ({other_addr}) would listen on the same port"
+                    ));
+                }
+            }
         }
         problems
     }
@@ -894,6 +965,42 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{settings:?}").contains("ffffffffffffffff"));
+    }
+
+    #[test]
+    fn clashing_listeners_and_bad_allow_list_entries_are_problems() {
+        let problems = Settings::load_with_env(
+            None,
+            false,
+            env(&[
+                ("SEES__SERVER__LISTEN", "0.0.0.0:8443"),
+                ("SEES__ADMIN__LISTEN", "127.0.0.1:8443"),
+                ("SEES__TLS__ALLOWED_CLIENTS", "cn:player,ip:10.0.0.1"),
+                ("SEES__SERVER__RATE_LIMIT_PER_S", "5"),
+                ("SEES__SERVER__RATE_BURST", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            problems.contains("server.listen (0.0.0.0:8443) and admin.listen"),
+            "{problems}"
+        );
+        assert!(problems.contains("tls.allowed_clients"), "{problems}");
+        assert!(problems.contains("server.rate_burst"), "{problems}");
+        let fine = Settings::load_with_env(
+            None,
+            false,
+            env(&[
+                ("SEES__SERVER__LISTEN", "127.0.0.1:0"),
+                ("SEES__ADMIN__LISTEN", "127.0.0.1:0"),
+                ("SEES__TLS__CRLS", "/etc/sees/a.crl, /etc/sees/b.crl"),
+                ("SEES__TLS__ALLOWED_CLIENTS", "dns:player.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(fine.tls.crls.len(), 2);
+        assert_eq!(fine.tls.allowed_clients, vec!["dns:player.example.com"]);
     }
 
     #[test]

@@ -261,6 +261,23 @@ fn check_config_explains_problems_and_serve_needs_an_authenticator() {
     );
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sees.example.toml");
+    let missing = sees(
+        dir.path(),
+        &["--config", example.to_str().unwrap(), "check-config"],
+    );
+    fails_with(&missing, "problem: tls.cert: cannot read certs/server.pem");
+    fails_with(&missing, "problem: store: ");
+    // The example's relative paths, filled: certificates and a master key.
+    assert!(sees(dir.path(), &["certs", "dev", "--out", "certs"])
+        .status
+        .success());
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    assert!(sees(
+        dir.path(),
+        &["keys", "gen-master-key", "--out", "data/master.key"]
+    )
+    .status
+    .success());
     let fine = sees(
         dir.path(),
         &["--config", example.to_str().unwrap(), "check-config"],

@@ -1,6 +1,10 @@
 //! The listener: accept, TLS handshake under a deadline (a plaintext HTTP request gets a short
 //! explanation instead), the verified client certificate attached to every request, HTTP/1.1 and
-//! HTTP/2 served by hyper, a cap on open connections, and a graceful drain at shutdown.
+//! HTTP/2 served by hyper, a cap on open connections, a maximum connection age, the per-request
+//! client gate (`gate`: revocation, allow-list, rate limit), and a graceful drain at shutdown.
+
+pub mod gate;
+pub mod rate_limit;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +14,6 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -18,8 +21,11 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+pub use gate::ClientGate;
+
 use crate::sees::wire::PROTOCOL_VERSION;
 use crate::sees::{ClientIdentity, EntitlementResponse, ErrorCode};
+use crate::tls::peer::PeerCertificate;
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +34,34 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// Connections older than this are closed after their in-flight request; `None` = no limit.
+    pub max_connection_age: Option<Duration>,
+}
+
+/// Where a listener's TLS configuration comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// One configuration for the listener's lifetime (the admin listener).
+    Fixed(Arc<rustls::ServerConfig>),
+    /// The reloadable SEES configuration, read at each accepted connection, and the checks every
+    /// request passes.
+    Live(Arc<ClientGate>),
+}
+
+impl TlsSource {
+    fn acceptor(&self) -> TlsAcceptor {
+        match self {
+            TlsSource::Fixed(config) => TlsAcceptor::from(Arc::clone(config)),
+            TlsSource::Live(gate) => TlsAcceptor::from(Arc::clone(&gate.tls().current().config)),
+        }
+    }
+
+    fn gate(&self) -> Option<Arc<ClientGate>> {
+        match self {
+            TlsSource::Fixed(_) => None,
+            TlsSource::Live(gate) => Some(Arc::clone(gate)),
+        }
+    }
 }
 
 /// What a plaintext HTTP client on the TLS port is told before the connection closes.
@@ -53,14 +87,13 @@ fn plaintext_answer() -> Vec<u8> {
 /// connections for up to `limits.shutdown_grace`.
 pub async fn serve_tls(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: TlsSource,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (drain, draining) = tokio::sync::watch::channel(false);
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
@@ -70,6 +103,7 @@ pub async fn serve_tls(
         .timer(TokioTimer::new())
         .max_concurrent_streams(256);
     let http = Arc::new(http);
+    let gate = tls.gate();
 
     tokio::pin!(shutdown);
     loop {
@@ -91,14 +125,16 @@ pub async fn serve_tls(
                 }
             },
         };
-        let acceptor = acceptor.clone();
+        let acceptor = tls.acceptor();
         let router = router.clone();
         let http = Arc::clone(&http);
-        let watcher = graceful.watcher();
+        let gate = gate.clone();
+        let mut draining = draining.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let _ = tcp.set_nodelay(true);
-            let Some((tls, identity)) = handshake(tcp, &acceptor, limits.handshake_timeout).await
+            let Some((tls, identity, certificate)) =
+                handshake(tcp, &acceptor, limits.handshake_timeout).await
             else {
                 return;
             };
@@ -109,24 +145,58 @@ pub async fn serve_tls(
             );
             let service = TowerToHyperService::new(tower::service_fn(
                 move |mut request: hyper::Request<Incoming>| {
+                    if let Some(refusal) =
+                        gate.as_ref().and_then(|g| g.check(certificate.as_deref()))
+                    {
+                        return futures_util::future::Either::Left(std::future::ready(Ok(refusal)));
+                    }
                     request
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
                     if let Some(identity) = &identity {
                         request.extensions_mut().insert(identity.clone());
                     }
-                    router.clone().oneshot(request)
+                    if let Some(certificate) = &certificate {
+                        request.extensions_mut().insert(Arc::clone(certificate));
+                    }
+                    futures_util::future::Either::Right(router.clone().oneshot(request))
                 },
             ));
             let connection = http.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(connection.into_owned()).await {
+            tokio::pin!(connection);
+            let aged = async {
+                match limits.max_connection_age {
+                    Some(age) => tokio::time::sleep(age).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(aged);
+            let mut closing = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = connection.as_mut() => break ended,
+                    () = &mut aged, if !closing => {
+                        tracing::debug!(%peer, "connection reached its maximum age; closing after the in-flight request");
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    _ = draining.wait_for(|d| *d), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    tracing::info!(open = graceful.count(), "draining connections");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    let open = limits.max_connections - slots.available_permits();
+    tracing::info!(open, "draining connections");
+    let _ = drain.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all))
         .await
         .is_err()
     {
@@ -144,6 +214,7 @@ async fn handshake(
 ) -> Option<(
     tokio_rustls::server::TlsStream<TcpStream>,
     Option<ClientIdentity>,
+    Option<Arc<PeerCertificate>>,
 )> {
     let outcome = tokio::time::timeout(deadline, async {
         let mut first = [0u8; 1];
@@ -170,18 +241,19 @@ async fn handshake(
             return None;
         }
     };
-    let identity = stream
+    let leaf = stream
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map(|leaf| {
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
-            ClientIdentity {
-                cert_sha256: hex::encode(digest.as_ref()),
-            }
-        });
-    Some((stream, identity))
+        .and_then(|chain| chain.first());
+    let identity = leaf.map(|leaf| {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
+        ClientIdentity {
+            cert_sha256: hex::encode(digest.as_ref()),
+        }
+    });
+    let certificate = leaf.and_then(|leaf| PeerCertificate::parse(leaf.as_ref()).map(Arc::new));
+    Some((stream, identity, certificate))
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     // 1011 is retired ("requestType 2/3 not supported yet"); never reuse it.
     TlsRequired,
     CookieRequired,
+    ClientRevoked,
+    ClientNotAllowed,
+    RateLimited,
     // 2xxx — the content is unknown or cannot be served.
     UnknownContent,
     ContentWindowClosed,
@@ -61,7 +64,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The table, in number order.
-    pub const ALL: [ErrorCode; 45] = [
+    pub const ALL: [ErrorCode; 48] = [
         ErrorCode::MalformedJson,
         ErrorCode::SchemaViolation,
         ErrorCode::InvalidMessageId,
@@ -74,6 +77,9 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::TlsRequired,
         ErrorCode::CookieRequired,
+        ErrorCode::ClientRevoked,
+        ErrorCode::ClientNotAllowed,
+        ErrorCode::RateLimited,
         ErrorCode::UnknownContent,
         ErrorCode::ContentWindowClosed,
         ErrorCode::NotRegistrationContent,
@@ -124,6 +130,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 1010,
             ErrorCode::TlsRequired => 1012,
             ErrorCode::CookieRequired => 1013,
+            ErrorCode::ClientRevoked => 1014,
+            ErrorCode::ClientNotAllowed => 1015,
+            ErrorCode::RateLimited => 1016,
             ErrorCode::UnknownContent => 2001,
             ErrorCode::ContentWindowClosed => 2002,
             ErrorCode::NotRegistrationContent => 2003,
@@ -176,6 +185,8 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnknownPath => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::ClientRevoked | ErrorCode::ClientNotAllowed => 403,
+            ErrorCode::RateLimited => 429,
             _ => 200,
         }
     }
@@ -199,6 +210,15 @@ impl ErrorCode {
                 "plaintext HTTP on the TLS port (answered before closing the connection)"
             }
             ErrorCode::CookieRequired => "customerCookie is required for requestType 2 and 3",
+            ErrorCode::ClientRevoked => {
+                "the client certificate is revoked by a CRL in tls.crls (checked on every request)"
+            }
+            ErrorCode::ClientNotAllowed => {
+                "the client certificate is valid but not listed in tls.allowed_clients"
+            }
+            ErrorCode::RateLimited => {
+                "this client certificate exceeds server.rate_limit_per_s; retry after Retry-After seconds"
+            }
             ErrorCode::UnknownContent => "no content key is stored for this contentID",
             ErrorCode::ContentWindowClosed => "the content key's configured token expiry has passed",
             ErrorCode::NotRegistrationContent => {

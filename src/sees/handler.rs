@@ -144,6 +144,13 @@ async fn entitlement(
     .await
 }
 
+/// An answer in the protocol's shape to a request refused before its body is read (the connection's
+/// client certificate is revoked or not allowed, or its rate limit is exceeded): the code's HTTP
+/// status, an empty messageID.
+pub fn refuse(code: ErrorCode, detail: &str) -> Response {
+    reply(refusal(code, detail))
+}
+
 fn refusal(code: ErrorCode, detail: &str) -> Rejection {
     Rejection {
         code,

@@ -16,6 +16,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
 };
+use rustls_pki_types::pem::PemObject;
 use zeroize::Zeroizing;
 
 /// File name of the CA certificate written by [`DevPki::write_to`].
@@ -171,6 +172,64 @@ impl DevPki {
         ))
     }
 
+    /// Issues another server certificate (with a new key) for the default hosts plus `extra_hosts`,
+    /// as a rotation would. Returns the certificate PEM and the private key PEM.
+    pub fn issue_server(
+        &self,
+        extra_hosts: &[String],
+    ) -> Result<(String, Zeroizing<String>), PkiError> {
+        let mut params = leaf_params(SERVER_COMMON_NAME, ExtendedKeyUsagePurpose::ServerAuth);
+        params.subject_alt_names = server_sans(extra_hosts)?;
+        self.issue(&params)
+    }
+
+    /// A CRL (PEM) signed by the CA, revoking the given certificates (PEM), valid from an hour ago
+    /// for a week; `crl_number` must grow with each new CRL.
+    pub fn crl_pem(&self, revoked_cert_pems: &[&str], crl_number: u64) -> Result<String, PkiError> {
+        let now = now!();
+        let mut revoked_certs = Vec::new();
+        for pem in revoked_cert_pems {
+            let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+                .map_err(|e| PkiError::Generate(format!("not a certificate: {e}")))?;
+            let peer = super::peer::PeerCertificate::parse(&der)
+                .ok_or_else(|| PkiError::Generate("not a certificate".to_owned()))?;
+            revoked_certs.push(rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(&peer.serial),
+                revocation_time: now - HOUR,
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            });
+        }
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - HOUR,
+            next_update: now + 7 * 24 * HOUR,
+            crl_number: rcgen::SerialNumber::from(crl_number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.ca_params, &self.ca_key);
+        Ok(params.signed_by(&issuer)?.pem()?)
+    }
+
+    /// Issues a client certificate with subject alternative names `sans` (DNS names, or URIs when
+    /// they contain "://") besides the common name. Returns the certificate PEM and the key PEM.
+    pub fn issue_client_with_sans(
+        &self,
+        common_name: &str,
+        sans: &[&str],
+    ) -> Result<(String, Zeroizing<String>), PkiError> {
+        let mut params = leaf_params(common_name, ExtendedKeyUsagePurpose::ClientAuth);
+        for san in sans {
+            params.subject_alt_names.push(if san.contains("://") {
+                SanType::URI((*san).try_into()?)
+            } else {
+                SanType::DnsName((*san).try_into()?)
+            });
+        }
+        self.issue(&params)
+    }
+
     /// Writes the five PEM files into `dir`, creating it (mode 0700) if missing.
     ///
     /// Refuses with [`PkiError::WouldOverwrite`] if any of the five files exists, checking all of
@@ -270,15 +329,24 @@ impl DevPkiPaths {
     }
 }
 
+/// The current time in rcgen's date type, in whole seconds (a macro: that type's crate is not named
+/// here).
+macro_rules! now {
+    () => {{
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(since_epoch.as_secs())
+    }};
+}
+use now;
+
 /// Sets `params` valid from an hour ago until `lifetime` from now.
 ///
 /// rcgen's date type comes from the `time` crate, which this crate does not depend on directly, so
 /// the current time is built from the Unix epoch with `std` durations instead of being named.
 fn set_validity(params: &mut CertificateParams, lifetime: Duration) {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    let now = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(since_epoch.as_secs());
+    let now = now!();
     params.not_before = now - HOUR;
     params.not_after = now + lifetime;
 }

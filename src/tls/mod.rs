@@ -1,16 +1,23 @@
 //! TLS policy in one place: the aws-lc-rs provider, TLS 1.2 and 1.3 only, a client certificate always
-//! required and verified against the configured CA bundle, ALPN h2 and http/1.1, session resumption;
-//! and `dev_pki`, the generator of development certificates.
+//! required and verified against the configured CA bundle and CRLs, ALPN h2 and http/1.1, session
+//! resumption. `material` loads a complete configuration, `live` reloads it while serving, `peer` and
+//! `allow` are the per-request client checks, `check` explains a configuration's problems, and
+//! `dev_pki` generates development certificates.
 //!
 //! Errors name files, never their contents.
 
+pub mod allow;
+pub mod check;
 pub mod dev_pki;
+pub mod live;
+pub mod material;
+pub mod peer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -28,6 +35,12 @@ pub enum TlsError {
     ClientCa { path: PathBuf, why: String },
     #[error("the server certificate and key do not form a usable pair: {0}")]
     Config(String),
+    #[error("{key} is not the private key of the certificate in {cert}")]
+    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("CRL {path} {why}")]
+    Crl { path: PathBuf, why: String },
+    #[error("tls.allowed_clients: {0}")]
+    AllowList(String),
 }
 
 /// The one crypto provider sees uses.
@@ -35,39 +48,9 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Server configuration of the mutual-TLS SEES listener.
+/// Server configuration of the mutual-TLS SEES listener (loaded once; [`live::LiveTls`] reloads it).
 pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
-    let chain = load_certs(&settings.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&settings.key).map_err(|e| TlsError::Read {
-        path: settings.key.clone(),
-        why: pem_error(&e),
-    })?;
-    let mut roots = RootCertStore::empty();
-    for ca in load_certs(&settings.client_ca)? {
-        roots.add(ca).map_err(|e| TlsError::ClientCa {
-            path: settings.client_ca.clone(),
-            why: e.to_string(),
-        })?;
-    }
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-            .build()
-            .map_err(|e| TlsError::ClientCa {
-                path: settings.client_ca.clone(),
-                why: e.to_string(),
-            })?;
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.session_storage = ServerSessionMemoryCache::new(16 * 1024);
-    config.ticketer =
-        rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(Arc::new(config))
+    material::load(settings).map(|m| m.config)
 }
 
 /// Server configuration of the admin listener: TLS 1.2/1.3, and client certificates from
@@ -128,7 +111,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
+pub(crate) fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
     match e {
         rustls_pki_types::pem::Error::Io(io) => io.to_string(),
         rustls_pki_types::pem::Error::NoItemsFound => "no PEM item of the expected kind".to_owned(),
@@ -152,6 +135,7 @@ mod tests {
             cert: paths.server_cert.clone(),
             key: paths.server_key.clone(),
             client_ca: paths.ca_cert.clone(),
+            ..TlsSettings::default()
         };
         let config = server_config(&settings).unwrap();
         assert_eq!(
@@ -171,7 +155,7 @@ mod tests {
         let swapped = TlsSettings {
             cert: paths.server_cert.clone(),
             key: paths.client_key.clone(),
-            client_ca: paths.ca_cert.clone(),
+            ..settings.clone()
         };
         let err = server_config(&swapped).unwrap_err().to_string();
         assert!(!err.contains("PRIVATE KEY"), "{err}");

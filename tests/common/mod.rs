@@ -415,3 +415,162 @@ pub fn client_with(config: rustls::ClientConfig) -> reqwest::Client {
 pub fn sees_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sees"))
 }
+
+/// A server on test settings adjusted by `adjust`, and its reloadable TLS configuration (`reload` is
+/// what SIGHUP calls).
+pub async fn spawn_with_tls(
+    adjust: impl FnOnce(&mut Settings),
+) -> (TestServer, Arc<sees::tls::live::LiveTls>) {
+    spawn_with_pki(DevPki::generate(&[]).expect("test PKI"), adjust).await
+}
+
+/// As `spawn_with_tls`, with the PKI given (to write CRLs of its CA before the server starts).
+pub async fn spawn_with_pki(
+    pki: DevPki,
+    adjust: impl FnOnce(&mut Settings),
+) -> (TestServer, Arc<sees::tls::live::LiveTls>) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sim = start_simulator().await;
+    let mut settings = test_settings(dir.path(), &pki, &sim);
+    settings.store.url = test_store_url(dir.path()).await;
+    adjust(&mut settings);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let app = Application::build_with_clock(&settings, Arc::clone(&clock))
+        .await
+        .expect("building sees");
+    let tls = app.tls();
+    let addr = app.local_addr();
+    let admin_addr = app.admin_addr();
+    let keys = app.key_store();
+    let state = app.state();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let server = TestServer {
+        addr,
+        admin_addr,
+        dir,
+        pki,
+        sim,
+        keys,
+        state,
+        settings,
+        clock,
+        stop: Some(stop),
+        task: Some(AbortOnDrop(task)),
+    };
+    (server, tls)
+}
+
+/// Replaces `path` with `contents` atomically (a temporary file renamed over it), as operators should.
+pub fn replace_file(path: &Path, contents: &[u8]) {
+    let temporary = path.with_extension("tmp-replace");
+    std::fs::write(&temporary, contents).expect("writing a temporary file");
+    std::fs::rename(&temporary, path).expect("renaming over the target");
+}
+
+/// One TLS connection to `server` with `config`, kept open for several HTTP/1.1 requests.
+pub struct KeptConnection {
+    stream: tokio::io::BufReader<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+}
+
+impl KeptConnection {
+    /// Connects and handshakes; the error text when either fails.
+    pub async fn open(addr: SocketAddr, config: rustls::ClientConfig) -> Result<Self, String> {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("a server name");
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        Ok(KeptConnection {
+            stream: tokio::io::BufReader::new(tls),
+        })
+    }
+
+    /// The server's leaf certificate (DER).
+    pub fn server_certificate(&self) -> Vec<u8> {
+        self.stream
+            .get_ref()
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|c| c.as_ref().to_vec())
+            .expect("the server's certificate")
+    }
+
+    /// POSTs `body` to the main path on this connection; the status, the headers (lowercase names)
+    /// and the JSON answer; the error text when the connection fails.
+    pub async fn post(
+        &mut self,
+        body: &str,
+    ) -> Result<(u16, Vec<(String, String)>, Value), String> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let head = format!(
+            "POST /sees/v1/entitlement HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream
+            .get_mut()
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut status_line = String::new();
+        let read = self
+            .stream
+            .read_line(&mut status_line)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if read == 0 {
+            return Err("closed by the server".to_owned());
+        }
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.stream
+                .read_line(&mut line)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or("no content-length")?;
+        let mut body = vec![0u8; length];
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| format!("read body: {e}"))?;
+        let value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        Ok((status, headers, value))
+    }
+
+    /// Waits until the server closes the connection (end of stream or an error), up to `limit`;
+    /// whether it did.
+    pub async fn closed_within(&mut self, limit: std::time::Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = [0u8; 64];
+        matches!(
+            tokio::time::timeout(limit, self.stream.read(&mut buffer)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
