@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::ops::metrics::{handshake_failed, HandshakeFailure};
 use crate::sees::wire::PROTOCOL_VERSION;
 use crate::sees::{ClientIdentity, EntitlementResponse, ErrorCode};
 
@@ -28,6 +29,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// The listener's name in metrics (`sees`, `admin`).
+    pub name: &'static str,
 }
 
 /// What a plaintext HTTP client on the TLS port is told before the connection closes.
@@ -97,8 +100,10 @@ pub async fn serve_tls(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
+            let _open = crate::ops::metrics::OpenConnection::open(limits.name);
             let _ = tcp.set_nodelay(true);
-            let Some((tls, identity)) = handshake(tcp, &acceptor, limits.handshake_timeout).await
+            let Some((tls, identity)) =
+                handshake(tcp, &acceptor, limits.handshake_timeout, limits.name).await
             else {
                 return;
             };
@@ -141,6 +146,7 @@ async fn handshake(
     tcp: TcpStream,
     acceptor: &TlsAcceptor,
     deadline: Duration,
+    listener: &'static str,
 ) -> Option<(
     tokio_rustls::server::TlsStream<TcpStream>,
     Option<ClientIdentity>,
@@ -152,12 +158,14 @@ async fn handshake(
             let _ = tcp.write_all(&plaintext_answer()).await;
             let _ = tcp.shutdown().await;
             tracing::debug!("plaintext HTTP on the TLS port");
+            handshake_failed(listener, HandshakeFailure::PlaintextHttp);
             return None;
         }
         match acceptor.accept(tcp).await {
             Ok(stream) => Some(stream),
             Err(e) => {
                 tracing::debug!(error = %e, "TLS handshake failed");
+                handshake_failed(listener, HandshakeFailure::classify(&e));
                 None
             }
         }
@@ -167,6 +175,7 @@ async fn handshake(
         Ok(stream) => stream?,
         Err(_) => {
             tracing::debug!("TLS handshake deadline passed");
+            handshake_failed(listener, HandshakeFailure::Timeout);
             return None;
         }
     };
