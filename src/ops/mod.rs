@@ -5,6 +5,7 @@
 //! metric labels.
 
 pub mod health;
+pub mod http;
 pub mod metrics;
 pub mod server;
 
