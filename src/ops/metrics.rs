@@ -16,6 +16,8 @@ use crate::sees::ErrorCode;
 
 /// Entitlement Requests answered, by `outcome` and `error`.
 pub const ENTITLEMENT_REQUESTS: &str = "sees_entitlement_requests_total";
+/// Entitlement Requests being answered now.
+pub const ENTITLEMENT_IN_FLIGHT: &str = "sees_entitlement_requests_in_flight";
 /// Time to answer an Entitlement Request.
 pub const ENTITLEMENT_DURATION: &str = "sees_entitlement_duration_seconds";
 /// Time of the catalogue decision.
@@ -79,6 +81,10 @@ fn describe() {
     describe_counter!(
         ENTITLEMENT_REQUESTS,
         "Entitlement Requests answered, by outcome (allowed, denied, error) and SEES error number (0 when allowed)"
+    );
+    describe_gauge!(
+        ENTITLEMENT_IN_FLIGHT,
+        "Entitlement Requests being answered now (what a shutdown drains)"
     );
     describe_histogram!(
         ENTITLEMENT_DURATION,
@@ -215,6 +221,24 @@ impl Drop for Timer {
                 histogram!(UPSTREAM_DURATION, "service" => "record").record(seconds);
             }
         }
+    }
+}
+
+/// Holds one Entitlement Request in the in-flight gauge while it lives.
+#[must_use = "the request counts while the guard lives"]
+pub struct InFlight(());
+
+impl InFlight {
+    /// Counts a request being answered.
+    pub fn enter() -> Self {
+        gauge!(ENTITLEMENT_IN_FLIGHT).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(ENTITLEMENT_IN_FLIGHT).decrement(1.0);
     }
 }
 

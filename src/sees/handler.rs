@@ -72,6 +72,7 @@ async fn entitlement(
         %client
     );
     let _timer = Timer::start(Stage::Entitlement);
+    let _in_flight = metrics::InFlight::enter();
     answer(state, body, span.clone()).instrument(span).await
 }
 
@@ -104,13 +105,14 @@ async fn answer(state: Arc<SeesState>, body: Body, span: tracing::Span) -> Respo
             return reply(rejection);
         }
     };
+    // Both are validated (length, no control characters) by now.
     span.record(
         "message_id",
-        tracing::field::debug(request.message_id.as_str()),
+        tracing::field::display(request.message_id.as_str()),
     );
     span.record(
         "content_id",
-        tracing::field::debug(request.content_id.as_str()),
+        tracing::field::display(request.content_id.as_str()),
     );
     let decision = AssertUnwindSafe(tokio::time::timeout(
         state.request_timeout,
