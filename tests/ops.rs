@@ -32,6 +32,7 @@ struct Node {
     admin_port: u16,
     ops_port: u16,
     admin_token: String,
+    store_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -93,6 +94,7 @@ impl Node {
             admin_port: 0,
             ops_port: 0,
             admin_token: secret_text(&secret),
+            store_url: settings.store.url.clone(),
             _dir: dir,
         };
         node.sees_port = node.ready_port("SEES listener ready").await;
@@ -631,4 +633,33 @@ async fn sigterm_turns_readiness_off_refuses_new_connections_and_drains_in_fligh
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", node.ops_port))
         .await
         .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_names_the_check_that_fails() {
+    let sim = common::start_simulator().await;
+    let node = Node::start(&sim, &[]).await;
+    assert_eq!(node.ops("/readyz").await.0, 200);
+
+    // Another master key's canary: the running node's key no longer decrypts it.
+    let store = sees::store::Store::connect(&node.store_url, 1).await.unwrap();
+    sqlx::query("UPDATE sees_meta SET value = $1 WHERE name = 'master_key_canary'")
+        .bind(vec![7u8; 60])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let (status, body) = node.ops("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "not ready", "{body}");
+    assert_eq!(body["failing"], json!(["master_key"]), "{body}");
+    assert_eq!(body["checks"]["store"], "ok", "{body}");
+    assert_eq!(
+        body["checks"]["master_key"],
+        "does not decrypt the key store's canary"
+    );
+    assert_eq!(node.ops("/healthz").await.0, 200, "alive all the same");
+    assert_eq!(node.scrape().await.expect("sees_ready", &[]), 0.0);
 }
