@@ -212,7 +212,11 @@ impl Node {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.success();
             }
-            assert!(started.elapsed() < PATIENCE, "still running:\n{}", self.log());
+            assert!(
+                started.elapsed() < PATIENCE,
+                "still running:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -362,7 +366,11 @@ async fn health_readiness_and_metrics_after_real_traffic_pass_promtool() {
     let (status, allowed) = node
         .entitlement(json!({"messageID": "m-1", "version": 1, "contentID": "c-ok"}))
         .await;
-    assert_eq!((status, &allowed["isAllowed"]), (200, &json!(true)), "{allowed}");
+    assert_eq!(
+        (status, &allowed["isAllowed"]),
+        (200, &json!(true)),
+        "{allowed}"
+    );
     let (_, denied) = node
         .entitlement(json!({"messageID": "m-2", "version": 1, "contentID": "c-none"}))
         .await;
@@ -383,7 +391,11 @@ async fn health_readiness_and_metrics_after_real_traffic_pass_promtool() {
     let (status, again) = node
         .entitlement(json!({"messageID": "m-4", "version": 1, "contentID": "c-ok"}))
         .await;
-    assert_eq!((status, &again["isAllowed"]), (200, &json!(true)), "{again}");
+    assert_eq!(
+        (status, &again["isAllowed"]),
+        (200, &json!(true)),
+        "{again}"
+    );
     let unreadable = node
         .sees_client()
         .post(format!(
@@ -453,11 +465,17 @@ async fn health_readiness_and_metrics_after_real_traffic_pass_promtool() {
         5.0
     );
     assert_eq!(
-        m.expect("sees_entitlement_duration_seconds_bucket", &[("le", "+Inf")]),
+        m.expect(
+            "sees_entitlement_duration_seconds_bucket",
+            &[("le", "+Inf")]
+        ),
         5.0
     );
     assert!(m
-        .value("sees_entitlement_duration_seconds_bucket", &[("le", "0.0001")])
+        .value(
+            "sees_entitlement_duration_seconds_bucket",
+            &[("le", "0.0001")]
+        )
         .is_some());
     assert!(m
         .value("sees_entitlement_duration_seconds_bucket", &[("le", "10")])
@@ -518,8 +536,12 @@ async fn health_readiness_and_metrics_after_real_traffic_pass_promtool() {
     );
     // The scrape itself is on an open ops connection.
     assert!(m.expect("sees_open_connections", &[("listener", "ops")]) >= 1.0);
-    assert!(m.value("sees_open_connections", &[("listener", "sees")]).is_some());
-    assert!(m.value("sees_open_connections", &[("listener", "admin")]).is_some());
+    assert!(m
+        .value("sees_open_connections", &[("listener", "sees")])
+        .is_some());
+    assert!(m
+        .value("sees_open_connections", &[("listener", "admin")])
+        .is_some());
 
     // Bounded labels only: no content ID, messageID or raw path leaks into the exposition.
     for leak in ["c-ok", "c-none", "m-1", "no-such-package", "/no/such/route"] {
@@ -578,7 +600,9 @@ async fn sigterm_turns_readiness_off_refuses_new_connections_and_drains_in_fligh
         tokio::spawn(async move {
             let response = client
                 .post(url)
-                .body(json!({"messageID": "m-slow", "version": 1, "contentID": "c-slow"}).to_string())
+                .body(
+                    json!({"messageID": "m-slow", "version": 1, "contentID": "c-slow"}).to_string(),
+                )
                 .send()
                 .await
                 .expect("the in-flight request is answered");
@@ -615,7 +639,10 @@ async fn sigterm_turns_readiness_off_refuses_new_connections_and_drains_in_fligh
         .await
         .is_ok()
     {
-        assert!(started.elapsed() < PATIENCE, "the SEES listener still accepts");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the SEES listener still accepts"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
@@ -642,7 +669,9 @@ async fn readiness_names_the_check_that_fails() {
     assert_eq!(node.ops("/readyz").await.0, 200);
 
     // Another master key's canary: the running node's key no longer decrypts it.
-    let store = sees::store::Store::connect(&node.store_url, 1).await.unwrap();
+    let store = sees::store::Store::connect(&node.store_url, 1)
+        .await
+        .unwrap();
     sqlx::query("UPDATE sees_meta SET value = $1 WHERE name = 'master_key_canary'")
         .bind(vec![7u8; 60])
         .execute(store.pool())

@@ -207,10 +207,11 @@ impl StreamLeases {
 
     /// How many leases are live at `now`, all users together (the active-streams gauge).
     pub async fn count_live(&self, now: DateTime<Utc>) -> Result<i64, CatalogError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_leases WHERE expires_at > $1")
-            .bind(unix_millis(now))
-            .fetch_one(self.store.pool())
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM stream_leases WHERE expires_at > $1")
+                .bind(unix_millis(now))
+                .fetch_one(self.store.pool())
+                .await?;
         Ok(count)
     }
 

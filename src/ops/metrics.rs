@@ -132,7 +132,10 @@ fn describe() {
         UPSTREAM_REFUSED,
         "ExpressPlay calls refused before going out, by reason (breaker_open, busy)"
     );
-    describe_counter!(KEY_CACHE_HITS, "Content-key lookups answered from the cache");
+    describe_counter!(
+        KEY_CACHE_HITS,
+        "Content-key lookups answered from the cache"
+    );
     describe_counter!(
         KEY_CACHE_MISSES,
         "Content-key lookups that went to the store"
@@ -396,9 +399,7 @@ mod tests {
             HandshakeFailure::Protocol
         );
         assert_eq!(
-            HandshakeFailure::classify(&std::io::Error::from(
-                std::io::ErrorKind::ConnectionReset
-            )),
+            HandshakeFailure::classify(&std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
             HandshakeFailure::Other
         );
     }

@@ -17,9 +17,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
 use super::errors::ErrorCode;
-use crate::ops::metrics::{self, Stage, Timer};
 use super::service::{EntitlementService, Outcome};
 use super::wire::{parse_request, EntitlementResponse, Rejection, PROTOCOL_VERSION};
+use crate::ops::metrics::{self, Stage, Timer};
 
 /// Who is calling: the verified client certificate of the connection.
 #[derive(Debug, Clone)]

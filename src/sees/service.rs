@@ -19,8 +19,8 @@ use crate::ids::{AssetId, ContentId, CustomerCookie, DeviceId};
 use crate::keys::{KeyStore, KeyStoreError, StoredKey};
 
 use super::errors::ErrorCode;
-use crate::ops::metrics::{Stage, Timer};
 use super::wire::{EntitlementRequest, RequestType};
+use crate::ops::metrics::{Stage, Timer};
 
 mod playback;
 pub use playback::{PlaybackRefusal, PlaybackToken, UserPlayback};
@@ -341,15 +341,15 @@ impl EntitlementService {
             .await;
         drop(timer);
         let lookup = lookup.map_err(|e| match e {
-                DeviceLookupError::Upstream(e) => upstream_denial("record service", e),
-                DeviceLookupError::Record(RecordError::InvalidDevice) => {
-                    Outcome::denied(ErrorCode::InvalidDeviceId, "")
-                }
-                DeviceLookupError::Record(e) => {
-                    tracing::warn!(error = %e, "unreadable record answer");
-                    Outcome::denied(ErrorCode::UpstreamBadResponse, e.to_string())
-                }
-            })?;
+            DeviceLookupError::Upstream(e) => upstream_denial("record service", e),
+            DeviceLookupError::Record(RecordError::InvalidDevice) => {
+                Outcome::denied(ErrorCode::InvalidDeviceId, "")
+            }
+            DeviceLookupError::Record(e) => {
+                tracing::warn!(error = %e, "unreadable record answer");
+                Outcome::denied(ErrorCode::UpstreamBadResponse, e.to_string())
+            }
+        })?;
         match lookup {
             DeviceLookup::One(device) => {
                 if let Err(e) = self.devices.remember_device(cookie, &device, now).await {
