@@ -237,7 +237,7 @@ fn secret_text(secret: &secrecy::SecretString) -> String {
 }
 
 /// The configuration: every listener on port 0, JSON logs, and deadlines long enough for the drain
-/// test's slow upstream (3 s) to finish inside them.
+/// test's slow upstream (5 s) to finish inside them.
 fn write_config(dir: &Path, settings: &sees::config::Settings) -> PathBuf {
     let path = dir.join("sees.toml");
     let text = format!(
@@ -589,9 +589,9 @@ async fn json_log_lines_carry_the_message_id_and_the_request_id() {
 async fn sigterm_turns_readiness_off_refuses_new_connections_and_drains_in_flight_requests() {
     let sim = common::start_simulator().await;
     let mut node = Node::start(&sim, &["c-slow"]).await;
-    // The token service answers after 3 s: long enough to watch the drain from outside.
+    // The token service answers after 5 s: long enough to watch the drain from outside.
     sim.set_behaviour(Behaviour {
-        delay_ms: 3_000,
+        delay_ms: 5_000,
         ..Behaviour::default()
     });
     let slow = {
