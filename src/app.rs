@@ -23,6 +23,7 @@ use crate::ids::ContentId;
 use crate::keys::{KeyStore, KeyStoreError, MasterKey, MasterKeyError, MASTER_KEY_ENV};
 use crate::net::rate_limit::RateLimiter;
 use crate::net::{serve_tls, ClientGate, ConnectionLimits, TlsSource};
+use crate::ops::{serve_plain, Health, OpsState};
 use crate::sees::handler::SeesState;
 use crate::sees::service::ServiceParts;
 use crate::sees::{EntitlementService, TokenDefaults};
@@ -106,6 +107,16 @@ pub struct Application {
     catalog: Catalog,
     state: Arc<SeesState>,
     admin: AdminListener,
+    ops: OpsListener,
+    health: Arc<Health>,
+    store: Store,
+}
+
+/// The ops listener: plain HTTP, no client certificate.
+struct OpsListener {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
 }
 
 /// The admin API's listener: plain HTTP (loopback only) or TLS.
@@ -218,6 +229,17 @@ impl Application {
             _ => None,
         };
         let (admin_listener, admin_addr) = bind(settings.admin.listen).await?;
+        let health = Arc::new(Health::new(stores.store.clone(), Arc::clone(&keys)));
+        let ops_router = crate::ops::router(Arc::new(OpsState {
+            health: Arc::clone(&health),
+            metrics: crate::ops::metrics::install(),
+            service: Arc::clone(&state.service),
+            tls: Arc::clone(gate.tls()),
+            keys: Arc::clone(&keys),
+            leases: StreamLeases::new(stores.store.clone()),
+            clock: Arc::clone(&clock_for_admin),
+        }));
+        let (ops_listener, ops_addr) = bind(settings.ops.listen).await?;
         Ok(Application {
             listener,
             local_addr,
@@ -230,6 +252,7 @@ impl Application {
                 shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
                 max_connection_age: (settings.tls.max_connection_age_s > 0)
                     .then(|| Duration::from_secs(settings.tls.max_connection_age_s)),
+                name: "sees",
             },
             keys,
             catalog,
@@ -240,6 +263,13 @@ impl Application {
                 tls: admin_tls,
                 router: crate::admin::router(admin_state),
             },
+            ops: OpsListener {
+                listener: ops_listener,
+                local_addr: ops_addr,
+                router: ops_router,
+            },
+            health,
+            store: stores.store,
         })
     }
 
@@ -274,15 +304,40 @@ impl Application {
         self.admin.local_addr
     }
 
-    /// Serves both listeners until `shutdown` completes, then drains.
+    /// The bound address of the ops listener.
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.local_addr
+    }
+
+    /// Readiness (tests; the TLS reload marks a lost configuration here).
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    /// Serves every listener until `shutdown` completes. Then readiness turns false at once, the SEES
+    /// and admin listeners stop accepting and drain in-flight requests for up to
+    /// `server.shutdown_grace_ms`, the ops listener closes last (so `/readyz` answers 503 during the
+    /// drain), and the store pool closes.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        let (ops_stop, ops_stopped) = tokio::sync::watch::channel(false);
+        let ops = self.ops;
+        tracing::info!(addr = %ops.local_addr, "ops listener ready (plain HTTP)");
+        let ops_task = serve_plain(
+            ops.listener,
+            "ops",
+            ops.router,
+            self.limits.shutdown_grace,
+            signal(ops_stopped),
+        );
+        let health = Arc::clone(&self.health);
         let admin = self.admin;
         let admin_limits = ConnectionLimits {
             max_connection_age: None,
+            name: "admin",
             ..self.limits
         };
         let admin_stopped = signal(stopped.clone());
@@ -301,17 +356,14 @@ impl Application {
                 }
                 None => {
                     tracing::info!(addr = %admin.local_addr, "admin listener ready (plain HTTP, loopback)");
-                    if let Err(e) = axum::serve(
+                    serve_plain(
                         admin.listener,
-                        admin
-                            .router
-                            .into_make_service_with_connect_info::<SocketAddr>(),
+                        "admin",
+                        admin.router,
+                        admin_limits.shutdown_grace,
+                        admin_stopped,
                     )
-                    .with_graceful_shutdown(admin_stopped)
-                    .await
-                    {
-                        tracing::error!(error = %e, "admin listener failed");
-                    }
+                    .await;
                 }
             }
         };
@@ -328,9 +380,16 @@ impl Application {
         );
         let trigger = async move {
             shutdown.await;
+            health.start_draining();
+            tracing::info!("draining: readiness is false, the listeners stop accepting");
             let _ = stop.send(true);
         };
-        tokio::join!(sees_task, admin_task, watch_task, sighup_task, trigger);
+        let serving = async move {
+            tokio::join!(sees_task, admin_task, watch_task, sighup_task, trigger);
+            let _ = ops_stop.send(true);
+        };
+        tokio::join!(serving, ops_task);
+        self.store.close().await;
         tracing::info!("stopped");
     }
 }

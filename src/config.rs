@@ -31,6 +31,7 @@ pub struct Settings {
     pub decision: DecisionSettings,
     pub concurrency: ConcurrencySettings,
     pub admin: AdminSettings,
+    pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub entitlement_tokens: EntitlementTokenSettings,
     pub log: LogSettings,
@@ -553,6 +554,23 @@ impl Default for EntitlementTokenSettings {
     }
 }
 
+/// The ops listener: `/healthz`, `/readyz`, `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Address of the plain-HTTP ops listener (no client certificate: keep it on loopback or a
+    /// private network).
+    pub listen: SocketAddr,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
 /// Log output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -729,6 +747,16 @@ impl Settings {
         }
         if admin.tls_cert.is_some() != admin.tls_key.is_some() {
             problems.push("admin.tls_cert and admin.tls_key go together".to_owned());
+        }
+        for (name, other) in [
+            ("server.listen", server.listen),
+            ("admin.listen", admin.listen),
+        ] {
+            if self.ops.listen.port() != 0 && self.ops.listen == other {
+                problems.push(format!(
+                    "ops.listen and {name} are the same address ({other})"
+                ));
+            }
         }
         if admin.max_page_size == 0 || admin.max_list_len == 0 || admin.graph_max_depth == 0 {
             problems.push(

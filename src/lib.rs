@@ -18,6 +18,7 @@ pub mod expressplay;
 pub mod ids;
 pub mod keys;
 pub mod net;
+pub mod ops;
 pub mod sees;
 pub mod store;
 pub mod telemetry;

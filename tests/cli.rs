@@ -402,7 +402,7 @@ async fn logs_at_trace_level_never_contain_secrets() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[decision]\nmode = \"open\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n[store]\nurl = {:?}\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n[decision]\nmode = \"open\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[ops]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n[store]\nurl = {:?}\n\
              [keys]\nmaster_key_file = {:?}\n[expressplay]\ntoken_url = {:?}\n",
             settings.tls.cert, settings.tls.key, settings.tls.client_ca, settings.store.url,
             settings.keys.master_key_file, settings.expressplay.token_url
@@ -518,6 +518,7 @@ fn the_quick_start_answers_the_printed_curl_command() {
     let env = [
         ("SEES__SERVER__LISTEN", "127.0.0.1:0"),
         ("SEES__ADMIN__LISTEN", "127.0.0.1:0"),
+        ("SEES__OPS__LISTEN", "127.0.0.1:0"),
     ];
     let mut served = Served::start(dir.path(), &["serve", "--dev"], &env);
     served.ready_port();

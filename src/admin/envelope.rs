@@ -113,7 +113,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         method = %request.method(),
         path = ?loggable_path(request.uri().path())
     );
-    let response = tracing::Instrument::instrument(next.run(request), span).await;
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     if response.extensions().get::<Raw>().is_some() {
         return response;
     }
@@ -151,9 +151,13 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         .headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     parts.headers.remove(header::CONTENT_LENGTH);
-    if parts.status.is_server_error() {
-        tracing::warn!(status = parts.status.as_u16(), "admin request failed");
-    }
+    span.in_scope(|| {
+        if parts.status.is_server_error() {
+            tracing::warn!(status = parts.status.as_u16(), "admin request failed");
+        } else {
+            tracing::info!(status = parts.status.as_u16(), "admin request answered");
+        }
+    });
     Response::from_parts(parts, Body::from(bytes))
 }
 

@@ -93,7 +93,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(user_devices::routes())
         .merge(streams::routes())
         .merge(openapi::routes())
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn(crate::ops::http::mark_route));
     Router::new()
         .fallback_service(tower::service_fn(move |mut request: Request| {
             let routes = routes.clone();
@@ -104,6 +105,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
             }
         }))
         .layer(axum::middleware::from_fn(envelope::envelope))
+        .layer(axum::middleware::from_fn(crate::ops::http::count_admin))
 }
 
 fn trim_trailing_slash(request: &mut Request) {

@@ -205,6 +205,16 @@ impl StreamLeases {
         live_of(&mut conn, uid, now).await
     }
 
+    /// How many leases are live at `now`, all users together (the active-streams gauge).
+    pub async fn count_live(&self, now: DateTime<Utc>) -> Result<i64, CatalogError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM stream_leases WHERE expires_at > $1")
+                .bind(unix_millis(now))
+                .fetch_one(self.store.pool())
+                .await?;
+        Ok(count)
+    }
+
     /// Ends every lease of `uid` at once (the call that ends a lock-out), serialised with the user's
     /// acquisitions; how many rows went (expired ones not yet cleaned up included).
     pub async fn free_all(&self, uid: &UserId) -> Result<u64, CatalogError> {

@@ -1,6 +1,7 @@
 //! A small bounded, time-limited map of decrypted keys that keeps the hot path off the database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ pub(crate) struct KeyCache {
     capacity: usize,
     ttl: Duration,
     entries: Mutex<HashMap<ContentId, (Instant, Arc<StoredKey>)>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl KeyCache {
@@ -21,16 +24,33 @@ impl KeyCache {
             capacity,
             ttl,
             entries: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
-    /// The cached key when present and fresh.
+    /// The cached key when present and fresh; counts a hit or a miss.
     pub(crate) fn get(&self, id: &ContentId) -> Option<Arc<StoredKey>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        let found = entries
             .get(id)
             .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, key)| Arc::clone(key))
+            .map(|(_, key)| Arc::clone(key));
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Lookups so far: (hits, misses).
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Remembers `key`; when full, drops stale entries first, then an arbitrary one.
@@ -104,5 +124,16 @@ mod tests {
         let disabled = KeyCache::new(0, Duration::from_secs(60));
         disabled.insert(key("a"));
         assert!(disabled.get(&ContentId::parse("a").unwrap()).is_none());
+    }
+
+    #[test]
+    fn counts_hits_and_misses() {
+        let cache = KeyCache::new(2, Duration::from_secs(60));
+        let a = ContentId::parse("a").unwrap();
+        assert!(cache.get(&a).is_none());
+        cache.insert(key("a"));
+        assert!(cache.get(&a).is_some());
+        assert!(cache.get(&a).is_some());
+        assert_eq!(cache.stats(), (2, 1));
     }
 }

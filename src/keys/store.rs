@@ -151,6 +151,25 @@ impl KeyStore {
         })
     }
 
+    /// Whether the master key still decrypts the store's canary (readiness); `false` when the canary
+    /// is missing or does not open.
+    pub async fn master_key_opens_canary(&self) -> Result<bool, KeyStoreError> {
+        let canary: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM sees_meta WHERE name = 'master_key_canary'")
+                .fetch_optional(self.store.pool())
+                .await?;
+        Ok(canary.is_some_and(|sealed| {
+            self.master
+                .open(CANARY_AAD, &sealed)
+                .is_ok_and(|plain| plain.as_slice() == CANARY_PLAIN)
+        }))
+    }
+
+    /// Cache lookups so far: (hits, misses).
+    pub fn cache_stats(&self) -> (u64, u64) {
+        self.cache.stats()
+    }
+
     /// The key of `id`, from the cache or the store; `None` when the content has no key.
     pub async fn get(&self, id: &ContentId) -> Result<Option<Arc<StoredKey>>, KeyStoreError> {
         if let Some(hit) = self.cache.get(id) {

@@ -23,6 +23,7 @@ use tower::ServiceExt;
 
 pub use gate::ClientGate;
 
+use crate::ops::metrics::{handshake_failed, HandshakeFailure};
 use crate::sees::wire::PROTOCOL_VERSION;
 use crate::sees::{ClientIdentity, EntitlementResponse, ErrorCode};
 use crate::tls::peer::PeerCertificate;
@@ -34,6 +35,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// The listener's name in metrics (`sees`, `admin`).
+    pub name: &'static str,
     /// Connections older than this are closed after their in-flight request; `None` = no limit.
     pub max_connection_age: Option<Duration>,
 }
@@ -132,9 +135,10 @@ pub async fn serve_tls(
         let mut draining = draining.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let _open = crate::ops::metrics::OpenConnection::open(limits.name);
             let _ = tcp.set_nodelay(true);
             let Some((tls, identity, certificate)) =
-                handshake(tcp, &acceptor, limits.handshake_timeout).await
+                handshake(tcp, &acceptor, limits.handshake_timeout, limits.name).await
             else {
                 return;
             };
@@ -211,6 +215,7 @@ async fn handshake(
     tcp: TcpStream,
     acceptor: &TlsAcceptor,
     deadline: Duration,
+    listener: &'static str,
 ) -> Option<(
     tokio_rustls::server::TlsStream<TcpStream>,
     Option<ClientIdentity>,
@@ -223,12 +228,14 @@ async fn handshake(
             let _ = tcp.write_all(&plaintext_answer()).await;
             let _ = tcp.shutdown().await;
             tracing::debug!("plaintext HTTP on the TLS port");
+            handshake_failed(listener, HandshakeFailure::PlaintextHttp);
             return None;
         }
         match acceptor.accept(tcp).await {
             Ok(stream) => Some(stream),
             Err(e) => {
                 tracing::debug!(error = %e, "TLS handshake failed");
+                handshake_failed(listener, HandshakeFailure::classify(&e));
                 None
             }
         }
@@ -238,6 +245,7 @@ async fn handshake(
         Ok(stream) => stream?,
         Err(_) => {
             tracing::debug!("TLS handshake deadline passed");
+            handshake_failed(listener, HandshakeFailure::Timeout);
             return None;
         }
     };

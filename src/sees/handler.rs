@@ -19,6 +19,7 @@ use tracing::Instrument;
 use super::errors::ErrorCode;
 use super::service::{EntitlementService, Outcome};
 use super::wire::{parse_request, EntitlementResponse, Rejection, PROTOCOL_VERSION};
+use crate::ops::metrics::{self, Stage, Timer};
 
 /// Who is calling: the verified client certificate of the connection.
 #[derive(Debug, Clone)]
@@ -63,11 +64,24 @@ async fn entitlement(
         .as_ref()
         .map_or("-", |Extension(id)| id.short())
         .to_owned();
+    // One span per request; the messageID and contentID are filled in once the body is read.
+    let span = tracing::info_span!(
+        "entitlement",
+        message_id = tracing::field::Empty,
+        content_id = tracing::field::Empty,
+        %client
+    );
+    let _timer = Timer::start(Stage::Entitlement);
+    let _in_flight = metrics::InFlight::enter();
+    answer(state, body, span.clone()).instrument(span).await
+}
+
+async fn answer(state: Arc<SeesState>, body: Body, span: tracing::Span) -> Response {
     let started = Instant::now();
     let bytes = match Limited::new(body, state.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            tracing::info!(%client, limit = state.max_body_bytes, "request body too large");
+            tracing::info!(limit = state.max_body_bytes, "request body too large");
             return reply(refusal(ErrorCode::BodyTooLarge, ""));
         }
         Err(_) => {
@@ -80,9 +94,10 @@ async fn entitlement(
     let request = match parse_request(&bytes) {
         Ok(request) => request,
         Err(rejection) => {
+            if !rejection.message_id.is_empty() {
+                span.record("message_id", tracing::field::debug(&rejection.message_id));
+            }
             tracing::info!(
-                %client,
-                message_id = ?rejection.message_id,
                 error = rejection.code.number(),
                 detail = %rejection.detail,
                 "request refused"
@@ -90,58 +105,59 @@ async fn entitlement(
             return reply(rejection);
         }
     };
-    let span = tracing::info_span!(
-        "entitlement",
-        message_id = ?request.message_id.as_str(),
-        content_id = ?request.content_id.as_str(),
-        %client
+    // Both are validated (length, no control characters) by now.
+    span.record(
+        "message_id",
+        tracing::field::display(request.message_id.as_str()),
     );
-    async move {
-        let decision = AssertUnwindSafe(tokio::time::timeout(
-            state.request_timeout,
-            state.service.decide(&request),
-        ))
-        .catch_unwind()
-        .await;
-        let outcome = match decision {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_elapsed)) => Outcome::Denied {
-                code: ErrorCode::DeadlineExceeded,
-                detail: format!("{} ms", state.request_timeout.as_millis()),
-            },
-            Err(_panic) => {
-                tracing::error!("the decision panicked; denying");
-                Outcome::Denied {
-                    code: ErrorCode::Internal,
-                    detail: String::new(),
-                }
+    span.record(
+        "content_id",
+        tracing::field::display(request.content_id.as_str()),
+    );
+    let decision = AssertUnwindSafe(tokio::time::timeout(
+        state.request_timeout,
+        state.service.decide(&request),
+    ))
+    .catch_unwind()
+    .await;
+    let outcome = match decision {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_elapsed)) => Outcome::Denied {
+            code: ErrorCode::DeadlineExceeded,
+            detail: format!("{} ms", state.request_timeout.as_millis()),
+        },
+        Err(_panic) => {
+            tracing::error!("the decision panicked; denying");
+            Outcome::Denied {
+                code: ErrorCode::Internal,
+                detail: String::new(),
             }
-        };
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let response = match outcome {
-            Outcome::Allowed { token_url } => {
-                tracing::info!(allowed = true, elapsed_ms, "entitlement decided");
-                EntitlementResponse::allowed(&request, token_url)
-            }
-            Outcome::Denied { code, detail } => {
-                tracing::info!(
-                    allowed = false,
-                    error = code.number(),
-                    elapsed_ms,
-                    "entitlement decided"
-                );
-                EntitlementResponse::denied(
-                    request.message_id.as_str().to_owned(),
-                    request.answer_version(),
-                    code,
-                    &detail,
-                )
-            }
-        };
-        json(StatusCode::OK, &response)
-    }
-    .instrument(span)
-    .await
+        }
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let response = match outcome {
+        Outcome::Allowed { token_url } => {
+            tracing::info!(allowed = true, elapsed_ms, "entitlement decided");
+            metrics::entitlement_answered(None);
+            EntitlementResponse::allowed(&request, token_url)
+        }
+        Outcome::Denied { code, detail } => {
+            tracing::info!(
+                allowed = false,
+                error = code.number(),
+                elapsed_ms,
+                "entitlement decided"
+            );
+            metrics::entitlement_answered(Some(code));
+            EntitlementResponse::denied(
+                request.message_id.as_str().to_owned(),
+                request.answer_version(),
+                code,
+                &detail,
+            )
+        }
+    };
+    json(StatusCode::OK, &response)
 }
 
 /// An answer in the protocol's shape to a request refused before its body is read (the connection's
@@ -160,7 +176,9 @@ fn refusal(code: ErrorCode, detail: &str) -> Rejection {
     }
 }
 
+/// A refusal before any decision (counted as an `error` outcome).
 fn reply(rejection: Rejection) -> Response {
+    metrics::entitlement_answered(Some(rejection.code));
     let status =
         StatusCode::from_u16(rejection.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let response = EntitlementResponse::denied(

@@ -20,6 +20,7 @@ use crate::keys::{KeyStore, KeyStoreError, StoredKey};
 
 use super::errors::ErrorCode;
 use super::wire::{EntitlementRequest, RequestType};
+use crate::ops::metrics::{Stage, Timer};
 
 mod playback;
 pub use playback::{PlaybackRefusal, PlaybackToken, UserPlayback};
@@ -158,10 +159,12 @@ impl EntitlementService {
                 format!("content ID {e} as an asset ID: give the key an asset ID (sees keys add --asset-id)"),
             )
         })?;
+        let timer = Timer::start(Stage::Decision);
         let decision = self
             .decider
             .for_cookie(&asset, cookie, self.clock.now())
             .await;
+        drop(timer);
         audit(&decision, "sees");
         match decision.outcome {
             Ok(grant) => Ok(Some(grant)),
@@ -286,6 +289,7 @@ impl EntitlementService {
         }
         let stored = self.key(&request.content_id).await?;
         if !self.open_mode {
+            let _timer = Timer::start(Stage::Decision);
             self.decider
                 .session_only(Some(cookie), self.clock.now())
                 .await
@@ -330,20 +334,22 @@ impl EntitlementService {
                 return Err(Outcome::denied(ErrorCode::StoreUnavailable, ""));
             }
         }
+        let timer = Timer::start(Stage::UpstreamRecord);
         let lookup = self
             .expressplay
             .devices_for_cookie(cookie.expose(), budget)
-            .await
-            .map_err(|e| match e {
-                DeviceLookupError::Upstream(e) => upstream_denial("record service", e),
-                DeviceLookupError::Record(RecordError::InvalidDevice) => {
-                    Outcome::denied(ErrorCode::InvalidDeviceId, "")
-                }
-                DeviceLookupError::Record(e) => {
-                    tracing::warn!(error = %e, "unreadable record answer");
-                    Outcome::denied(ErrorCode::UpstreamBadResponse, e.to_string())
-                }
-            })?;
+            .await;
+        drop(timer);
+        let lookup = lookup.map_err(|e| match e {
+            DeviceLookupError::Upstream(e) => upstream_denial("record service", e),
+            DeviceLookupError::Record(RecordError::InvalidDevice) => {
+                Outcome::denied(ErrorCode::InvalidDeviceId, "")
+            }
+            DeviceLookupError::Record(e) => {
+                tracing::warn!(error = %e, "unreadable record answer");
+                Outcome::denied(ErrorCode::UpstreamBadResponse, e.to_string())
+            }
+        })?;
         match lookup {
             DeviceLookup::One(device) => {
                 if let Err(e) = self.devices.remember_device(cookie, &device, now).await {
@@ -360,7 +366,10 @@ impl EntitlementService {
     }
 
     async fn key(&self, id: &ContentId) -> Step<Arc<StoredKey>> {
-        match self.keys.get(id).await {
+        let timer = Timer::start(Stage::KeyLookup);
+        let found = self.keys.get(id).await;
+        drop(timer);
+        match found {
             Ok(Some(stored)) => Ok(stored),
             Ok(None) => Err(Outcome::denied(ErrorCode::UnknownContent, "")),
             Err(KeyStoreError::Unreadable(id)) => {
@@ -400,7 +409,10 @@ impl EntitlementService {
             cookie: cookie.map(CustomerCookie::expose),
             device,
         };
-        match self.expressplay.fairplay_token(&request, budget).await {
+        let timer = Timer::start(Stage::UpstreamToken);
+        let token = self.expressplay.fairplay_token(&request, budget).await;
+        drop(timer);
+        match token {
             Ok(token_url) => Ok(Outcome::Allowed { token_url }),
             Err(e) => Err(upstream_denial("token service", e)),
         }

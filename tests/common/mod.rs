@@ -100,6 +100,7 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = ([127, 0, 0, 1], 0).into();
     settings.admin.listen = ([127, 0, 0, 1], 0).into();
+    settings.ops.listen = ([127, 0, 0, 1], 0).into();
     // Protocol tests run in open mode; the decision tests switch to the catalogue.
     settings.decision.mode = sees::config::DecisionMode::Open;
     settings.server.handshake_timeout_ms = 2_000;
