@@ -748,16 +748,6 @@ impl Settings {
         if admin.tls_cert.is_some() != admin.tls_key.is_some() {
             problems.push("admin.tls_cert and admin.tls_key go together".to_owned());
         }
-        for (name, other) in [
-            ("server.listen", server.listen),
-            ("admin.listen", admin.listen),
-        ] {
-            if self.ops.listen.port() != 0 && self.ops.listen == other {
-                problems.push(format!(
-                    "ops.listen and {name} are the same address ({other})"
-                ));
-            }
-        }
         if admin.max_page_size == 0 || admin.max_list_len == 0 || admin.graph_max_depth == 0 {
             problems.push(
                 "admin.max_page_size, admin.max_list_len and admin.graph_max_depth must be greater than 0"
@@ -814,6 +804,7 @@ impl Settings {
         vec![
             ("server.listen", self.server.listen),
             ("admin.listen", self.admin.listen),
+            ("ops.listen", self.ops.listen),
         ]
     }
 
