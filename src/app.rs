@@ -13,6 +13,7 @@ use crate::admin::jwt::providers::{EntitlementProviders, ProviderConfigError};
 use crate::admin::jwt::{JwtConfigError, JwtVerifier};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
+use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DecisionMode, Settings};
@@ -50,6 +51,8 @@ pub enum StartError {
     EndUsers(#[from] JwtConfigError),
     #[error(transparent)]
     EntitlementProviders(#[from] ProviderConfigError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error(
         "expressplay.customer_authenticator is not set: configure it (or SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR), \
          or run `sees serve --dev` to use the local ExpressPlay simulator"
@@ -104,6 +107,7 @@ pub struct Application {
     catalog: Catalog,
     state: Arc<SeesState>,
     admin: AdminListener,
+    audit: AuditLog,
 }
 
 /// The admin API's listener: plain HTTP (loopback only) or TLS.
@@ -130,6 +134,8 @@ impl Application {
         }
         let tls = crate::tls::server_config(&settings.tls)?;
         let stores = open_stores(settings).await?;
+        let audit =
+            AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
         let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth);
@@ -175,6 +181,7 @@ impl Application {
             service: Arc::clone(&service),
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: settings.request_timeout(),
+            audit: audit.clone(),
         });
         let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
         let (listener, local_addr) = bind(settings.server.listen).await?;
@@ -202,6 +209,7 @@ impl Application {
                 max_page_size: settings.admin.max_page_size,
                 max_list_len: settings.admin.max_list_len,
             },
+            audit: audit.clone(),
         });
         let admin_tls = match (&settings.admin.tls_cert, &settings.admin.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::admin_server_config(
@@ -232,6 +240,7 @@ impl Application {
                 tls: admin_tls,
                 router: crate::admin::router(admin_state),
             },
+            audit,
         })
     }
 
@@ -311,6 +320,7 @@ impl Application {
             let _ = stop.send(true);
         };
         tokio::join!(sees_task, admin_task, trigger);
+        self.audit.flush().await;
         tracing::info!("stopped");
     }
 }

@@ -175,12 +175,7 @@ async fn handshake(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .map(|leaf| {
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
-            ClientIdentity {
-                cert_sha256: hex::encode(digest.as_ref()),
-            }
-        });
+        .map(|leaf| ClientIdentity::from_der(leaf.as_ref()));
     Some((stream, identity))
 }
 
