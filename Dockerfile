@@ -20,7 +20,7 @@
 # Create the master key once with `docker run --rm -v sees-data:/var/lib/sees sees keys gen-master-key
 # --out /var/lib/sees/master.key`.
 #
-# Ports: 8443 SEES (mutual TLS). The admin API (admin.listen, default 127.0.0.1:8081) and the ops
+# Ports: 8443 SEES (mutual TLS). The admin API (admin.listen, default 127.0.0.1:8444) and the ops
 # listener (ops.listen, default 127.0.0.1:9090: /healthz, /readyz, /metrics) stay inside the container
 # unless configured onto 0.0.0.0 (the admin API then needs admin.tls_cert/tls_key).
 # Health: HEALTHCHECK runs `sees health`, a tiny HTTP GET built into the binary, so the image carries no
