@@ -1,5 +1,6 @@
-//! The command line: `serve`, `check-config`, `certs dev`, `keys …`, `expressplay-sim`. Parses
-//! arguments, calls the library, prints results, maps failures to exit codes (1 = failed, 2 = usage).
+//! The command line: `serve`, `check-config`, `certs dev`, `keys …`, `audit query`, `health`,
+//! `expressplay-sim`. Parses arguments, calls the library, prints results, maps failures to exit codes
+//! (1 = failed, 2 = usage).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -514,8 +515,8 @@ async fn audit(config: Option<&Path>, command: AuditCommand) -> anyhow::Result<(
         return Ok(());
     }
     println!(
-        "{:<24} {:<13} {:<7} {:>5} {:<28} {:<20} {:<20} {}",
-        "TIME", "KIND", "OUTCOME", "ERROR", "WHO", "USER", "CONTENT/ASSET", "WHAT"
+        "{:<24} {:<13} {:<7} {:>5} {:<28} {:<20} {:<20} WHAT",
+        "TIME", "KIND", "OUTCOME", "ERROR", "WHO", "USER", "CONTENT/ASSET"
     );
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     for event in &events {
