@@ -25,7 +25,7 @@ pub struct AuditFilter {
 
 /// Writes `events` in one transaction.
 pub(super) async fn insert(store: &Store, events: &[AuditEvent]) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for event in events {
         let trail = serde_json::to_string(&event.trail).unwrap_or_else(|_| "[]".to_owned());
         sqlx::query(
