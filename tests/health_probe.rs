@@ -5,6 +5,7 @@ mod common;
 
 use std::process::Command;
 
+/// Runs the probe (blocking: the test runtime has other threads to serve the server meanwhile).
 fn probe(url: &str) -> (bool, String) {
     let output = Command::new(common::sees_binary())
         .args(["health", "--url", url, "--timeout-ms", "2000"])
@@ -19,7 +20,7 @@ fn probe(url: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_passes_on_2xx_and_fails_otherwise() {
     let server = common::spawn().await;
     let base = format!("http://{}", server.admin_addr);
