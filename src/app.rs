@@ -13,6 +13,7 @@ use crate::admin::jwt::providers::{EntitlementProviders, ProviderConfigError};
 use crate::admin::jwt::{JwtConfigError, JwtVerifier};
 use crate::admin::tokens::ApiTokens;
 use crate::admin::{AdminLimits, AdminState};
+use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DecisionMode, Settings};
@@ -53,6 +54,8 @@ pub enum StartError {
     EndUsers(#[from] JwtConfigError),
     #[error(transparent)]
     EntitlementProviders(#[from] ProviderConfigError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error(
         "expressplay.customer_authenticator is not set: configure it (or SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR), \
          or run `sees serve --dev` to use the local ExpressPlay simulator"
@@ -110,6 +113,7 @@ pub struct Application {
     ops: OpsListener,
     health: Arc<Health>,
     store: Store,
+    audit: AuditLog,
 }
 
 /// The ops listener: plain HTTP, no client certificate.
@@ -147,6 +151,8 @@ impl Application {
             RateLimiter::new(settings.server.rate_limit_per_s, settings.server.rate_burst),
         ));
         let stores = open_stores(settings).await?;
+        let audit =
+            AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
         let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth);
@@ -192,6 +198,7 @@ impl Application {
             service: Arc::clone(&service),
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: settings.request_timeout(),
+            audit: audit.clone(),
         });
         let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
         let (listener, local_addr) = bind(settings.server.listen).await?;
@@ -219,6 +226,7 @@ impl Application {
                 max_page_size: settings.admin.max_page_size,
                 max_list_len: settings.admin.max_list_len,
             },
+            audit: audit.clone(),
         });
         let admin_tls = match (&settings.admin.tls_cert, &settings.admin.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::admin_server_config(
@@ -270,6 +278,7 @@ impl Application {
             },
             health,
             store: stores.store,
+            audit,
         })
     }
 
@@ -389,6 +398,7 @@ impl Application {
             let _ = ops_stop.send(true);
         };
         tokio::join!(serving, ops_task);
+        self.audit.flush().await;
         self.store.close().await;
         tracing::info!("stopped");
     }

@@ -1,5 +1,6 @@
-//! The command line: `serve`, `check-config`, `certs dev`, `keys …`, `expressplay-sim`. Parses
-//! arguments, calls the library, prints results, maps failures to exit codes (1 = failed, 2 = usage).
+//! The command line: `serve`, `check-config`, `certs dev`, `keys …`, `audit query`, `health`,
+//! `expressplay-sim`. Parses arguments, calls the library, prints results, maps failures to exit codes
+//! (1 = failed, 2 = usage).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,19 @@ enum Command {
     /// Admin API bearer tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// The audit log (SEES decisions and admin writes).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Probe a health URL (the ops listener's /healthz or /readyz): exit 0 on HTTP 2xx, 1 otherwise.
+    /// Made for container HEALTHCHECKs, so the image needs no curl.
+    Health {
+        /// The plain-HTTP URL to GET.
+        #[arg(long, default_value = "http://127.0.0.1:9090/healthz")]
+        url: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Run the local ExpressPlay SIMULATOR (for tests and demos; tokens play nowhere).
     ExpressplaySim {
         /// Address to listen on (plain HTTP).
@@ -148,6 +162,37 @@ enum DevicesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Events from the store, newest first.
+    Query {
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this contentID.
+        #[arg(long)]
+        content: Option<String>,
+        /// At or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this outcome.
+        #[arg(long, value_enum)]
+        outcome: Option<crate::audit::AuditOutcome>,
+        /// Only this kind.
+        #[arg(long, value_enum)]
+        kind: Option<crate::audit::Kind>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokensCommand {
     /// Create a token; it is printed once and stored only as a hash.
     Create {
@@ -204,6 +249,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys(config, command).await,
         Command::Devices(command) => devices(config, command).await,
         Command::Tokens(command) => tokens(config, command).await,
+        Command::Audit(command) => audit(config, command).await,
+        Command::Health { url, timeout_ms } => health(&url, timeout_ms).await,
         Command::ExpressplaySim {
             listen,
             authenticator,
@@ -454,5 +501,109 @@ async fn tokens(config: Option<&Path>, command: TokensCommand) -> anyhow::Result
             println!("revoked {name_or_id}");
         }
     }
+    Ok(())
+}
+
+async fn audit(config: Option<&Path>, command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::Query {
+        user,
+        content,
+        since,
+        until,
+        outcome,
+        kind,
+        limit,
+        json,
+    } = command;
+    let time = |flag: &str, raw: Option<String>| {
+        raw.map(|raw| {
+            chrono::DateTime::parse_from_rfc3339(&raw)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .with_context(|| {
+                    format!("{flag} {raw:?}: not an RFC 3339 time such as 2026-01-31T00:00:00Z")
+                })
+        })
+        .transpose()
+    };
+    let filter = crate::audit::AuditFilter {
+        user,
+        content,
+        since: time("--since", since)?,
+        until: time("--until", until)?,
+        outcome,
+        kind,
+        limit: limit.max(1),
+    };
+    let settings = Settings::load(config, false)?;
+    let store =
+        crate::store::Store::connect(&settings.store.url, settings.store.max_connections).await?;
+    let events = crate::audit::query(&store, &filter).await?;
+    store.close().await;
+    if json {
+        for event in &events {
+            println!("{}", serde_json::to_string(event)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<13} {:<7} {:>5} {:<28} {:<20} {:<20} WHAT",
+        "TIME", "KIND", "OUTCOME", "ERROR", "WHO", "USER", "CONTENT/ASSET"
+    );
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    for event in &events {
+        let who = event
+            .caller
+            .clone()
+            .or_else(|| event.client_subject.clone())
+            .unwrap_or_else(|| "-".to_owned());
+        let what = match event.kind {
+            crate::audit::Kind::SeesDecision => format!("messageID {}", dash(&event.message_id)),
+            crate::audit::Kind::AdminWrite => format!(
+                "{} {} → {}",
+                dash(&event.method),
+                event
+                    .route
+                    .clone()
+                    .unwrap_or_else(|| "(no route)".to_owned()),
+                event.status.map_or("-".to_owned(), |s| s.to_string())
+            ),
+        };
+        println!(
+            "{:<24} {:<13} {:<7} {:>5} {:<28} {:<20} {:<20} {}",
+            event
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event.kind.as_str(),
+            event.outcome.as_str(),
+            event.error.map_or("-".to_owned(), |e| e.to_string()),
+            who,
+            dash(&event.user),
+            event
+                .content_id
+                .clone()
+                .or_else(|| event.asset.clone())
+                .unwrap_or_else(|| "-".to_owned()),
+            what,
+        );
+    }
+    println!("{} events", events.len());
+    Ok(())
+}
+
+async fn health(url: &str, timeout_ms: u64) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(timeout_ms))
+        .build()
+        .context("HTTP client")?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("GET {url}: HTTP {status}");
+    }
+    println!("{url}: {status}");
     Ok(())
 }

@@ -34,6 +34,7 @@ pub struct Settings {
     pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub entitlement_tokens: EntitlementTokenSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
 }
 
@@ -571,6 +572,31 @@ impl Default for OpsSettings {
     }
 }
 
+/// The audit log: one event per SEES decision and admin write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Record events at all.
+    pub enabled: bool,
+    /// Events older than this many days are deleted (checked at start and hourly); 0 = keep forever.
+    pub retention_days: u32,
+    /// Also append each event as one JSON line to this file; unset = no file.
+    pub jsonl_path: Option<PathBuf>,
+    /// Events waiting for the writer; when full, new events are dropped and counted, never waited for.
+    pub queue_capacity: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 90,
+            jsonl_path: None,
+            queue_capacity: 10_000,
+        }
+    }
+}
+
 /// Log output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -789,6 +815,9 @@ impl Settings {
                     "entitlement_tokens.country_header: {header:?} is not a header name"
                 ));
             }
+        }
+        if self.audit.queue_capacity == 0 {
+            problems.push("audit.queue_capacity must be greater than 0".to_owned());
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!(

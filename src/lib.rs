@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod akamai;
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -9,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::audit::AuditSlot;
 use super::envelope::ApiError;
 use super::errors::AdminCode;
 use super::jwt::EndUser;
@@ -88,39 +89,48 @@ impl FromRequestParts<Arc<AdminState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AdminState>,
     ) -> Result<Self, Self::Rejection> {
-        let unauthorized = |why: &str| ApiError::new(AdminCode::Unauthorized, why.to_owned());
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| unauthorized("an Authorization: Bearer header is required"))?
-            .to_str()
-            .map_err(|_| unauthorized("the Authorization header is not text"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        if token.starts_with(TOKEN_PREFIX) {
-            return match state.tokens.authenticate(token).await {
-                Ok(Some(info)) => Ok(Caller::Staff(info)),
-                Ok(None) => Err(unauthorized("unknown or revoked token")),
-                Err(e) => {
-                    tracing::error!(error = %e, "token lookup failed");
-                    Err(ApiError::plain(AdminCode::StoreUnavailable))
-                }
-            };
+        let caller = authenticate(parts, state).await?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.note_caller(&caller);
         }
-        if !state.end_users.is_configured() {
-            return Err(unauthorized(
-                "unknown token (no end-user identity provider is configured)",
-            ));
-        }
-        let now = state.clock.now().timestamp();
-        state
-            .end_users
-            .verify(token, now)
-            .map(Caller::EndUser)
-            .map_err(|e| ApiError::new(AdminCode::Unauthorized, e.to_string()))
+        Ok(caller)
     }
+}
+
+/// The caller the Authorization header names.
+async fn authenticate(parts: &Parts, state: &Arc<AdminState>) -> Result<Caller, ApiError> {
+    let unauthorized = |why: &str| ApiError::new(AdminCode::Unauthorized, why.to_owned());
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauthorized("an Authorization: Bearer header is required"))?
+        .to_str()
+        .map_err(|_| unauthorized("the Authorization header is not text"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    if token.starts_with(TOKEN_PREFIX) {
+        return match state.tokens.authenticate(token).await {
+            Ok(Some(info)) => Ok(Caller::Staff(info)),
+            Ok(None) => Err(unauthorized("unknown or revoked token")),
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(ApiError::plain(AdminCode::StoreUnavailable))
+            }
+        };
+    }
+    if !state.end_users.is_configured() {
+        return Err(unauthorized(
+            "unknown token (no end-user identity provider is configured)",
+        ));
+    }
+    let now = state.clock.now().timestamp();
+    state
+        .end_users
+        .verify(token, now)
+        .map(Caller::EndUser)
+        .map_err(|e| ApiError::new(AdminCode::Unauthorized, e.to_string()))
 }

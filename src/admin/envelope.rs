@@ -104,9 +104,42 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `requestID` of the answer, in request extensions for the layers inside the envelope.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The admin error code an answer carries (or will carry, once the envelope has wrapped it).
+pub fn error_number(response: &Response) -> Option<u32> {
+    match response.extensions().get::<Pending>() {
+        Some(Pending(body)) => body
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok()),
+        None if response.extensions().get::<Raw>().is_none() && !response.status().is_success() => {
+            Some(code_for_status(response.status()).number())
+        }
+        None => None,
+    }
+}
+
+/// The admin code of a refusal that carries no admin error (axum's own).
+fn code_for_status(status: StatusCode) -> AdminCode {
+    match status {
+        StatusCode::NOT_FOUND => AdminCode::NoSuchRoute,
+        StatusCode::METHOD_NOT_ALLOWED => AdminCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => AdminCode::BodyTooLarge,
+        s if s.is_client_error() => AdminCode::InvalidQuery,
+        _ => AdminCode::Internal,
+    }
+}
+
 /// Adds `requestID` and `timestamp` to every answer and turns axum's own refusals into admin errors.
-pub async fn envelope(request: Request, next: Next) -> Response {
+pub async fn envelope(mut request: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     let span = tracing::info_span!(
         "admin",
         request_id = %request_id,
@@ -121,13 +154,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     let body = match parts.extensions.remove::<Pending>() {
         Some(Pending(body)) => body,
         None => {
-            let code = match parts.status {
-                StatusCode::NOT_FOUND => AdminCode::NoSuchRoute,
-                StatusCode::METHOD_NOT_ALLOWED => AdminCode::MethodNotAllowed,
-                StatusCode::PAYLOAD_TOO_LARGE => AdminCode::BodyTooLarge,
-                s if s.is_client_error() => AdminCode::InvalidQuery,
-                _ => AdminCode::Internal,
-            };
+            let code = code_for_status(parts.status);
             parts.status = StatusCode::from_u16(code.status()).unwrap_or(parts.status);
             let error = ApiError::plain(code).into_response();
             let (error_parts, _) = error.into_parts();

@@ -7,6 +7,7 @@
 //!
 //! Never logs bearer tokens or JWTs.
 
+mod audit;
 pub mod auth;
 mod billing;
 mod entitlements;
@@ -73,12 +74,15 @@ pub struct AdminState {
     pub country_header: Option<axum::http::HeaderName>,
     pub clock: Arc<dyn Clock>,
     pub limits: AdminLimits,
+    /// Where every write is recorded.
+    pub audit: crate::audit::AuditLog,
 }
 
 /// Every admin route, behind the envelope; a trailing `/` on a path is ignored (the spec writes some
 /// paths with one and some without).
 pub fn router(state: Arc<AdminState>) -> Router {
     let cap = BodyCap(state.limits.max_body_bytes);
+    let audit_log = state.audit.clone();
     let routes = Router::new()
         .merge(packages::routes())
         .merge(packages_v2::routes())
@@ -93,6 +97,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(user_devices::routes())
         .merge(streams::routes())
         .merge(openapi::routes())
+        .route_layer(axum::middleware::from_fn(audit::note_route))
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::ops::http::mark_route));
     Router::new()
@@ -104,6 +109,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
                 routes.oneshot(request).await
             }
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            audit_log,
+            audit::record_writes,
+        ))
         .layer(axum::middleware::from_fn(envelope::envelope))
         .layer(axum::middleware::from_fn(crate::ops::http::count_admin))
 }

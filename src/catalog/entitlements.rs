@@ -319,7 +319,7 @@ impl Catalog {
         {
             tracing::warn!(error = %e, "forgetting expired entitlement token ids failed");
         }
-        let mut tx = self.store().pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let remembered = sqlx::query(
             "INSERT INTO entitlement_token_jtis (provider, jti, uid, applied_at, keep_until) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, jti) DO NOTHING",
@@ -460,7 +460,7 @@ impl Catalog {
     ) -> Result<Vec<AssetEntitlement>, CatalogError> {
         check_window(start, end)?;
         let assets = distinct(assets);
-        let mut tx = self.store().pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let sql = format!(
             "INSERT INTO asset_entitlements ({ASSET_ENTITLEMENT_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $5) \

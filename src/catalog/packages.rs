@@ -392,7 +392,7 @@ impl Catalog {
     /// `DuplicatePackage` when the ID is taken.
     pub async fn create_package(&self, package: &Package) -> Result<Package, CatalogError> {
         let package = package.clone().normalized();
-        let mut tx = self.store().pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO packages (id, name, description, bypass, created_at, modified_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
@@ -434,7 +434,7 @@ impl Catalog {
         edit: impl FnOnce(&mut Package),
     ) -> Result<Package, CatalogError> {
         let backend = self.store().backend();
-        let mut tx = self.store().pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         if lock_packages(&mut tx, backend, std::slice::from_ref(id))
             .await?
             .is_empty()
@@ -492,7 +492,7 @@ impl Catalog {
     /// Deletes the package `id` and its products, in one transaction; the schema's cascades remove
     /// its lists, its edges in the package graph and the entitlements to it.
     pub async fn delete_package(&self, id: &PackageId) -> Result<(), CatalogError> {
-        let mut tx = self.store().pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         super::billing::delete_products_of(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM packages WHERE id = $1")
             .bind(id.as_str())
@@ -544,7 +544,7 @@ impl Catalog {
         dedup(&mut packages);
         let mut assets = assets.to_vec();
         dedup(&mut assets);
-        let mut tx = self.store().pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let existing = lock_packages(&mut tx, backend, &packages).await?;
         if let Some(missing) = packages.iter().find(|p| !existing.contains(p.as_str())) {
             return Err(CatalogError::PackageNotFound(missing.clone()));

@@ -234,7 +234,7 @@ impl KeyStore {
         replace: bool,
     ) -> Result<usize, KeyStoreError> {
         let now = unix_millis(Utc::now());
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         for key in &keys {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT created_at FROM content_keys WHERE content_id = $1")

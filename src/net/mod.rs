@@ -254,12 +254,7 @@ async fn handshake(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first());
-    let identity = leaf.map(|leaf| {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
-        ClientIdentity {
-            cert_sha256: hex::encode(digest.as_ref()),
-        }
-    });
+    let identity = leaf.map(|leaf| ClientIdentity::from_der(leaf.as_ref()));
     let certificate = leaf.and_then(|leaf| PeerCertificate::parse(leaf.as_ref()).map(Arc::new));
     Some((stream, identity, certificate))
 }

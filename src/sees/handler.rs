@@ -17,8 +17,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
 use super::errors::ErrorCode;
-use super::service::{EntitlementService, Outcome};
+use super::service::{DecisionNotes, EntitlementService, Outcome};
 use super::wire::{parse_request, EntitlementResponse, Rejection, PROTOCOL_VERSION};
+use crate::audit::{AuditEvent, AuditLog, AuditOutcome, Kind};
 use crate::ops::metrics::{self, Stage, Timer};
 
 /// Who is calling: the verified client certificate of the connection.
@@ -26,9 +27,27 @@ use crate::ops::metrics::{self, Stage, Timer};
 pub struct ClientIdentity {
     /// SHA-256 of the leaf certificate (DER), lowercase hex.
     pub cert_sha256: String,
+    /// The leaf's subject (RFC 4514), empty when it cannot be read.
+    pub subject: String,
+    /// The leaf's serial number, lowercase hex, empty when it cannot be read.
+    pub serial: String,
 }
 
 impl ClientIdentity {
+    /// The identity of the leaf certificate `der` (already verified by the handshake).
+    pub fn from_der(der: &[u8]) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        let (subject, serial) = match x509_parser::parse_x509_certificate(der) {
+            Ok((_, cert)) => (cert.subject().to_string(), hex::encode(cert.raw_serial())),
+            Err(_) => (String::new(), String::new()),
+        };
+        ClientIdentity {
+            cert_sha256: hex::encode(digest.as_ref()),
+            subject,
+            serial,
+        }
+    }
+
     /// A short form for log lines.
     pub fn short(&self) -> &str {
         &self.cert_sha256[..self.cert_sha256.len().min(16)]
@@ -40,6 +59,8 @@ pub struct SeesState {
     pub service: Arc<EntitlementService>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Where every answer is recorded.
+    pub audit: AuditLog,
 }
 
 /// The SEES routes: `paths` answer POSTed Entitlement Requests; anything else gets a 404/405 in the
@@ -60,9 +81,10 @@ async fn entitlement(
     identity: Option<Extension<ClientIdentity>>,
     body: Body,
 ) -> Response {
+    let identity = identity.map(|Extension(id)| id);
     let client = identity
         .as_ref()
-        .map_or("-", |Extension(id)| id.short())
+        .map_or("-", ClientIdentity::short)
         .to_owned();
     // One span per request; the messageID and contentID are filled in once the body is read.
     let span = tracing::info_span!(
@@ -73,18 +95,44 @@ async fn entitlement(
     );
     let _timer = Timer::start(Stage::Entitlement);
     let _in_flight = metrics::InFlight::enter();
-    answer(state, body, span.clone()).instrument(span).await
+    answer(state, identity, body, span.clone())
+        .instrument(span)
+        .await
 }
 
-async fn answer(state: Arc<SeesState>, body: Body, span: tracing::Span) -> Response {
+async fn answer(
+    state: Arc<SeesState>,
+    identity: Option<ClientIdentity>,
+    body: Body,
+    span: tracing::Span,
+) -> Response {
+    let record = |code: Option<ErrorCode>, message_id: &str, fill: &dyn Fn(&mut AuditEvent)| {
+        if !state.audit.is_enabled() {
+            return;
+        }
+        let number = code.map_or(0, ErrorCode::number);
+        let mut event = AuditEvent::new(
+            Kind::SeesDecision,
+            state.audit.now(),
+            AuditOutcome::of_sees(number),
+        );
+        event.error = code.map(|c| i64::from(c.number()));
+        event.client_subject = identity.as_ref().map(|id| id.subject.clone());
+        event.client_serial = identity.as_ref().map(|id| id.serial.clone());
+        event.message_id = (!message_id.is_empty()).then(|| message_id.to_owned());
+        fill(&mut event);
+        state.audit.record(event);
+    };
     let started = Instant::now();
     let bytes = match Limited::new(body, state.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::info!(limit = state.max_body_bytes, "request body too large");
+            record(Some(ErrorCode::BodyTooLarge), "", &|_| {});
             return reply(refusal(ErrorCode::BodyTooLarge, ""));
         }
         Err(_) => {
+            record(Some(ErrorCode::MalformedJson), "", &|_| {});
             return reply(refusal(
                 ErrorCode::MalformedJson,
                 "the body could not be read",
@@ -102,6 +150,7 @@ async fn answer(state: Arc<SeesState>, body: Body, span: tracing::Span) -> Respo
                 detail = %rejection.detail,
                 "request refused"
             );
+            record(Some(rejection.code), &rejection.message_id, &|_| {});
             return reply(rejection);
         }
     };
@@ -114,9 +163,10 @@ async fn answer(state: Arc<SeesState>, body: Body, span: tracing::Span) -> Respo
         "content_id",
         tracing::field::display(request.content_id.as_str()),
     );
+    let mut notes = DecisionNotes::default();
     let decision = AssertUnwindSafe(tokio::time::timeout(
         state.request_timeout,
-        state.service.decide(&request),
+        state.service.decide_noted(&request, &mut notes),
     ))
     .catch_unwind()
     .await;
@@ -135,6 +185,16 @@ async fn answer(state: Arc<SeesState>, body: Body, span: tracing::Span) -> Respo
         }
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let code = match &outcome {
+        Outcome::Allowed { .. } => None,
+        Outcome::Denied { code, .. } => Some(*code),
+    };
+    record(code, request.message_id.as_str(), &|event| {
+        event.content_id = Some(request.content_id.as_str().to_owned());
+        event.asset = notes.asset.clone();
+        event.user = notes.user.clone();
+        event.trail = notes.trail.clone();
+    });
     let response = match outcome {
         Outcome::Allowed { token_url } => {
             tracing::info!(allowed = true, elapsed_ms, "entitlement decided");

@@ -11,6 +11,7 @@ pub mod wire;
 pub use errors::ErrorCode;
 pub use handler::{router, ClientIdentity};
 pub use service::{
-    EntitlementService, Outcome, PlaybackRefusal, PlaybackToken, TokenDefaults, UserPlayback,
+    DecisionNotes, EntitlementService, Outcome, PlaybackRefusal, PlaybackToken, TokenDefaults,
+    UserPlayback,
 };
 pub use wire::{parse_request, EntitlementRequest, EntitlementResponse, RequestType};

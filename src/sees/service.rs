@@ -50,6 +50,28 @@ impl Outcome {
     }
 }
 
+/// What the decision of one request learned, for its audit event: the asset, the user, the trail.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionNotes {
+    pub asset: Option<String>,
+    pub user: Option<String>,
+    pub trail: Vec<crate::audit::TrailStep>,
+}
+
+impl DecisionNotes {
+    fn note_key(&mut self, stored: &StoredKey) {
+        self.asset = stored.asset().ok().map(|a| a.as_str().to_owned());
+    }
+
+    fn note_decision(&mut self, decision: &crate::decision::Decision) {
+        self.asset = Some(decision.asset.as_str().to_owned());
+        self.trail = decision.trail.iter().map(Into::into).collect();
+        if let Ok(grant) = &decision.outcome {
+            self.user = grant.uid.as_ref().map(|u| u.as_str().to_owned());
+        }
+    }
+}
+
 /// A denial on the way to a token.
 type Step<T> = Result<T, Outcome>;
 
@@ -125,19 +147,35 @@ impl EntitlementService {
 
     /// Decides `request`. Every failure is a denial with its number; nothing here panics on input.
     pub async fn decide(&self, request: &EntitlementRequest) -> Outcome {
+        self.decide_noted(request, &mut DecisionNotes::default())
+            .await
+    }
+
+    /// As `decide`, noting the asset, user and decision trail in `notes` (the audit event's facts).
+    pub async fn decide_noted(
+        &self,
+        request: &EntitlementRequest,
+        notes: &mut DecisionNotes,
+    ) -> Outcome {
         let budget = Budget::new(self.upstream_budget);
         let result = match request.request_type {
-            RequestType::TimeBased => self.time_based(request, &budget).await,
-            RequestType::DeviceRegistration => self.registration(request, &budget).await,
-            RequestType::DeviceBound => self.device_bound(request, &budget).await,
+            RequestType::TimeBased => self.time_based(request, &budget, notes).await,
+            RequestType::DeviceRegistration => self.registration(request, &budget, notes).await,
+            RequestType::DeviceBound => self.device_bound(request, &budget, notes).await,
         };
         result.unwrap_or_else(|denial| denial)
     }
 
-    async fn time_based(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
+    async fn time_based(
+        &self,
+        request: &EntitlementRequest,
+        budget: &Budget,
+        notes: &mut DecisionNotes,
+    ) -> Step<Outcome> {
         let stored = self.key(&request.content_id).await?;
+        notes.note_key(&stored);
         let cookie = request.customer_cookie.as_ref();
-        let grant = self.allow(&stored, cookie).await?;
+        let grant = self.allow(&stored, cookie, notes).await?;
         let stream = self.open_stream(grant.as_ref(), &stored).await?;
         let outcome = self.token(&stored, cookie, None, budget).await;
         self.settle_stream(stream, outcome.is_err()).await;
@@ -149,6 +187,7 @@ impl EntitlementService {
         &self,
         stored: &StoredKey,
         cookie: Option<&CustomerCookie>,
+        notes: &mut DecisionNotes,
     ) -> Step<Option<Grant>> {
         if self.open_mode {
             return Ok(None);
@@ -165,7 +204,7 @@ impl EntitlementService {
             .for_cookie(&asset, cookie, self.clock.now())
             .await;
         drop(timer);
-        audit(&decision, "sees");
+        notes.note_decision(&decision);
         match decision.outcome {
             Ok(grant) => Ok(Some(grant)),
             Err(denial) => Err(Outcome::denied(denial_code(denial), decision.why())),
@@ -282,12 +321,18 @@ impl EntitlementService {
         }
     }
 
-    async fn registration(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
+    async fn registration(
+        &self,
+        request: &EntitlementRequest,
+        budget: &Budget,
+        notes: &mut DecisionNotes,
+    ) -> Step<Outcome> {
         let cookie = require_cookie(request)?;
         if !self.registration_content.contains(&request.content_id) {
             return Err(Outcome::denied(ErrorCode::NotRegistrationContent, ""));
         }
         let stored = self.key(&request.content_id).await?;
+        notes.note_key(&stored);
         if !self.open_mode {
             let _timer = Timer::start(Stage::Decision);
             self.decider
@@ -308,10 +353,16 @@ impl EntitlementService {
         Ok(outcome)
     }
 
-    async fn device_bound(&self, request: &EntitlementRequest, budget: &Budget) -> Step<Outcome> {
+    async fn device_bound(
+        &self,
+        request: &EntitlementRequest,
+        budget: &Budget,
+        notes: &mut DecisionNotes,
+    ) -> Step<Outcome> {
         let cookie = require_cookie(request)?;
         let stored = self.key(&request.content_id).await?;
-        let grant = self.allow(&stored, Some(cookie)).await?;
+        notes.note_key(&stored);
+        let grant = self.allow(&stored, Some(cookie), notes).await?;
         let device = self.device(cookie, budget).await?;
         self.admit_device(grant.as_ref(), &device).await?;
         let stream = self.open_stream(grant.as_ref(), &stored).await?;
@@ -419,8 +470,9 @@ impl EntitlementService {
     }
 }
 
-/// Logs the audit trail of a decision (issue 7 will also persist it): rule by rule, never a cookie.
-fn audit(decision: &crate::decision::Decision, via: &str) {
+/// Logs the trail of a decision made for the OEM token routes, rule by rule, never a cookie (their
+/// audit event is the admin write's; SEES decisions are recorded through `DecisionNotes`).
+fn log_trail(decision: &crate::decision::Decision, via: &str) {
     let trail: Vec<String> = decision
         .trail
         .iter()
@@ -433,7 +485,7 @@ fn audit(decision: &crate::decision::Decision, via: &str) {
             )
         })
         .collect();
-    tracing::info!(target: "sees::audit", via, allowed = decision.allowed(), asset = ?decision.asset.as_str(), trail = ?trail, "catalogue decision");
+    tracing::debug!(via, allowed = decision.allowed(), asset = ?decision.asset.as_str(), trail = ?trail, "catalogue decision");
 }
 
 /// The SEES error number of a catalogue denial.

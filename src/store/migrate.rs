@@ -87,6 +87,11 @@ const MIGRATIONS: &[Migration] = &[
         "content keys by asset",
         include_str!("migrations/common/0010_content_keys_by_asset.sql"),
     ),
+    Migration::shared(
+        11,
+        "audit events",
+        include_str!("migrations/common/0011_audit_events.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.

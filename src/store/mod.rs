@@ -96,6 +96,16 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that will write: on SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
+    /// so a read followed by a write waits for other writers (busy timeout) instead of failing with
+    /// "database is locked" when one commits in between (the audit writer commits often).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Closes every connection (after in-flight queries end).
     pub async fn close(&self) {
         self.pool.close().await;

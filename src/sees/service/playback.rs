@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
-use super::{audit, denial_code, EntitlementService, Outcome, Step};
+use super::{denial_code, log_trail, EntitlementService, Outcome, Step};
 use crate::akamai::EdgeAuth;
 use crate::decision::{Decision, Grant};
 use crate::expressplay::Budget;
@@ -85,7 +85,7 @@ impl EntitlementService {
             .decider
             .for_user(request.asset, request.uid, request.country, now)
             .await;
-        audit(&decision, "oem");
+        log_trail(&decision, "oem");
         let grant = match &decision.outcome {
             Ok(grant) => Grant {
                 holder: Some(request.device.as_str().to_owned()),

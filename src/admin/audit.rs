@@ -1,0 +1,119 @@
+//! The admin half of the audit log: every POST, PUT, PATCH and DELETE — refused ones included — is
+//! one event with the caller (token name and role, or end-user id; never the token), the requestID,
+//! the matched route template (never the raw path, which may hold a session cookie), its user and
+//! asset parameters, the status and the admin error code. Bodies are never recorded.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::auth::Caller;
+use super::envelope::{error_number, RequestId};
+use crate::audit::{AuditEvent, AuditLog, AuditOutcome, Kind};
+
+/// What the handler side learned about a write, filled in while it runs.
+#[derive(Debug, Default)]
+struct Facts {
+    caller: Option<String>,
+    user: Option<String>,
+    asset: Option<String>,
+    route: Option<String>,
+}
+
+/// Put into the extensions of audited requests; the caller extractor and the route layer fill it.
+#[derive(Clone, Default)]
+pub struct AuditSlot(Arc<Mutex<Facts>>);
+
+impl AuditSlot {
+    fn with(&self, fill: impl FnOnce(&mut Facts)) {
+        fill(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Notes who called.
+    pub fn note_caller(&self, caller: &Caller) {
+        let (who, user) = match caller {
+            Caller::Staff(token) => (format!("token {} ({})", token.name, token.role), None),
+            Caller::EndUser(user) => (
+                format!("end-user {}", user.user_id),
+                Some(user.user_id.clone()),
+            ),
+        };
+        self.with(|facts| {
+            facts.caller = Some(who);
+            if facts.user.is_none() {
+                facts.user = user;
+            }
+        });
+    }
+}
+
+fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// Records one event per write after the handler answered (inside the envelope, which supplies the
+/// requestID).
+pub async fn record_writes(
+    State(audit): State<AuditLog>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !audit.is_enabled() || !is_write(request.method()) {
+        return next.run(request).await;
+    }
+    let slot = AuditSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let method = request.method().as_str().to_owned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let mut event = AuditEvent::new(
+        Kind::AdminWrite,
+        audit.now(),
+        AuditOutcome::of_status(status),
+    );
+    event.error = error_number(&response).map(i64::from);
+    event.method = Some(method);
+    event.request_id = request_id;
+    event.status = Some(status);
+    slot.with(|facts| {
+        event.caller = facts.caller.take();
+        event.user = facts.user.take();
+        event.asset = facts.asset.take();
+        event.route = facts.route.take();
+    });
+    audit.record(event);
+    response
+}
+
+/// On matched routes: notes the route template and its `userid` and `assetID` parameters.
+pub async fn note_route(
+    matched: Option<MatchedPath>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(slot) = request.extensions().get::<AuditSlot>() {
+        slot.with(|facts| {
+            facts.route = matched.map(|m| m.as_str().to_owned());
+            for (name, value) in params.iter().flat_map(|p| p.iter()) {
+                match name {
+                    "userid" => facts.user = Some(value.to_owned()),
+                    "assetID" => facts.asset = Some(value.to_owned()),
+                    _ => {}
+                }
+            }
+        });
+    }
+    next.run(request).await
+}
