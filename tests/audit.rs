@@ -228,6 +228,8 @@ async fn decisions_and_writes_are_events_that_query_filters_and_that_hold_no_sec
 
     let no = by_message("m-denied");
     assert_eq!(no["outcome"], "denied");
+    // The session named the user, so the denial records them too.
+    assert_eq!(no["user"], "u-2");
     assert_eq!(no["error"], denied["error"]);
     let trail = no["trail"].as_array().unwrap();
     assert_eq!(trail.last().unwrap()["passed"], false, "{no}");

@@ -83,6 +83,8 @@ fn travels(origin: &str, country: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub asset: AssetId,
+    /// The user the decision was about, once known (also on a denial after the session rule).
+    pub viewer: Option<UserId>,
     pub trail: Vec<Step>,
     pub outcome: Result<Grant, Denial>,
 }
@@ -129,6 +131,7 @@ impl Trail {
     fn done(self, outcome: Result<Grant, Denial>) -> Decision {
         Decision {
             asset: self.asset,
+            viewer: None,
             trail: self.steps,
             outcome,
         }
@@ -195,10 +198,12 @@ impl Decider {
         };
         let containing = match self.free_package(asset, &mut trail).await {
             Ok(Ok(grant)) => {
-                return trail.done(Ok(Grant {
+                let mut decision = trail.done(Ok(Grant {
                     uid: Some(uid.clone()),
                     ..grant
-                }))
+                }));
+                decision.viewer = Some(uid.clone());
+                return decision;
             }
             Ok(Err(containing)) => containing,
             Err(e) => return store_failure(trail, e),
@@ -326,13 +331,15 @@ impl Decider {
         country: Option<&str>,
         now: DateTime<Utc>,
     ) -> Decision {
-        match self
+        let mut decision = match self
             .entitlement_paths(&mut trail, containing, uid, country, now)
             .await
         {
             Ok(outcome) => trail.done(outcome),
             Err(e) => store_failure(trail, e),
-        }
+        };
+        decision.viewer = Some(uid.clone());
+        decision
     }
 
     async fn entitlement_paths(

@@ -66,9 +66,12 @@ impl DecisionNotes {
     fn note_decision(&mut self, decision: &crate::decision::Decision) {
         self.asset = Some(decision.asset.as_str().to_owned());
         self.trail = decision.trail.iter().map(Into::into).collect();
-        if let Ok(grant) = &decision.outcome {
-            self.user = grant.uid.as_ref().map(|u| u.as_str().to_owned());
-        }
+        let granted = decision.outcome.as_ref().ok().and_then(|g| g.uid.as_ref());
+        self.user = decision
+            .viewer
+            .as_ref()
+            .or(granted)
+            .map(|u| u.as_str().to_owned());
     }
 }
 
