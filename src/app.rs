@@ -243,6 +243,7 @@ impl Application {
             metrics: crate::ops::metrics::install(),
             service: Arc::clone(&state.service),
             tls: Arc::clone(gate.tls()),
+            audit: audit.clone(),
             keys: Arc::clone(&keys),
             leases: StreamLeases::new(stores.store.clone()),
             clock: Arc::clone(&clock_for_admin),

@@ -251,3 +251,36 @@ async fn append_jsonl(path: &PathBuf, batch: &[AuditEvent]) -> Result<(), AuditE
     file.write_all(&lines).await.map_err(io)?;
     file.flush().await.map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::event::{AuditOutcome, Kind};
+    use crate::config::AuditSettings;
+
+    /// On a current-thread runtime the writer task cannot run while this test does not yield, so the
+    /// queue fills: events beyond its capacity are dropped and counted, never waited for.
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/audit.db", dir.path().display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        let settings = AuditSettings {
+            queue_capacity: 2,
+            ..AuditSettings::default()
+        };
+        let log = AuditLog::start(store, &settings, Arc::new(crate::clock::SystemClock))
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            log.record(AuditEvent::new(
+                Kind::SeesDecision,
+                log.now(),
+                AuditOutcome::Allowed,
+            ));
+        }
+        assert_eq!(log.dropped(), 3);
+        log.flush().await;
+        assert_eq!(log.dropped(), 3);
+    }
+}

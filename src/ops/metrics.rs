@@ -53,6 +53,8 @@ pub const TLS_RELOADS: &str = "sees_tls_reloads_total";
 /// Counter: requests refused for the client certificate, by `reason` (`revoked` 1014, `not_allowed`
 /// 1015, `rate_limited` 1016).
 pub const CLIENT_REFUSALS: &str = "sees_client_refusals_total";
+/// Counter: audit events dropped because the writer's queue was full (or the writer had stopped).
+pub const AUDIT_DROPPED: &str = "sees_audit_events_dropped_total";
 
 /// Histogram buckets (seconds): 100 µs to 10 s.
 pub const BUCKETS: [f64; 16] = [
@@ -156,6 +158,10 @@ fn describe() {
     describe_counter!(
         TLS_RELOADS,
         "Live TLS reloads of the SEES listener (certificate, key, client CA, CRLs, allow-list)"
+    );
+    describe_counter!(
+        AUDIT_DROPPED,
+        "Audit events dropped because the writer's queue was full (see audit.queue_capacity)"
     );
     describe_counter!(
         CLIENT_REFUSALS,
@@ -359,6 +365,7 @@ pub struct Snapshot {
     pub active_leases: Option<i64>,
     pub ready: bool,
     pub tls: crate::tls::live::TlsCounterValues,
+    pub audit_dropped: u64,
 }
 
 impl Snapshot {
@@ -383,6 +390,7 @@ impl Snapshot {
         counter!(CLIENT_REFUSALS, "reason" => "revoked").absolute(self.tls.revoked_refused);
         counter!(CLIENT_REFUSALS, "reason" => "not_allowed").absolute(self.tls.not_allowed_refused);
         counter!(CLIENT_REFUSALS, "reason" => "rate_limited").absolute(self.tls.rate_limited);
+        counter!(AUDIT_DROPPED).absolute(self.audit_dropped);
     }
 }
 

@@ -35,6 +35,8 @@ pub struct OpsState {
     pub service: Arc<EntitlementService>,
     /// The SEES listener's live TLS (reload and client-refusal counters).
     pub tls: Arc<crate::tls::live::LiveTls>,
+    /// The audit log (events dropped when its queue is full).
+    pub audit: crate::audit::AuditLog,
     pub keys: Arc<KeyStore>,
     pub leases: StreamLeases,
     pub clock: Arc<dyn Clock>,
@@ -105,6 +107,7 @@ async fn scrape(State(state): State<Arc<OpsState>>) -> Response {
         active_leases,
         ready,
         tls: state.tls.counters().values(),
+        audit_dropped: state.audit.dropped(),
     }
     .publish();
     (
