@@ -253,8 +253,15 @@ async fn write_burst(
                 .insert(id.clone(), (None, Some(state.clone())));
             let body = json!({"package": {"id": id, "name": id, "description": state.description,
                 "assetIDs": state.assets, "billingPlanIDs": []}});
-            let answer = call(&client, &base, &token, "POST", "/oem/v1/user/packages", Some(body))
-                .await;
+            let answer = call(
+                &client,
+                &base,
+                &token,
+                "POST",
+                "/oem/v1/user/packages",
+                Some(body),
+            )
+            .await;
             if let Some((status, _)) = &answer {
                 let mut l = ledger.lock().expect("ledger");
                 let entry = l.packages.get_mut(&id).expect("entry");
@@ -269,7 +276,9 @@ async fn write_burst(
             let id = own[rng.below(own.len() as u64) as usize].clone();
             let state = PackageState {
                 description: format!("v{i}"),
-                assets: (0..=rng.below(6)).map(|a| format!("{id}-u{i}-{a}")).collect(),
+                assets: (0..=rng.below(6))
+                    .map(|a| format!("{id}-u{i}-{a}"))
+                    .collect(),
             };
             ledger
                 .lock()
@@ -293,9 +302,17 @@ async fn write_burst(
             let package = packages[rng.below(packages.len() as u64) as usize].clone();
             let uid = format!("u-{tag}-{i}");
             let start = format!("2020-01-{:02}T00:00:00Z", 1 + rng.below(28));
-            let body = json!({"entitlement": {"packageID": package, "uid": uid, "startDate": start}});
-            let answer = call(&client, &base, &token, "POST", "/oem/v1/admin/entitlements", Some(body))
-                .await;
+            let body =
+                json!({"entitlement": {"packageID": package, "uid": uid, "startDate": start}});
+            let answer = call(
+                &client,
+                &base,
+                &token,
+                "POST",
+                "/oem/v1/admin/entitlements",
+                Some(body),
+            )
+            .await;
             if let Some((status, _)) = &answer {
                 assert!(ok(*status), "grant {uid}: {answer:?}");
                 ledger
@@ -311,8 +328,15 @@ async fn write_burst(
             let recurrence = ["1M", "1y", "7d"][rng.below(3) as usize].to_owned();
             let body = json!({"billingPlan": {"id": id, "recurrence": recurrence,
                 "prices": {"Vindicia": {"USD": 1.5}}}});
-            let answer = call(&client, &base, &token, "POST", "/oem/v1/billingplans", Some(body))
-                .await;
+            let answer = call(
+                &client,
+                &base,
+                &token,
+                "POST",
+                "/oem/v1/billingplans",
+                Some(body),
+            )
+            .await;
             if let Some((status, _)) = &answer {
                 assert!(ok(*status), "plan {id}: {answer:?}");
                 ledger.lock().expect("ledger").plans.push((id, recurrence));
@@ -324,12 +348,23 @@ async fn write_burst(
             let plan = plans[rng.below(plans.len() as u64) as usize].clone();
             let body = json!({"product": {"packageID": package, "billingPlanID": plan,
                 "name": {"en": format!("{package} {plan}")}}});
-            let answer = call(&client, &base, &token, "POST", "/oem/v1/products", Some(body)).await;
+            let answer = call(
+                &client,
+                &base,
+                &token,
+                "POST",
+                "/oem/v1/products",
+                Some(body),
+            )
+            .await;
             if let Some((status, product)) = &answer {
                 // The same pair twice is a 409: nothing new to record.
                 if *status != 409 {
                     assert!(ok(*status), "product {package}/{plan}: {answer:?}");
-                    let id = product["product"]["id"].as_str().expect("product id").to_owned();
+                    let id = product["product"]["id"]
+                        .as_str()
+                        .expect("product id")
+                        .to_owned();
                     ledger
                         .lock()
                         .expect("ledger")
@@ -348,13 +383,7 @@ async fn write_burst(
 
 /// `sees keys import` of one file, then `sees keys add` in a loop, until `stop`; the running child's
 /// pid is in `pid` so the round can kill it.
-fn key_burst(
-    site: &Site,
-    tag: &str,
-    ledger: &Mutex<Ledger>,
-    pid: &AtomicU32,
-    stop: &AtomicBool,
-) {
+fn key_burst(site: &Site, tag: &str, ledger: &Mutex<Ledger>, pid: &AtomicU32, stop: &AtomicBool) {
     let ids: Vec<String> = (0..IMPORT_SIZE).map(|j| format!("imp-{tag}-{j}")).collect();
     let file = site.dir.path().join(format!("import-{tag}.jsonl"));
     let lines: String = ids
@@ -413,7 +442,10 @@ async fn verify(site: &Site, base: &str, ledger: &Mutex<Ledger>, round: &str) {
     };
     let packages: Vec<_> = {
         let l = ledger.lock().expect("ledger");
-        l.packages.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        l.packages
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     };
     for (id, (acked, in_flight)) in packages {
         let (status, answer) = get(format!("/oem/v1/user/packages/{id}")).await;
@@ -466,7 +498,10 @@ async fn verify(site: &Site, base: &str, ledger: &Mutex<Ledger>, round: &str) {
     for (id, recurrence) in plans {
         let (status, answer) = get(format!("/oem/v1/billingplans/{id}")).await;
         assert_eq!(status, 200, "{round}: plan {id} lost: {answer}");
-        assert_eq!(answer["billingPlan"]["recurrence"], recurrence, "{round}: {id}");
+        assert_eq!(
+            answer["billingPlan"]["recurrence"], recurrence,
+            "{round}: {id}"
+        );
         assert_eq!(
             answer["billingPlan"]["prices"],
             json!({"Vindicia": {"USD": 1.5}}),
@@ -482,16 +517,32 @@ async fn verify(site: &Site, base: &str, ledger: &Mutex<Ledger>, round: &str) {
 
     // Keys, read through the library on the same store (as `sees keys` does).
     let settings = Settings::load(Some(&site.config), false).expect("settings");
-    let stores = sees::app::open_stores(&settings).await.expect("store opens");
-    let migrations: Vec<(i64,)> = sqlx::query_as("SELECT version FROM sees_migrations")
-        .fetch_all(stores.store.pool())
+    let stores = sees::app::open_stores(&settings)
         .await
-        .expect("migrations table");
+        .expect("store opens");
+    // Every migration applied once: the same versions as a store this binary creates afresh.
+    let versions = |pool: &sqlx::AnyPool| {
+        let pool = pool.clone();
+        async move {
+            let mut v: Vec<(i64,)> =
+                sqlx::query_as("SELECT version FROM sees_migrations ORDER BY version")
+                    .fetch_all(&pool)
+                    .await
+                    .expect("migrations table");
+            v.dedup();
+            v
+        }
+    };
+    let fresh_url = format!("sqlite://{}", site.dir.path().join("fresh.db").display());
+    let fresh = sees::store::Store::connect(&fresh_url, 1)
+        .await
+        .expect("fresh store");
     assert_eq!(
-        migrations.iter().map(|(v,)| *v).max(),
-        Some(sees::store::migrate::latest_version()),
+        versions(stores.store.pool()).await,
+        versions(fresh.pool()).await,
         "{round}: migrations"
     );
+    fresh.pool().close().await;
     let present = |id: String| {
         let keys = &stores.keys;
         async move {
@@ -513,10 +564,16 @@ async fn verify(site: &Site, base: &str, ledger: &Mutex<Ledger>, round: &str) {
             "{round}: an import is partly there ({found} of {})",
             ids.len()
         );
-        assert!(!acked || found == ids.len(), "{round}: acknowledged import lost");
+        assert!(
+            !acked || found == ids.len(),
+            "{round}: acknowledged import lost"
+        );
     }
     for id in added {
-        assert!(present(id.clone()).await.is_some(), "{round}: added key {id} lost");
+        assert!(
+            present(id.clone()).await.is_some(),
+            "{round}: added key {id} lost"
+        );
     }
     stores.store.pool().close().await;
 }
@@ -560,8 +617,14 @@ async fn crash_rounds(backend: &str, store_url: Option<String>, rounds: u32, see
         // The random moment: after the kill_after-th acknowledged admin write.
         let started = Instant::now();
         while acked.load(Ordering::SeqCst) < kill_after {
-            assert!(server.try_wait().expect("wait").is_none(), "{name}: sees died");
-            assert!(started.elapsed() < Duration::from_secs(60), "{name}: no progress");
+            assert!(
+                server.try_wait().expect("wait").is_none(),
+                "{name}: sees died"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name}: no progress"
+            );
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -581,6 +644,7 @@ async fn crash_rounds(backend: &str, store_url: Option<String>, rounds: u32, see
         acked_total += acked.load(Ordering::SeqCst);
         (server, base) = site.serve();
         verify(&site, &base, &ledger, &name).await;
+        println!("{name}: killed after {kill_after} acknowledged writes; verified");
     }
     let _ = server.kill();
     let _ = server.wait();

@@ -134,10 +134,22 @@ fn the_error_schema_lists_every_admin_code_and_status() {
             "status {} missing from the Error status enum",
             code.status()
         );
-        let line = format!("- {} ({}): {}", code.number(), code.status(), code.summary());
-        assert!(description.contains(&line), "{line:?} not in the description");
+        let line = format!(
+            "- {} ({}): {}",
+            code.number(),
+            code.status(),
+            code.summary()
+        );
+        assert!(
+            description.contains(&line),
+            "{line:?} not in the description"
+        );
     }
-    assert_eq!(codes.len(), AdminCode::ALL.len(), "codes the server never sends");
+    assert_eq!(
+        codes.len(),
+        AdminCode::ALL.len(),
+        "codes the server never sends"
+    );
 }
 
 /// v2 packages list `productIDs` as an array (v1 maps plans to products): the document must not
@@ -146,6 +158,9 @@ fn the_error_schema_lists_every_admin_code_and_status() {
 fn package_v2_product_ids_is_an_array_only() {
     let doc = document();
     let v2 = &doc["components"]["schemas"]["PackageV2"];
-    assert!(v2.get("allOf").is_none(), "PackageV2 inherits Package's productIDs object");
+    assert!(
+        v2.get("allOf").is_none(),
+        "PackageV2 inherits Package's productIDs object"
+    );
     assert_eq!(v2["properties"]["productIDs"]["type"], "array");
 }

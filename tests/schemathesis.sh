@@ -15,6 +15,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
 
 MAX_EXAMPLES=25
 SEED=20261122
@@ -132,17 +133,18 @@ cat >"$WORK/schemathesis.toml" <<EOF
 "path.offer_id" = "gold"
 EOF
 
-export SCHEMATHESIS_TOKEN="$TOKEN"
+REPORT_DIR=$(realpath -m "${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}")
 set +e
-"$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.json" \
+# From the temp dir: schemathesis keeps a `.schemathesis/` cache in its working directory.
+(cd "$WORK" && "$ROOT/$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.json" \
     --url "$BASE" \
     -H "Authorization: Bearer $TOKEN" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 1 \
     --phases examples,coverage,fuzzing \
     --output-sanitize true --no-color \
-    --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}" \
-    "${EXTRA[@]}"
+    --report junit --report-dir "$REPORT_DIR" \
+    "${EXTRA[@]}")
 rc=$?
 set -e
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
