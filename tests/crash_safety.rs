@@ -27,7 +27,7 @@ use sees::tls::dev_pki::DevPki;
 use serde_json::{json, Value};
 
 /// Keys in each round's import file.
-const IMPORT_SIZE: usize = 200;
+const IMPORT_SIZE: usize = 1000;
 
 /// A small deterministic generator (xorshift64*), so a seed replays a run.
 struct Rng(u64);
@@ -383,7 +383,14 @@ async fn write_burst(
 
 /// `sees keys import` of one file, then `sees keys add` in a loop, until `stop`; the running child's
 /// pid is in `pid` so the round can kill it.
-fn key_burst(site: &Site, tag: &str, ledger: &Mutex<Ledger>, pid: &AtomicU32, stop: &AtomicBool) {
+fn key_burst(
+    site: &Site,
+    tag: &str,
+    ledger: &Mutex<Ledger>,
+    pid: &AtomicU32,
+    importing: &AtomicBool,
+    stop: &AtomicBool,
+) {
     let ids: Vec<String> = (0..IMPORT_SIZE).map(|j| format!("imp-{tag}-{j}")).collect();
     let file = site.dir.path().join(format!("import-{tag}.jsonl"));
     let lines: String = ids
@@ -405,7 +412,9 @@ fn key_burst(site: &Site, tag: &str, ledger: &Mutex<Ledger>, pid: &AtomicU32, st
         pid.store(0, Ordering::SeqCst);
         status.success()
     };
+    importing.store(true, Ordering::SeqCst);
     let imported = run(&mut site.sees(&["keys", "import", file.to_str().expect("path")]));
+    importing.store(false, Ordering::SeqCst);
     ledger.lock().expect("ledger").imports.push((ids, imported));
     let mut j = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -554,11 +563,16 @@ async fn verify(site: &Site, base: &str, ledger: &Mutex<Ledger>, round: &str) {
             Some(())
         }
     };
+    let listed: std::collections::BTreeSet<String> = stores
+        .keys
+        .list()
+        .await
+        .expect("key list")
+        .into_iter()
+        .map(|k| k.content_id.as_str().to_owned())
+        .collect();
     for (ids, acked) in imports {
-        let mut found = 0;
-        for id in &ids {
-            found += usize::from(present(id.clone()).await.is_some());
-        }
+        let found = ids.iter().filter(|id| listed.contains(*id)).count();
         assert!(
             found == 0 || found == ids.len(),
             "{round}: an import is partly there ({found} of {})",
@@ -568,6 +582,12 @@ async fn verify(site: &Site, base: &str, ledger: &Mutex<Ledger>, round: &str) {
             !acked || found == ids.len(),
             "{round}: acknowledged import lost"
         );
+        if found > 0 {
+            // The material of the first, a middle and the last key of the file.
+            for id in [&ids[0], &ids[ids.len() / 2], &ids[ids.len() - 1]] {
+                assert!(present(id.clone()).await.is_some(), "{round}: {id}");
+            }
+        }
     }
     for id in added {
         assert!(
@@ -603,20 +623,40 @@ async fn crash_rounds(backend: &str, store_url: Option<String>, rounds: u32, see
             })
             .collect();
         let pid = Arc::new(AtomicU32::new(0));
+        let importing = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let keys = {
-            let (site, ledger, pid, stop, tag) = (
+            let (site, ledger, pid, importing, stop, tag) = (
                 Arc::clone(&site),
                 Arc::clone(&ledger),
                 Arc::clone(&pid),
+                Arc::clone(&importing),
                 Arc::clone(&stop),
                 tag.clone(),
             );
-            tokio::task::spawn_blocking(move || key_burst(&site, &tag, &ledger, &pid, &stop))
+            tokio::task::spawn_blocking(move || {
+                key_burst(&site, &tag, &ledger, &pid, &importing, &stop)
+            })
         };
-        // The random moment: after the kill_after-th acknowledged admin write.
+        // The random moment: after the kill_after-th acknowledged admin write, or, in every other
+        // round, a random 0–400 ms into the key import.
+        let during_import = rng.below(2) == 0;
+        let import_delay = Duration::from_millis(rng.below(400));
         let started = Instant::now();
-        while acked.load(Ordering::SeqCst) < kill_after {
+        let mut import_seen: Option<Instant> = None;
+        loop {
+            if during_import {
+                if import_seen.is_none() && importing.load(Ordering::SeqCst) {
+                    import_seen = Some(Instant::now());
+                }
+                // (An import over before it was seen: kill anyway.)
+                let gone = import_seen.is_none() && started.elapsed() > Duration::from_secs(5);
+                if gone || import_seen.is_some_and(|t| t.elapsed() >= import_delay) {
+                    break;
+                }
+            } else if acked.load(Ordering::SeqCst) >= kill_after {
+                break;
+            }
             assert!(
                 server.try_wait().expect("wait").is_none(),
                 "{name}: sees died"
@@ -644,7 +684,12 @@ async fn crash_rounds(backend: &str, store_url: Option<String>, rounds: u32, see
         acked_total += acked.load(Ordering::SeqCst);
         (server, base) = site.serve();
         verify(&site, &base, &ledger, &name).await;
-        println!("{name}: killed after {kill_after} acknowledged writes; verified");
+        let moment = if during_import {
+            format!("{} ms into the key import", import_delay.as_millis())
+        } else {
+            format!("after {kill_after} acknowledged writes")
+        };
+        println!("{name}: killed {moment}; verified");
     }
     let _ = server.kill();
     let _ = server.wait();
