@@ -115,7 +115,6 @@ admin POST /oem/v1/user/packages '{"package":{"id":"silver","name":"Silver","des
 admin PUT /oem/v1/packages/gold/child/silver
 admin POST /oem/v1/products '{"product":{"packageID":"silver","billingPlanID":"plan2","name":{"en":"Silver yearly"}}}'
 admin POST /oem/v1/admin/entitlements '{"entitlement":{"packageID":"gold","uid":"alice","startDate":"2020-01-01T00:00:00Z"}}'
-admin POST /oem/v1/admin/entitlements/alice/assets '{"entitlement":{"assetID":"a2","startDate":"2020-01-01T00:00:00Z"}}' || true
 "$SEES_BIN" keys add --content-id a1 --key 8c3f2a91d04b6e7f1a2b3c4d5e6f7081 \
     --iv f1e2d3c4b5a697887766554433221100 >/dev/null
 
