@@ -101,3 +101,66 @@ async fn the_listener_serves_the_document() {
     assert_eq!(status, 200);
     assert_eq!(served, document());
 }
+
+/// The error schema lists every admin code with its status (schemathesis found 1070 and 1081
+/// answered but missing from the document's enum).
+#[test]
+fn the_error_schema_lists_every_admin_code_and_status() {
+    use sees::admin::errors::AdminCode;
+    let doc = document();
+    let error = &doc["components"]["schemas"]["Error"];
+    let fields = &error["allOf"][1]["properties"]["error"]["properties"];
+    let codes: BTreeSet<u64> = fields["code"]["enum"]
+        .as_array()
+        .expect("code enum")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let statuses: BTreeSet<u64> = fields["status"]["enum"]
+        .as_array()
+        .expect("status enum")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let description = error["description"].as_str().expect("description");
+    for code in AdminCode::ALL {
+        assert!(
+            codes.contains(&u64::from(code.number())),
+            "{} missing from the Error code enum",
+            code.number()
+        );
+        assert!(
+            statuses.contains(&u64::from(code.status())),
+            "status {} missing from the Error status enum",
+            code.status()
+        );
+        let line = format!(
+            "- {} ({}): {}",
+            code.number(),
+            code.status(),
+            code.summary()
+        );
+        assert!(
+            description.contains(&line),
+            "{line:?} not in the description"
+        );
+    }
+    assert_eq!(
+        codes.len(),
+        AdminCode::ALL.len(),
+        "codes the server never sends"
+    );
+}
+
+/// v2 packages list `productIDs` as an array (v1 maps plans to products): the document must not
+/// require both shapes at once.
+#[test]
+fn package_v2_product_ids_is_an_array_only() {
+    let doc = document();
+    let v2 = &doc["components"]["schemas"]["PackageV2"];
+    assert!(
+        v2.get("allOf").is_none(),
+        "PackageV2 inherits Package's productIDs object"
+    );
+    assert_eq!(v2["properties"]["productIDs"]["type"], "array");
+}
