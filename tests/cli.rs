@@ -9,9 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{sees_binary, start_simulator, AUTHENTICATOR};
-use sees::expressplay::sim::{Behaviour, ForcedError};
-use sees::tls::dev_pki::DevPki;
+use common::sees_binary;
 use serde_json::{json, Value};
 
 const KEY: &str = "8c3f2a91d04b6e7f1a2b3c4d5e6f7081";

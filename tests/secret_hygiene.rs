@@ -574,9 +574,8 @@ async fn nothing_the_server_emits_contains_a_secret() {
             )
         })
         .collect();
-    assert_eq!(
+    assert!(
         hits(&planted, &secrets).len() >= secrets.len(),
-        true,
         "the scanner misses secrets"
     );
     assert!(!hits(
