@@ -188,14 +188,30 @@ pub async fn envelope(mut request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The request path as logs may show it: a playback-session cookie in the path is a credential.
-fn loggable_path(path: &str) -> &str {
+/// The request path as logs may show it: a playback-session cookie in the path is a credential, and
+/// so is a segment shaped like an admin API token (a client that misplaced its token).
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     const SESSIONS: &str = "/oem/v1/admin/playback-sessions/";
     if path.starts_with(SESSIONS) && path.len() > SESSIONS.len() {
-        "/oem/v1/admin/playback-sessions/[redacted]"
-    } else {
-        path
+        return "/oem/v1/admin/playback-sessions/[redacted]".into();
     }
+    if path
+        .split('/')
+        .any(|segment| segment.starts_with(super::tokens::TOKEN_PREFIX))
+    {
+        let segments: Vec<&str> = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with(super::tokens::TOKEN_PREFIX) {
+                    "[redacted]"
+                } else {
+                    segment
+                }
+            })
+            .collect();
+        return segments.join("/").into();
+    }
+    path.into()
 }
 
 /// Times on the wire: RFC 3339 in UTC with `Z`, fractional seconds only when there are any.
@@ -344,6 +360,10 @@ mod tests {
         assert_eq!(
             loggable_path("/oem/v1/user/packages"),
             "/oem/v1/user/packages"
+        );
+        assert_eq!(
+            loggable_path("/oem/v1/admin/sees_AbCdEf0123456789/x"),
+            "/oem/v1/admin/[redacted]/x"
         );
     }
 

@@ -230,6 +230,38 @@ impl DevPki {
         self.issue(&params)
     }
 
+    /// Issues a deliberately unusable client certificate, for tests of the listener's refusals.
+    /// Returns the certificate PEM and the private key PEM.
+    pub fn issue_flawed_client(
+        &self,
+        common_name: &str,
+        flaw: ClientFlaw,
+    ) -> Result<(String, Zeroizing<String>), PkiError> {
+        let usage = match flaw {
+            ClientFlaw::ServerAuthOnly => ExtendedKeyUsagePurpose::ServerAuth,
+            _ => ExtendedKeyUsagePurpose::ClientAuth,
+        };
+        let mut params = leaf_params(common_name, usage);
+        let now = now!();
+        match flaw {
+            ClientFlaw::Expired => {
+                params.not_before = now - 48 * HOUR;
+                params.not_after = now - 24 * HOUR;
+            }
+            ClientFlaw::NotYetValid => {
+                params.not_before = now + 24 * HOUR;
+                params.not_after = now + 48 * HOUR;
+            }
+            ClientFlaw::ServerAuthOnly => {}
+            ClientFlaw::SelfSigned => {
+                let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+                let cert = params.self_signed(&key)?;
+                return Ok((cert.pem(), Zeroizing::new(key.serialize_pem())));
+            }
+        }
+        self.issue(&params)
+    }
+
     /// Writes the five PEM files into `dir`, creating it (mode 0700) if missing.
     ///
     /// Refuses with [`PkiError::WouldOverwrite`] if any of the five files exists, checking all of
@@ -282,6 +314,19 @@ impl DevPki {
         let cert = params.signed_by(&key, &issuer)?;
         Ok((cert.pem(), Zeroizing::new(key.serialize_pem())))
     }
+}
+
+/// What is wrong with a certificate from [`DevPki::issue_flawed_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFlaw {
+    /// Signed by the CA, but its validity ended a day ago.
+    Expired,
+    /// Signed by the CA, but valid only from tomorrow.
+    NotYetValid,
+    /// Signed by the CA, with the extended key usage serverAuth only.
+    ServerAuthOnly,
+    /// Signed by its own key, not by the CA.
+    SelfSigned,
 }
 
 /// Paths of the five files written by [`DevPki::write_to`].
