@@ -342,8 +342,18 @@ async fn each_broken_file_keeps_the_old_configuration_serving() {
 #[tokio::test]
 async fn a_sighup_storm_is_coalesced() {
     let (_server, tls) = spawn_with_tls(|s| s.tls.reload_check_ms = 0).await;
-    let storm = (0..50).map(|_| tls.reload("SIGHUP"));
-    let outcomes = futures_util::future::join_all(storm).await;
+    // Fifty signals at once: each handler is a task of its own, all queued before the first reload
+    // can finish (a `join_all` of 50 would poll them in batches of 32, spreading them over reloads).
+    let storm: Vec<_> = (0..50)
+        .map(|_| {
+            let tls = Arc::clone(&tls);
+            tokio::spawn(async move { tls.reload("SIGHUP").await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for handler in storm {
+        outcomes.push(handler.await.unwrap());
+    }
     assert!(outcomes.iter().all(|o| *o == ReloadOutcome::Reloaded));
     let reloads = tls.counters().values().reloads;
     assert!(
