@@ -110,6 +110,60 @@ pub const RECORD_DEVICE_FIELD: &str = "deviceId";
 /// Largest POST body the simulator reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Issued tokens remembered for redemption; beyond this the oldest are forgotten (as if expired), so a
+/// long load test does not grow the process without bound.
+const MAX_REMEMBERED_TOKENS: usize = 100_000;
+
+/// The tokens issued, by token, the oldest forgotten first beyond [`MAX_REMEMBERED_TOKENS`].
+#[derive(Debug, Default)]
+struct IssuedTokens {
+    by_token: HashMap<String, IssuedToken>,
+    order: VecDeque<String>,
+    issued: usize,
+}
+
+impl IssuedTokens {
+    fn insert(&mut self, token: String, issued: IssuedToken) {
+        while self.order.len() >= MAX_REMEMBERED_TOKENS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_token.remove(&oldest);
+            }
+        }
+        self.order.push_back(token.clone());
+        self.by_token.insert(token, issued);
+        self.issued += 1;
+    }
+
+    fn get(&self, token: &str) -> Option<&IssuedToken> {
+        self.by_token.get(token)
+    }
+}
+
+#[cfg(test)]
+mod issued_tokens_tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_tokens_are_forgotten_beyond_the_bound() {
+        let mut tokens = IssuedTokens::default();
+        let issued = IssuedToken {
+            cookie: None,
+            expiration: String::new(),
+            rental_duration: 0,
+            issued_at: chrono::Utc::now(),
+            device_id: None,
+        };
+        for n in 0..=MAX_REMEMBERED_TOKENS {
+            tokens.insert(format!("t{n}"), issued.clone());
+        }
+        assert_eq!(tokens.issued, MAX_REMEMBERED_TOKENS + 1);
+        assert_eq!(tokens.by_token.len(), MAX_REMEMBERED_TOKENS);
+        assert!(tokens.get("t0").is_none());
+        assert!(tokens.get("t1").is_some());
+        assert!(tokens.get(&format!("t{MAX_REMEMBERED_TOKENS}")).is_some());
+    }
+}
+
 /// Configuration of a [`Simulator`].
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -265,7 +319,7 @@ pub struct SimState {
     behaviour: Mutex<Behaviour>,
     record_behaviour: Mutex<Behaviour>,
     requests: Mutex<VecDeque<RecordedRequest>>,
-    tokens: Mutex<HashMap<String, IssuedToken>>,
+    tokens: Mutex<IssuedTokens>,
     records: Mutex<RecordLog>,
     /// Becomes true when the [`Simulator`] is dropped: hanging requests then give up.
     shutdown: watch::Sender<bool>,
@@ -302,7 +356,7 @@ impl SimState {
             behaviour: Mutex::new(Behaviour::default()),
             record_behaviour: Mutex::new(Behaviour::default()),
             requests: Mutex::new(VecDeque::new()),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(IssuedTokens::default()),
             records: Mutex::new(RecordLog::default()),
             shutdown: watch::Sender::new(false),
         })
@@ -639,9 +693,9 @@ impl Simulator {
         *lock(&self.state.record_behaviour) = behaviour;
     }
 
-    /// How many tokens have been issued.
+    /// How many tokens have been issued (the most recent [`MAX_REMEMBERED_TOKENS`] are remembered).
     pub fn issued_tokens(&self) -> usize {
-        lock(&self.state.tokens).len()
+        lock(&self.state.tokens).issued
     }
 
     /// What the simulator remembers about `token`, if it issued it.
