@@ -131,7 +131,7 @@ fn open_terms(body: &OpenBody) -> Result<(Option<DeviceId>, Option<String>, u64)
         .country
         .as_ref()
         .map(|raw| {
-            PlaybackSessions::country_code(&raw).map_err(|why| invalid(format!("country {why}")))
+            PlaybackSessions::country_code(raw).map_err(|why| invalid(format!("country {why}")))
         })
         .transpose()?;
     let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
