@@ -77,7 +77,9 @@ pub fn expressplay_token(data: &[u8]) {
     let body = String::from_utf8_lossy(rest);
     if selector % 2 == 0 {
         if let Ok(url) = token_response(&body) {
-            assert!(url.starts_with("http"), "{url}");
+            // Schemes are case-insensitive (`HTTPS:` is an https URL).
+            assert!(url.to_ascii_lowercase().starts_with("http"), "{url}");
+            assert!(!url.chars().any(char::is_control), "{url:?}");
             assert!(body.contains(url.as_str()));
         }
         return;
