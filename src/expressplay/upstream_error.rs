@@ -232,7 +232,10 @@ mod tests {
             "https://fp.ex\tample/t",
         ] {
             assert!(
-                matches!(token_url_from_body(body), Err(UpstreamError::BadResponse(_))),
+                matches!(
+                    token_url_from_body(body),
+                    Err(UpstreamError::BadResponse(_))
+                ),
                 "{body:?}"
             );
         }
