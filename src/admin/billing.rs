@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::auth::{Access, Caller};
-use super::envelope::{AdminJson, ApiError, ApiOk, Paging};
+use super::envelope::{decode_body, AdminJson, ApiError, ApiOk, Paging};
 use super::errors::AdminCode;
 use super::packages::{
     check_custom_key, check_text, query_pairs, CUSTOM_MAX_ENTRIES, NAME_MAX_CHARS,
@@ -419,6 +419,23 @@ async fn create_plan(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
     let AdminJson(PlanBody { billing_plan: new }) = body?;
+    let stored = state.billing.create_plan(&plan_of(new)?).await?;
+    Ok(plan_answer(&stored))
+}
+
+/// Fuzzing: a body decoded and checked as `POST /oem/v1/billingplans` does, without HTTP.
+pub(super) fn fuzz_create_plan(bytes: &[u8]) -> Result<(), ApiError> {
+    let PlanBody { billing_plan } = decode_body::<PlanBody<NewPlan>>(bytes)?;
+    plan_of(billing_plan).map(drop)
+}
+
+/// Fuzzing: a body decoded as `POST /oem/v1/products` does.
+pub(super) fn fuzz_create_product(bytes: &[u8]) -> Result<(), ApiError> {
+    decode_body::<ProductBody<NewProduct>>(bytes).map(drop)
+}
+
+/// A create body as the plan to store, every field checked.
+fn plan_of(new: NewPlan) -> Result<BillingPlan, ApiError> {
     let description = new.description.unwrap_or_default();
     check_text("billingPlan.description", &description)?;
     let plan = BillingPlan {
@@ -433,8 +450,7 @@ async fn create_plan(
             .transpose()?
             .unwrap_or_default(),
     };
-    let stored = state.billing.create_plan(&plan).await?;
-    Ok(plan_answer(&stored))
+    Ok(plan)
 }
 
 /// `GET /oem/v1/billingplans/{billingPlanID}`.

@@ -24,7 +24,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
-use super::envelope::{check_list_len, parse_date, rfc3339, AdminJson, ApiError, ApiOk};
+use super::envelope::{
+    check_list_len, decode_body, parse_date, rfc3339, AdminJson, ApiError, ApiOk,
+};
 use super::errors::AdminCode;
 use super::packages::{package_json, PackageView};
 use super::AdminState;
@@ -164,12 +166,7 @@ async fn grant(
     let GrantBody {
         entitlement: fields,
     } = body(request).await?;
-    let start = parse_date("startDate", &fields.start_date)?;
-    let end = fields
-        .end_date
-        .as_deref()
-        .map(|raw| parse_date("endDate", raw))
-        .transpose()?;
+    let (start, end) = grant_dates(&fields)?;
     let now = state.clock.now();
     let granted = state
         .catalog
@@ -178,6 +175,22 @@ async fn grant(
     Ok(ApiOk::ok(
         json!({ "entitlement": entitlement_json(&granted, now) }),
     ))
+}
+
+/// Fuzzing: a body decoded and checked as `POST /oem/v1/admin/entitlements` does, without HTTP.
+pub(super) fn fuzz_grant(bytes: &[u8]) -> Result<(), ApiError> {
+    grant_dates(&decode_body::<GrantBody>(bytes)?.entitlement).map(drop)
+}
+
+/// The start and optional end of a grant body.
+fn grant_dates(fields: &GrantFields) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>), ApiError> {
+    let start = parse_date("startDate", &fields.start_date)?;
+    let end = fields
+        .end_date
+        .as_deref()
+        .map(|raw| parse_date("endDate", raw))
+        .transpose()?;
+    Ok((start, end))
 }
 
 /// `GET /oem/v1/admin/entitlements/{userid}`: every entitlement of the user (an empty list when none).

@@ -262,18 +262,22 @@ where
                 ))
             }
         };
-        // serde reads a JSON array into a struct by position: only an object is a body here.
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<Value>(&bytes).is_ok() {
-            return Err(ApiError::new(
-                AdminCode::InvalidField,
-                "the body must be a JSON object",
-            ));
-        }
-        serde_json::from_slice(&bytes)
-            .map(AdminJson)
-            .map_err(json_error)
+        decode_body(&bytes).map(AdminJson)
     }
+}
+
+/// A body already read, decoded as `T` the way [`AdminJson`] does: only a JSON object, unknown fields
+/// refused (1012), anything else that does not fit 1011 or 1010.
+pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads a JSON array into a struct by position: only an object is a body here.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<Value>(bytes).is_ok() {
+        return Err(ApiError::new(
+            AdminCode::InvalidField,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(json_error)
 }
 
 /// A serde_json error as an admin error.

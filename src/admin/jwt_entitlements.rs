@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::auth::{Access, Caller};
 use super::entitlements::entitlement_json;
-use super::envelope::{AdminJson, ApiError, ApiOk};
+use super::envelope::{decode_body, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
 use super::jwt::entitlement_claims::ClaimError;
 use super::jwt::providers::TokenRefusal;
@@ -33,6 +33,12 @@ struct TokenBody {
     #[serde(rename = "entitlementToken")]
     entitlement_token: String,
     provider: String,
+}
+
+/// Fuzzing: a body decoded as `PUT /oem/v1/entitlements/token` does (the token itself has its own
+/// target).
+pub(super) fn fuzz_token_body(bytes: &[u8]) -> Result<(), ApiError> {
+    decode_body::<TokenBody>(bytes).map(drop)
 }
 
 /// `PUT /oem/v1/entitlements/token`: answers the resulting entitlements, in the token's order.

@@ -14,6 +14,8 @@ mod entitlements;
 pub mod envelope;
 pub mod errors;
 mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 mod graphs;
 pub mod jwt;
 mod jwt_entitlements;

@@ -42,7 +42,7 @@ use serde_json::{json, Map, Value};
 use crate::config::ConcurrencyPolicy;
 
 use super::auth::{Access, Caller};
-use super::envelope::{parse_date, rfc3339, AdminJson, ApiError, ApiOk};
+use super::envelope::{decode_body, parse_date, rfc3339, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
 use super::AdminState;
 use crate::catalog::{Entitlement, MonetizationGrant};
@@ -155,6 +155,11 @@ fn country(raw: String) -> Result<String, ApiError> {
             "origin_country_code must be an ISO 3166-1 alpha-2 code: two ASCII letters",
         ))
     }
+}
+
+/// Fuzzing: a body decoded and checked as `POST /monetization/entitlements/v1` does, without HTTP.
+pub(super) fn fuzz_create(bytes: &[u8], now: DateTime<Utc>) -> Result<(), ApiError> {
+    grant_of(decode_body(bytes)?, now).map(drop)
 }
 
 /// The body as a grant to write at `now` (`expiration_time` must be after `now`).

@@ -12,12 +12,13 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, put};
 use axum::Router;
+use chrono::{DateTime, Utc};
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
-use super::envelope::{check_list_len, rfc3339, AdminJson, ApiError, ApiOk, Paging};
+use super::envelope::{check_list_len, decode_body, rfc3339, AdminJson, ApiError, ApiOk, Paging};
 use super::errors::AdminCode;
 use super::AdminState;
 use crate::catalog::{CatalogError, Package, Product};
@@ -340,7 +341,15 @@ async fn create(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
     let AdminJson(CreateBody { package: new }) = body?;
-    let max = state.limits.max_list_len;
+    let package = package_of(new, state.limits.max_list_len, state.clock.now())?;
+    let stored = state.catalog.create_package(&package).await?;
+    Ok(ApiOk::ok(
+        json!({ "package": package_json(&stored, single_view(false, &[])) }),
+    ))
+}
+
+/// A create body as the package to store at `now`: every field checked, lists at most `max` long.
+fn package_of(new: NewPackage, max: usize, now: DateTime<Utc>) -> Result<Package, ApiError> {
     check_name(&new.name)?;
     check_text("package.description", &new.description)?;
     let bypass = new.bypass_entitlement_check.unwrap_or(false);
@@ -355,8 +364,7 @@ async fn create(
     };
     let custom_data = new.custom_data.map(|c| c.0).unwrap_or_default();
     check_custom_data(&custom_data)?;
-    let now = state.clock.now();
-    let package = Package {
+    Ok(Package {
         id: new.id,
         name: new.name,
         description: new.description,
@@ -371,11 +379,23 @@ async fn create(
         custom_data,
         created_at: now,
         modified_at: now,
-    };
-    let stored = state.catalog.create_package(&package).await?;
-    Ok(ApiOk::ok(
-        json!({ "package": package_json(&stored, single_view(false, &[])) }),
-    ))
+    })
+}
+
+/// Fuzzing: a create body decoded and checked as `POST /oem/v1/user/packages` does, without HTTP.
+pub(super) fn fuzz_create(bytes: &[u8], max: usize, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let CreateBody { package } = decode_body(bytes)?;
+    package_of(package, max, now).map(drop)
+}
+
+/// Fuzzing: an update body decoded as `PUT /oem/v1/user/packages/{packageID}` does.
+pub(super) fn fuzz_update(bytes: &[u8]) -> Result<(), ApiError> {
+    decode_body::<UpdateBody>(bytes).map(drop)
+}
+
+/// Fuzzing: an assets body decoded and checked as the package-assets routes do.
+pub(super) fn fuzz_assets(bytes: &[u8], max: usize) -> Result<(), ApiError> {
+    assets_body(decode_body(bytes).map(AdminJson), max).map(drop)
 }
 
 /// `PUT /oem/v1/user/packages/{packageID}`: changes the fields the body has; a list replaces the

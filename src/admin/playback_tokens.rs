@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{Access, Caller};
-use super::envelope::{AdminJson, ApiError, ApiOk};
+use super::envelope::{decode_body, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
 use super::AdminState;
 use crate::ids::{AssetId, DeviceId, UserId};
@@ -112,6 +112,17 @@ async fn for_user(
     let uid = UserId::parse(raw).map_err(|e| invalid(format!("userid {e}")))?;
     let kind = token_type(&state, query.as_deref())?;
     issue(&state, &uid, kind, peer, &headers, body?.0).await
+}
+
+/// Fuzzing: a body decoded and checked as the entitlement-token routes do before any lookup
+/// (`playback_url`, `deviceID` when given), without HTTP.
+pub(super) fn fuzz_token_body(bytes: &[u8]) -> Result<(), ApiError> {
+    let body = decode_body::<TokenBody>(bytes)?;
+    playback_url(&body.playback_url)?;
+    if let Some(raw) = body.device_id {
+        DeviceId::parse(raw).map_err(|e| invalid(format!("deviceID {e}")))?;
+    }
+    Ok(())
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
-use super::envelope::{rfc3339, AdminJson, ApiError, ApiOk};
+use super::envelope::{decode_body, rfc3339, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
 use super::AdminState;
 use crate::catalog::{PlaybackSession, PlaybackSessions};
@@ -97,24 +97,7 @@ async fn open(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
     let AdminJson(body) = AdminJson::<OpenBody>::from_request(request, &()).await?;
-    let device = body
-        .device_id
-        .map(|raw| DeviceId::parse(raw).map_err(|e| invalid(format!("deviceID {e}"))))
-        .transpose()?;
-    let country = body
-        .country
-        .map(|raw| {
-            PlaybackSessions::country_code(&raw).map_err(|why| invalid(format!("country {why}")))
-        })
-        .transpose()?;
-    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
-    if !TTL_SECONDS.contains(&ttl) {
-        return Err(invalid(format!(
-            "ttlSeconds must be {} to {} (a minute to a week)",
-            TTL_SECONDS.start(),
-            TTL_SECONDS.end()
-        )));
-    }
+    let (device, country, ttl) = open_terms(&body)?;
     let (cookie, session) = state
         .sessions
         .open(
@@ -130,6 +113,36 @@ async fn open(
         "expiresAt": rfc3339(session.expires_at),
         "session": Value::Object(session_fields(&session)),
     })))
+}
+
+/// Fuzzing: an open body decoded and checked as `POST /oem/v1/admin/playback-sessions` does.
+pub(super) fn fuzz_open(bytes: &[u8]) -> Result<(), ApiError> {
+    open_terms(&decode_body::<OpenBody>(bytes)?).map(drop)
+}
+
+/// The checked device, country and lifetime (seconds) of an open body.
+fn open_terms(body: &OpenBody) -> Result<(Option<DeviceId>, Option<String>, u64), ApiError> {
+    let device = body
+        .device_id
+        .clone()
+        .map(|raw| DeviceId::parse(raw).map_err(|e| invalid(format!("deviceID {e}"))))
+        .transpose()?;
+    let country = body
+        .country
+        .as_ref()
+        .map(|raw| {
+            PlaybackSessions::country_code(raw).map_err(|why| invalid(format!("country {why}")))
+        })
+        .transpose()?;
+    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    if !TTL_SECONDS.contains(&ttl) {
+        return Err(invalid(format!(
+            "ttlSeconds must be {} to {} (a minute to a week)",
+            TTL_SECONDS.start(),
+            TTL_SECONDS.end()
+        )));
+    }
+    Ok((device, country, ttl))
 }
 
 /// `DELETE /oem/v1/admin/playback-sessions/{cookie}`: revokes one session (idempotent).

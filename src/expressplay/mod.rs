@@ -5,6 +5,8 @@
 //! Never logs or returns the `customerAuthenticator` or key material.
 
 mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod lifetime;
 mod records;

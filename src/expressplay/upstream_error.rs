@@ -63,12 +63,19 @@ impl UpstreamError {
 }
 
 /// The token URL of a 200 answer: the first line of the `text/uri-list` body that is not a comment.
+/// A line with a control character is refused: the URL parser would skip it, but the line itself is
+/// what the license server gets.
 pub(crate) fn token_url_from_body(body: &str) -> Result<String, UpstreamError> {
     let line = body
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .ok_or_else(|| UpstreamError::BadResponse("empty body".to_owned()))?;
+    if line.chars().any(char::is_control) {
+        return Err(UpstreamError::BadResponse(
+            "the body's URL has control characters".to_owned(),
+        ));
+    }
     match reqwest::Url::parse(line) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(line.to_owned()),
         _ => Err(UpstreamError::BadResponse(
@@ -211,6 +218,27 @@ mod tests {
         assert!(token_url_from_body("").is_err());
         assert!(token_url_from_body("{\"token\":\"x\"}").is_err());
         assert!(token_url_from_body("ftp://x/y").is_err());
+    }
+
+    /// Found by the `expressplay_token` fuzz target: the URL parser skips leading and trailing C0
+    /// controls and inner tabs, so these lines parsed, and the raw line (NUL included) became the
+    /// token URL sent to the license server.
+    #[test]
+    fn token_urls_with_control_characters_are_refused() {
+        for body in [
+            "\0https://fressplay#g\0",
+            "\u{1}https://fp.example/t",
+            "https://fp.example/t\u{7f}",
+            "https://fp.ex\tample/t",
+        ] {
+            assert!(
+                matches!(
+                    token_url_from_body(body),
+                    Err(UpstreamError::BadResponse(_))
+                ),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

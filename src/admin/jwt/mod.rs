@@ -873,6 +873,8 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 }
 
 pub mod entitlement_claims;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod providers;
 
 #[cfg(test)]
