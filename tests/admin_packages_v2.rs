@@ -9,16 +9,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::{assert_envelope, assert_error, spawn_custom, TestServer};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use secrecy::SecretString;
 use sees::admin::tokens::Role;
 use sees::clock::FixedClock;
-use sees::config::IssuerSettings;
 use sees::expressplay::sim::SimConfig;
 use serde_json::{json, Value};
-
-const ISSUER: &str = "https://login.example.test/";
-const SECRET: &str = "a-test-secret-of-more-than-32-bytes!!";
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2030-06-01T00:00:00Z")
@@ -27,14 +21,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn jwt(sub: &str) -> String {
-    let now = t0().timestamp();
-    let claims = json!({"iss": ISSUER, "sub": sub, "iat": now, "exp": now + 3_600});
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    common::end_user_jwt(sub, t0().timestamp(), 3_600)
 }
 
 struct World {
@@ -62,14 +49,7 @@ impl World {
 async fn world() -> World {
     let clock = Arc::new(FixedClock::new(t0()));
     let server = spawn_custom(SimConfig::default(), clock, |s| {
-        s.auth.issuers = vec![IssuerSettings {
-            issuer: ISSUER.to_owned(),
-            audience: None,
-            algorithms: vec!["HS256".to_owned()],
-            hs256_secret: Some(SecretString::from(SECRET.to_owned())),
-            public_key_file: None,
-            jwks_file: None,
-        }];
+        s.auth.issuers = vec![common::end_user_issuer()];
     })
     .await;
     let admin = server.admin_token(Role::Admin).await;

@@ -11,18 +11,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::{assert_envelope, assert_error, spawn_custom, TestServer};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use sees::admin::tokens::Role;
 use sees::clock::FixedClock;
-use sees::config::{IssuerSettings, Settings};
+use sees::config::Settings;
 use sees::expressplay::sim::{Behaviour, Fault, SimConfig};
 use sees::ids::AssetId;
 use sees::keys::KeyPolicy;
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://login.example.test/";
-const SECRET: &str = "a-test-secret-of-more-than-32-bytes!!";
 const AKAMAI_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778";
 const PLAYBACK: &str = "https://cdn.example.test/live/event-7/master.m3u8?quality=hd";
 
@@ -32,16 +29,8 @@ fn t0() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// An end-user JWT for `sub`, valid for a day from `t0()` (the server's clock).
 fn jwt(sub: &str) -> String {
-    let now = t0().timestamp();
-    let claims = json!({"iss": ISSUER, "sub": sub, "iat": now, "exp": now + 86_400});
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    common::end_user_jwt(sub, t0().timestamp(), 86_400)
 }
 
 struct World {
@@ -56,14 +45,7 @@ struct World {
 async fn world(akamai: bool, adjust: impl FnOnce(&mut Settings)) -> World {
     let clock = Arc::new(FixedClock::new(t0()));
     let server = spawn_custom(SimConfig::default(), clock, |s| {
-        s.auth.issuers = vec![IssuerSettings {
-            issuer: ISSUER.to_owned(),
-            audience: None,
-            algorithms: vec!["HS256".to_owned()],
-            hs256_secret: Some(SecretString::from(SECRET.to_owned())),
-            public_key_file: None,
-            jwks_file: None,
-        }];
+        s.auth.issuers = vec![common::end_user_issuer()];
         if akamai {
             s.entitlement_tokens.akamai_key = Some(SecretString::from(AKAMAI_KEY.to_owned()));
         }
