@@ -16,7 +16,7 @@ use crate::admin::{AdminLimits, AdminState};
 use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DecisionMode, Settings};
+use crate::config::{DecisionCacheMode, DecisionMode, DecisionSettings, Settings};
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
@@ -28,7 +28,7 @@ use crate::ops::{serve_plain, Health, OpsState};
 use crate::sees::handler::SeesState;
 use crate::sees::service::ServiceParts;
 use crate::sees::{EntitlementService, TokenDefaults};
-use crate::store::{redact_password, Store, StoreError};
+use crate::store::{redact_password, Backend, Store, StoreError};
 use crate::tls::live::LiveTls;
 use crate::tls::TlsError;
 
@@ -155,7 +155,10 @@ impl Application {
             AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
-        let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth);
+        let catalog =
+            Catalog::new(stores.store.clone(), settings.admin.graph_max_depth).with_decision_cache(
+                decision_cache_capacity(&settings.decision, stores.store.backend()),
+            );
         let sessions = PlaybackSessions::new(stores.store.clone(), Arc::clone(&stores.master));
         let decider = Decider::new(
             catalog.clone(),
@@ -466,4 +469,19 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// How many assets and users the decision cache holds: none when it is off, or `auto` on a store
+/// other nodes may share.
+fn decision_cache_capacity(decision: &DecisionSettings, backend: Backend) -> usize {
+    let on = match decision.cache {
+        DecisionCacheMode::On => true,
+        DecisionCacheMode::Off => false,
+        DecisionCacheMode::Auto => backend == Backend::Sqlite,
+    };
+    if on {
+        decision.cache_capacity
+    } else {
+        0
+    }
 }

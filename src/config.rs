@@ -332,6 +332,11 @@ pub struct DecisionSettings {
     pub mode: DecisionMode,
     /// Tolerance applied to every entitlement window.
     pub clock_skew_s: u64,
+    /// The in-process cache of what decisions read (packages, graph, rules, users' entitlements):
+    /// `auto` = on for SQLite, off for PostgreSQL (other nodes' writes would not be seen).
+    pub cache: DecisionCacheMode,
+    /// Assets, and separately users, the cache holds at most.
+    pub cache_capacity: usize,
 }
 
 impl Default for DecisionSettings {
@@ -339,8 +344,19 @@ impl Default for DecisionSettings {
         Self {
             mode: DecisionMode::Catalog,
             clock_skew_s: 60,
+            cache: DecisionCacheMode::Auto,
+            cache_capacity: 50_000,
         }
     }
+}
+
+/// See `DecisionSettings::cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionCacheMode {
+    Auto,
+    On,
+    Off,
 }
 
 /// See `DecisionSettings::mode`.

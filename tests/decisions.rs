@@ -723,3 +723,127 @@ async fn an_entitlement_may_set_its_own_concurrency_policy() {
         .await;
     assert_eq!(answer["error"]["code"], 1011, "{answer}");
 }
+
+/// Every kind of catalogue write is seen by the very next decision with the decision cache on (it is
+/// on by default on SQLite; forced on here so the PostgreSQL run checks the cached path too).
+#[tokio::test]
+async fn every_catalogue_write_is_seen_by_the_next_decision_through_the_cache() {
+    let w = world_with(|s| s.decision.cache = sees::config::DecisionCacheMode::On).await;
+    w.server.add_key("ep-1").await;
+    w.package("series", &[], json!({})).await;
+    w.package("episodes", &["ep-1"], json!({})).await;
+    w.call("PUT", "/oem/v1/packages/series/child/episodes", None)
+        .await;
+    let cookie = w.session("carol", Some("SE")).await;
+    let outcome = |answer: Value| match answer["isAllowed"].as_bool() {
+        Some(true) => 0,
+        _ => error(&answer).unwrap_or(-1),
+    };
+    // Each step: a write, then the decision it must change (the previous one is cached by then).
+    assert_eq!(outcome(w.play("ep-1", Some(&cookie)).await), 3001);
+    w.grant(
+        "carol",
+        "series",
+        w.clock.now() - chrono::Duration::days(1),
+        None,
+    )
+    .await;
+    assert_eq!(outcome(w.play("ep-1", Some(&cookie)).await), 0, "grant");
+    w.call("DELETE", "/oem/v1/packages/series/child/episodes", None)
+        .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        3001,
+        "edge removed"
+    );
+    w.call("PUT", "/oem/v1/packages/series/child/episodes", None)
+        .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        0,
+        "edge added"
+    );
+    w.call(
+        "PUT",
+        "/oem/v1/user/packages/series",
+        Some(json!({"package": {"id": "series", "regionWhitelist": ["DE"]}})),
+    )
+    .await;
+    assert_ne!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        0,
+        "region narrowed"
+    );
+    w.call(
+        "PUT",
+        "/oem/v1/user/packages/series",
+        Some(json!({"package": {"id": "series", "regionWhitelist": []}})),
+    )
+    .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        0,
+        "region opened"
+    );
+    w.call(
+        "DELETE",
+        "/oem/v1/packages/assets",
+        Some(json!({"packageIDs": ["episodes"], "assetIDs": ["ep-1"]})),
+    )
+    .await;
+    assert_ne!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        0,
+        "asset removed"
+    );
+    w.call(
+        "PUT",
+        "/oem/v1/packages/assets",
+        Some(json!({"packageIDs": ["episodes"], "assetIDs": ["ep-1"]})),
+    )
+    .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        0,
+        "asset added back"
+    );
+    w.call("DELETE", "/oem/v1/admin/entitlements/carol/series", None)
+        .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        3001,
+        "revoked"
+    );
+    w.call(
+        "PUT",
+        "/oem/v1/admin/entitlements/carol/assets",
+        Some(json!({"assetIDs": ["ep-1"]})),
+    )
+    .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&cookie)).await),
+        0,
+        "asset grant"
+    );
+    w.package("extras", &[], json!({"bypassEntitlementCheck": true}))
+        .await;
+    let other = w.session("dave", None).await;
+    assert_eq!(outcome(w.play("ep-1", Some(&other)).await), 3001);
+    w.call(
+        "PUT",
+        "/oem/v1/packages/assets",
+        Some(json!({"packageIDs": ["extras"], "assetIDs": ["ep-1"]})),
+    )
+    .await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&other)).await),
+        0,
+        "now in a free package"
+    );
+    w.call("DELETE", "/oem/v1/user/packages/extras", None).await;
+    assert_eq!(
+        outcome(w.play("ep-1", Some(&other)).await),
+        3001,
+        "free package deleted"
+    );
+}

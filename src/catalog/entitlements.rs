@@ -130,7 +130,8 @@ fn check_window(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<(), 
 
 const ENTITLEMENT_COLUMNS: &str = "uid, package_id, start_at, end_at, created_at, modified_at, \
      concurrency_limit, origin_country, project_id, source_id, source_type, concurrency_policy";
-const ASSET_ENTITLEMENT_COLUMNS: &str = "uid, asset_id, start_at, end_at, created_at, modified_at";
+pub(super) const ASSET_ENTITLEMENT_COLUMNS: &str =
+    "uid, asset_id, start_at, end_at, created_at, modified_at";
 
 impl Catalog {
     /// Grants `uid` the package `package` from `start` (to `end`, or open-ended). The package must
@@ -144,6 +145,7 @@ impl Catalog {
         end: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Entitlement, CatalogError> {
+        let _invalidation = self.user_write(uid);
         check_window(start, end)?;
         let mut conn = self.store().pool().acquire().await?;
         if !package_exists(&mut conn, package).await? {
@@ -203,6 +205,7 @@ impl Catalog {
         end: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Option<Entitlement>, CatalogError> {
+        let _invalidation = self.user_write(uid);
         check_window(start, end)?;
         let mut conn = self.store().pool().acquire().await?;
         let sql = format!(
@@ -230,6 +233,7 @@ impl Catalog {
         uid: &UserId,
         package: &PackageId,
     ) -> Result<bool, CatalogError> {
+        let _invalidation = self.user_write(uid);
         let mut conn = self.store().pool().acquire().await?;
         let result = sqlx::query("DELETE FROM entitlements WHERE uid = $1 AND package_id = $2")
             .bind(uid.as_str())
@@ -263,6 +267,7 @@ impl Catalog {
         e: &MonetizationGrant,
         now: DateTime<Utc>,
     ) -> Result<Entitlement, CatalogError> {
+        let _invalidation = self.user_write(&e.uid);
         check_window(now, e.end)?;
         let mut conn = self.store().pool().acquire().await?;
         if !package_exists(&mut conn, &e.package_id).await? {
@@ -309,6 +314,7 @@ impl Catalog {
         t: &TokenGrants,
         now: DateTime<Utc>,
     ) -> Result<Vec<Entitlement>, CatalogError> {
+        let _invalidation = self.user_write(&t.uid);
         for grant in &t.grants {
             check_window(grant.start, Some(grant.end))?;
         }
@@ -409,6 +415,7 @@ impl Catalog {
         uid: &UserId,
         package: &PackageId,
     ) -> Result<bool, CatalogError> {
+        let _invalidation = self.user_write(uid);
         let result = sqlx::query(
             "DELETE FROM entitlements \
              WHERE uid = $1 AND package_id = $2 AND project_id IS NOT NULL",
@@ -458,6 +465,7 @@ impl Catalog {
         end: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Vec<AssetEntitlement>, CatalogError> {
+        let _invalidation = self.user_write(uid);
         check_window(start, end)?;
         let assets = distinct(assets);
         let mut tx = self.store().begin_write().await?;
@@ -592,7 +600,7 @@ fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
     })
 }
 
-fn asset_entitlement_from_row(row: &AnyRow) -> Result<AssetEntitlement, CatalogError> {
+pub(super) fn asset_entitlement_from_row(row: &AnyRow) -> Result<AssetEntitlement, CatalogError> {
     Ok(AssetEntitlement {
         uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
         asset_id: AssetId::parse(row.try_get::<String, _>("asset_id")?)

@@ -44,6 +44,7 @@ impl Catalog {
         child: &PackageId,
         now: DateTime<Utc>,
     ) -> Result<bool, CatalogError> {
+        let _invalidation = self.catalogue_write();
         let pool = self.store().pool();
         let mut tx = match self.store().backend() {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -106,6 +107,7 @@ impl Catalog {
         parent: &PackageId,
         child: &PackageId,
     ) -> Result<bool, CatalogError> {
+        let _invalidation = self.catalogue_write();
         let mut conn = self.store().pool().acquire().await?;
         for id in [parent, child] {
             if !package_exists(&mut conn, id).await? {

@@ -7,17 +7,20 @@
 //! transaction so nothing is half-applied.
 
 mod billing;
+mod cache;
 mod devices;
 mod entitlements;
 mod graph;
 mod leases;
 mod packages;
 mod sessions;
+mod views;
 
 pub use billing::{
     Billing, BillingPlan, Currency, Localized, Period, PeriodUnit, PlanUsers, Price, Prices,
     Product, ProductFilter, StoreProduct, TrialPeriod, ValueError,
 };
+pub use cache::{AssetView, UserView};
 pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{
     AssetEntitlement, Entitlement, MonetizationGrant, PackageGrant, TokenGrants,
@@ -25,6 +28,10 @@ pub use entitlements::{
 pub use leases::{Admission, Lease, StreamLeases};
 pub use packages::{Package, PackageQuery, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
+
+use std::sync::Arc;
+
+use cache::{DecisionCache, Invalidation};
 
 use crate::ids::{BillingPlanId, PackageId, ProductId, UserId};
 use crate::store::{Store, StoreError};
@@ -100,6 +107,7 @@ impl From<sqlx::Error> for CatalogError {
 pub struct Catalog {
     store: Store,
     graph_max_depth: u32,
+    cache: Option<Arc<DecisionCache>>,
 }
 
 impl Catalog {
@@ -108,7 +116,34 @@ impl Catalog {
         Self {
             store,
             graph_max_depth,
+            cache: None,
         }
+    }
+
+    /// This catalogue with a cache of up to `capacity` assets and `capacity` users for the decision
+    /// (see [`AssetView`], [`UserView`]). Only for a store no other process or node writes to: their
+    /// writes would not be seen.
+    pub fn with_decision_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| Arc::new(DecisionCache::new(capacity)));
+        self
+    }
+
+    /// Assets and users held by the decision cache (zeros without one).
+    pub fn cached_views(&self) -> (usize, usize) {
+        self.cache
+            .as_deref()
+            .map(DecisionCache::len)
+            .unwrap_or_default()
+    }
+
+    /// Held by a write that may change packages, their assets or rules, or the graph.
+    pub(crate) fn catalogue_write(&self) -> Invalidation<'_> {
+        Invalidation::catalogue(self.cache.as_deref())
+    }
+
+    /// Held by a write to the entitlements or asset grants of `uid`.
+    pub(crate) fn user_write(&self, uid: &UserId) -> Invalidation<'_> {
+        Invalidation::user(self.cache.as_deref(), uid)
     }
 
     /// The store (for the query functions in this module's files).

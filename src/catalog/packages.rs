@@ -391,6 +391,7 @@ impl Catalog {
     /// Stores a new package with its lists (repeats dropped) and returns it as stored.
     /// `DuplicatePackage` when the ID is taken.
     pub async fn create_package(&self, package: &Package) -> Result<Package, CatalogError> {
+        let _invalidation = self.catalogue_write();
         let package = package.clone().normalized();
         let mut tx = self.store().begin_write().await?;
         let inserted = sqlx::query(
@@ -433,6 +434,7 @@ impl Catalog {
         now: DateTime<Utc>,
         edit: impl FnOnce(&mut Package),
     ) -> Result<Package, CatalogError> {
+        let _invalidation = self.catalogue_write();
         let backend = self.store().backend();
         let mut tx = self.store().begin_write().await?;
         if lock_packages(&mut tx, backend, std::slice::from_ref(id))
@@ -492,6 +494,7 @@ impl Catalog {
     /// Deletes the package `id` and its products, in one transaction; the schema's cascades remove
     /// its lists, its edges in the package graph and the entitlements to it.
     pub async fn delete_package(&self, id: &PackageId) -> Result<(), CatalogError> {
+        let _invalidation = self.catalogue_write();
         let mut tx = self.store().begin_write().await?;
         super::billing::delete_products_of(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM packages WHERE id = $1")
@@ -515,6 +518,7 @@ impl Catalog {
         assets: &[AssetId],
         now: DateTime<Utc>,
     ) -> Result<Vec<PackageId>, CatalogError> {
+        let _invalidation = self.catalogue_write();
         self.change_assets(packages, assets, now, AssetChange::Add)
             .await
     }
@@ -528,6 +532,7 @@ impl Catalog {
         assets: &[AssetId],
         now: DateTime<Utc>,
     ) -> Result<Vec<PackageId>, CatalogError> {
+        let _invalidation = self.catalogue_write();
         self.change_assets(packages, assets, now, AssetChange::Remove)
             .await
     }

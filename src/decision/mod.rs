@@ -8,13 +8,16 @@
 //! asset directly or through the package graph, or a direct asset grant → every package on that path
 //! admits the session's country. The first rule that fails decides the denial.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError, PackageRules, PlaybackSession, PlaybackSessions};
+use crate::catalog::{
+    AssetView, Catalog, CatalogError, Entitlement, PlaybackSession, PlaybackSessions,
+};
 use crate::ids::{AssetId, CustomerCookie, PackageId, UserId};
 
 /// The rule a step of the trail is about.
@@ -233,21 +236,14 @@ impl Decider {
         }
     }
 
-    /// The free-package rule: a grant, or the packages that contain the asset.
+    /// The free-package rule: a grant, or what the catalogue says about the asset.
     async fn free_package(
         &self,
         asset: &AssetId,
         trail: &mut Trail,
-    ) -> Result<Result<Grant, Vec<PackageRules>>, CatalogError> {
-        let containing_ids: Vec<PackageId> = self
-            .catalog
-            .packages_containing(std::slice::from_ref(asset))
-            .await?
-            .pop()
-            .map(|(_, ids)| ids)
-            .unwrap_or_default();
-        let containing = self.catalog.package_rules(&containing_ids).await?;
-        if let Some(free) = containing.iter().find(|p| p.free) {
+    ) -> Result<Result<Grant, Arc<AssetView>>, CatalogError> {
+        let view = self.catalog.asset_view(asset).await?;
+        if let Some(free) = view.containing.iter().find(|p| p.free) {
             trail.step(
                 Rule::FreePackage,
                 true,
@@ -264,10 +260,10 @@ impl Decider {
             false,
             format!(
                 "no free package contains asset {asset} ({} package(s) do)",
-                containing.len()
+                view.containing.len()
             ),
         );
-        Ok(Err(containing))
+        Ok(Err(view))
     }
 
     async fn live_session(
@@ -326,7 +322,7 @@ impl Decider {
     async fn entitlement_and_region(
         &self,
         mut trail: Trail,
-        containing: Vec<PackageRules>,
+        containing: Arc<AssetView>,
         uid: &UserId,
         country: Option<&str>,
         now: DateTime<Utc>,
@@ -345,15 +341,16 @@ impl Decider {
     async fn entitlement_paths(
         &self,
         trail: &mut Trail,
-        containing: Vec<PackageRules>,
+        view: Arc<AssetView>,
         uid: &UserId,
         country: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Result<Grant, Denial>, CatalogError> {
         let skew = chrono::Duration::from_std(self.skew).unwrap_or_default();
         let asset = trail.asset.clone();
+        let user = self.catalog.user_view(uid).await?;
         // A direct asset grant, active within the tolerance.
-        if let Some(grant) = self.catalog.asset_grant(uid, &asset).await? {
+        if let Some(grant) = self.catalog.asset_grant_in(&user, uid, &asset).await? {
             if grant.start - skew <= now && grant.end.is_none_or(|end| now < end + skew) {
                 trail.step(
                     Rule::Entitlement,
@@ -370,25 +367,16 @@ impl Decider {
             }
         }
         // Packages that contain the asset, and their ancestors (child → parents edges).
-        let leaves: Vec<PackageId> = containing.iter().map(|p| p.id.clone()).collect();
-        let edges = self.catalog.ancestor_edges(&leaves).await?;
-        let mut parents: HashMap<PackageId, Vec<PackageId>> = HashMap::new();
-        for (child, parent) in &edges {
-            parents
-                .entry(child.clone())
-                .or_default()
-                .push(parent.clone());
-        }
-        let candidates: BTreeSet<PackageId> = leaves
+        let leaves: Vec<&PackageId> = view.containing.iter().map(|p| &p.id).collect();
+        let edges = &view.ancestor_edges;
+        let candidates: BTreeSet<&PackageId> = leaves
             .iter()
-            .cloned()
-            .chain(edges.iter().map(|(_, p)| p.clone()))
+            .copied()
+            .chain(edges.iter().map(|(_, p)| p))
             .collect();
-        let held: Vec<_> = self
-            .catalog
-            .entitlements_of(uid)
-            .await?
-            .into_iter()
+        let held: Vec<&Entitlement> = user
+            .entitlements
+            .iter()
             .filter(|e| candidates.contains(&e.package_id))
             .collect();
         if held.is_empty() {
@@ -423,9 +411,9 @@ impl Decider {
             return Ok(Err(denial));
         }
         // For each active entitlement, the paths down to a package that contains the asset.
-        let leaf_set: BTreeSet<&PackageId> = leaves.iter().collect();
+        let leaf_set: BTreeSet<&PackageId> = leaves.iter().copied().collect();
         let mut children: BTreeMap<&PackageId, Vec<&PackageId>> = BTreeMap::new();
-        for (child, parent) in &edges {
+        for (child, parent) in edges {
             children.entry(parent).or_default().push(child);
         }
         let mut paths: Vec<Vec<PackageId>> = Vec::new();
@@ -452,20 +440,7 @@ impl Decider {
             format!("user {uid} is entitled through {}", describe(first)),
         );
         // Region: every package on the path must admit the country.
-        let on_paths: Vec<PackageId> = paths
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let rules: HashMap<PackageId, PackageRules> = self
-            .catalog
-            .package_rules(&on_paths)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let rules = &view.rules;
         let admits = |path: &Vec<PackageId>| {
             path.iter().all(|id| {
                 rules.get(id).is_none_or(|r| {

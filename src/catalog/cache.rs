@@ -1,0 +1,307 @@
+//! A bounded in-process cache of what the decision reads: per asset, the packages that contain it
+//! with their ancestors and rules ([`AssetView`]); per user, the entitlements and direct asset
+//! grants ([`UserView`]).
+//!
+//! Consistency rests on generation counters. An entry carries the generation read *before* its rows
+//! were loaded and is served only while that generation is still current. Every catalogue write in
+//! this process holds an [`Invalidation`] that bumps the counters it may have changed when the write
+//! ends (committed, failed or abandoned): a package, asset list or graph write bumps the catalogue
+//! generation (every entry), an entitlement write bumps the user's stripe (about 1/1024 of users).
+//! So no answer after a write returns can rest on rows read before it.
+//!
+//! Writes made by another process or node are not seen: the cache is for a store this process owns
+//! (the embedded SQLite default); `decision.cache = "auto"` leaves it off on PostgreSQL.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{AssetEntitlement, Entitlement, PackageRules};
+use crate::ids::{AssetId, PackageId, UserId};
+
+/// Users are split into this many stripes, each with its own generation.
+const USER_STRIPES: usize = 1024;
+/// Each map is split into this many independently locked shards.
+const SHARDS: usize = 16;
+
+/// What the decision needs to know about one asset.
+#[derive(Debug, Default)]
+pub struct AssetView {
+    /// The packages that contain the asset directly, with their rules, in byte order of ID.
+    pub containing: Vec<PackageRules>,
+    /// Child → parent edges from those packages up to the graph limit.
+    pub ancestor_edges: Vec<(PackageId, PackageId)>,
+    /// The rules of every package in `containing` and among the ancestors.
+    pub rules: HashMap<PackageId, PackageRules>,
+}
+
+/// What the decision needs to know about one user.
+#[derive(Debug, Default)]
+pub struct UserView {
+    /// Every package entitlement, active or not, in `Catalog::entitlements_of` order.
+    pub entitlements: Vec<Entitlement>,
+    /// Every direct asset grant, active or not; `None` when the user holds more than
+    /// [`UserView::MAX_ASSET_GRANTS`] (they are then looked up one asset at a time).
+    pub asset_grants: Option<Vec<AssetEntitlement>>,
+}
+
+impl UserView {
+    /// Above this many direct asset grants a user's grants are not held in memory.
+    pub const MAX_ASSET_GRANTS: usize = 256;
+}
+
+/// The cache; shared by every clone of the catalogue that made it.
+pub(crate) struct DecisionCache {
+    catalogue_generation: AtomicU64,
+    user_generations: Box<[AtomicU64]>,
+    hasher: RandomState,
+    assets: Shards<AssetId, AssetView>,
+    users: Shards<UserId, UserView>,
+}
+
+impl std::fmt::Debug for DecisionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (assets, users) = self.len();
+        f.debug_struct("DecisionCache")
+            .field("assets", &assets)
+            .field("users", &users)
+            .finish()
+    }
+}
+
+/// The generations an entry was read under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    catalogue: u64,
+    user: u64,
+}
+
+impl DecisionCache {
+    /// A cache holding at most `capacity` assets and `capacity` users.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            catalogue_generation: AtomicU64::new(0),
+            user_generations: (0..USER_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: RandomState::new(),
+            assets: Shards::new(capacity),
+            users: Shards::new(capacity),
+        }
+    }
+
+    /// The current stamp for `asset` (take it before reading the rows).
+    pub(crate) fn asset_stamp(&self) -> Stamp {
+        Stamp {
+            catalogue: self.catalogue_generation.load(Ordering::Acquire),
+            user: 0,
+        }
+    }
+
+    /// The current stamp for `uid` (take it before reading the rows).
+    pub(crate) fn user_stamp(&self, uid: &UserId) -> Stamp {
+        Stamp {
+            catalogue: self.catalogue_generation.load(Ordering::Acquire),
+            user: self.user_generations[self.stripe(uid)].load(Ordering::Acquire),
+        }
+    }
+
+    /// The cached view of `asset`, if it is still current.
+    pub(crate) fn asset(&self, asset: &AssetId) -> Option<Arc<AssetView>> {
+        let hash = self.hasher.hash_one(asset);
+        self.assets.get(hash, asset, self.asset_stamp())
+    }
+
+    /// Keeps `view` of `asset`, read under `stamp`.
+    pub(crate) fn keep_asset(&self, asset: &AssetId, stamp: Stamp, view: Arc<AssetView>) {
+        let hash = self.hasher.hash_one(asset);
+        self.assets.put(hash, asset.clone(), stamp, view);
+    }
+
+    /// The cached view of `uid`, if it is still current.
+    pub(crate) fn user(&self, uid: &UserId) -> Option<Arc<UserView>> {
+        let hash = self.hasher.hash_one(uid);
+        self.users.get(hash, uid, self.user_stamp(uid))
+    }
+
+    /// Keeps `view` of `uid`, read under `stamp`.
+    pub(crate) fn keep_user(&self, uid: &UserId, stamp: Stamp, view: Arc<UserView>) {
+        let hash = self.hasher.hash_one(uid);
+        self.users.put(hash, uid.clone(), stamp, view);
+    }
+
+    /// How many assets and users are held (for tests and metrics).
+    pub(crate) fn len(&self) -> (usize, usize) {
+        (self.assets.len(), self.users.len())
+    }
+
+    fn stripe(&self, uid: &UserId) -> usize {
+        // The shard index uses the low bits of the same hash; the stripe takes higher ones.
+        (self.hasher.hash_one(uid) >> 20) as usize % USER_STRIPES
+    }
+}
+
+/// Held by a catalogue write; bumps the generations it covers when dropped.
+#[must_use = "the invalidation happens when the guard is dropped at the end of the write"]
+pub(crate) struct Invalidation<'a> {
+    cache: Option<&'a DecisionCache>,
+    scope: Scope,
+}
+
+enum Scope {
+    Catalogue,
+    User(usize),
+}
+
+impl<'a> Invalidation<'a> {
+    /// A write that may change packages, their assets, rules or the graph (and, through cascades,
+    /// anyone's entitlements).
+    pub(crate) fn catalogue(cache: Option<&'a DecisionCache>) -> Self {
+        Self {
+            cache,
+            scope: Scope::Catalogue,
+        }
+    }
+
+    /// A write to the entitlements or asset grants of `uid` only.
+    pub(crate) fn user(cache: Option<&'a DecisionCache>, uid: &UserId) -> Self {
+        let stripe = cache.map(|c| c.stripe(uid)).unwrap_or_default();
+        Self {
+            cache,
+            scope: Scope::User(stripe),
+        }
+    }
+}
+
+impl Drop for Invalidation<'_> {
+    fn drop(&mut self) {
+        let Some(cache) = self.cache else { return };
+        match self.scope {
+            Scope::Catalogue => cache.catalogue_generation.fetch_add(1, Ordering::AcqRel),
+            Scope::User(stripe) => cache.user_generations[stripe].fetch_add(1, Ordering::AcqRel),
+        };
+    }
+}
+
+type Entry<V> = (Stamp, Arc<V>);
+type Shard<K, V> = Mutex<HashMap<K, Entry<V>>>;
+
+/// A bounded map split into independently locked shards.
+struct Shards<K, V> {
+    shards: Box<[Shard<K, V>]>,
+    per_shard: usize,
+}
+
+impl<K: Eq + Hash + Clone, V> Shards<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+        // A poisoned shard only means another thread panicked mid-insert; the map is still whole.
+        self.shards[hash as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, hash: u64, key: &K, current: Stamp) -> Option<Arc<V>> {
+        let mut shard = self.shard(hash);
+        match shard.get(key) {
+            Some((stamp, view)) if *stamp == current => Some(Arc::clone(view)),
+            Some(_) => {
+                shard.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, hash: u64, key: K, stamp: Stamp, view: Arc<V>) {
+        let mut shard = self.shard(hash);
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
+            // Full: make room by dropping an arbitrary entry (the map's iteration order).
+            if let Some(victim) = shard.keys().next().cloned() {
+                shard.remove(&victim);
+            }
+        }
+        shard.insert(key, (stamp, view));
+    }
+
+    fn len(&self) -> usize {
+        (0..SHARDS).map(|i| self.shard(i as u64).len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uid(s: &str) -> UserId {
+        UserId::parse(s.to_owned()).unwrap()
+    }
+
+    fn asset(s: &str) -> AssetId {
+        AssetId::parse(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn an_entry_is_served_until_its_generation_moves() {
+        let cache = DecisionCache::new(100);
+        let a = asset("a1");
+        let stamp = cache.asset_stamp();
+        cache.keep_asset(&a, stamp, Arc::new(AssetView::default()));
+        assert!(cache.asset(&a).is_some());
+        drop(Invalidation::catalogue(Some(&cache)));
+        assert!(cache.asset(&a).is_none());
+    }
+
+    #[test]
+    fn a_view_read_before_a_write_ended_is_never_served_after_it() {
+        let cache = DecisionCache::new(100);
+        let u = uid("u1");
+        // A reader takes its stamp, a write ends, then the reader keeps what it read.
+        let stamp = cache.user_stamp(&u);
+        drop(Invalidation::user(Some(&cache), &u));
+        cache.keep_user(&u, stamp, Arc::new(UserView::default()));
+        assert!(cache.user(&u).is_none());
+    }
+
+    #[test]
+    fn a_user_write_leaves_other_stripes_and_assets_alone() {
+        let cache = DecisionCache::new(10_000);
+        let users: Vec<UserId> = (0..200).map(|i| uid(&format!("u{i}"))).collect();
+        for u in &users {
+            cache.keep_user(u, cache.user_stamp(u), Arc::new(UserView::default()));
+        }
+        let a = asset("a1");
+        cache.keep_asset(&a, cache.asset_stamp(), Arc::new(AssetView::default()));
+        drop(Invalidation::user(Some(&cache), &users[0]));
+        assert!(cache.user(&users[0]).is_none());
+        let still = users.iter().filter(|u| cache.user(u).is_some()).count();
+        assert!(still >= 190, "only {still} of 199 other users kept");
+        assert!(cache.asset(&a).is_some());
+    }
+
+    #[test]
+    fn a_catalogue_write_drops_every_user_too() {
+        let cache = DecisionCache::new(100);
+        let u = uid("u1");
+        cache.keep_user(&u, cache.user_stamp(&u), Arc::new(UserView::default()));
+        drop(Invalidation::catalogue(Some(&cache)));
+        assert!(cache.user(&u).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let cache = DecisionCache::new(64);
+        for i in 0..1_000 {
+            let a = asset(&format!("a{i}"));
+            cache.keep_asset(&a, cache.asset_stamp(), Arc::new(AssetView::default()));
+        }
+        let (assets, _) = cache.len();
+        assert!(assets <= 64 + SHARDS, "{assets} assets held");
+        assert!(assets >= 32, "{assets} assets held");
+    }
+}
