@@ -182,7 +182,7 @@ impl StreamLeases {
         .bind(asset.as_str())
         .bind(unix_millis(now))
         .bind(unix_millis(Self::expiry(now, duration)))
-        .execute(self.store.pool())
+        .execute(self.store.ephemeral_pool())
         .await?;
         Ok(result.rows_affected() > 0)
     }
@@ -195,13 +195,13 @@ impl StreamLeases {
         holder: &str,
         asset: &AssetId,
     ) -> Result<bool, CatalogError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store.ephemeral_pool().acquire().await?;
         delete_one(&mut conn, uid, holder, asset).await
     }
 
     /// The live leases of `uid` at `now`, oldest start first (an empty list for a user with none).
     pub async fn live(&self, uid: &UserId, now: DateTime<Utc>) -> Result<Vec<Lease>, CatalogError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store.ephemeral_pool().acquire().await?;
         live_of(&mut conn, uid, now).await
     }
 
@@ -210,7 +210,7 @@ impl StreamLeases {
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM stream_leases WHERE expires_at > $1")
                 .bind(unix_millis(now))
-                .fetch_one(self.store.pool())
+                .fetch_one(self.store.ephemeral_pool())
                 .await?;
         Ok(count)
     }
@@ -229,7 +229,7 @@ impl StreamLeases {
 
     /// A transaction holding the per-user write lock (see the module comment).
     async fn begin_locked(&self, uid: &UserId) -> Result<Transaction<'static, Any>, CatalogError> {
-        let pool = self.store.pool();
+        let pool = self.store.ephemeral_pool();
         Ok(match self.store.backend() {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {

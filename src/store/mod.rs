@@ -46,6 +46,7 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    ephemeral: AnyPool,
     backend: Backend,
 }
 
@@ -63,25 +64,34 @@ impl Store {
                 url: redact_password(url),
                 source,
             })?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in SQLITE_PRAGMAS {
-                            sqlx::query(*pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: redact_password(url),
-                source,
-            })?;
-        let store = Store { pool, backend };
+        let open = |durability: Durability, connections: u32| {
+            let options = options.clone();
+            async move {
+                AnyPoolOptions::new()
+                    .max_connections(connections)
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            for statement in session_settings(backend, durability) {
+                                sqlx::query(*statement).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        url: redact_password(url),
+                        source,
+                    })
+            }
+        };
+        let pool = open(Durability::Flushed, max_connections).await?;
+        let ephemeral = open(Durability::Relaxed, (max_connections / 2).max(2)).await?;
+        let store = Store {
+            pool,
+            ephemeral,
+            backend,
+        };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -89,6 +99,15 @@ impl Store {
     /// The pool, for query functions.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A second pool for state that expires within minutes (stream leases): its commits are not
+    /// flushed to disk before they are acknowledged (SQLite `synchronous = NORMAL` under WAL,
+    /// PostgreSQL `synchronous_commit = off`). A crash of sees loses nothing; a power cut or OS crash
+    /// may forget the last moments of such writes — never a half-written one, and never anything
+    /// written through [`Store::pool`].
+    pub fn ephemeral_pool(&self) -> &AnyPool {
+        &self.ephemeral
     }
 
     /// The engine behind the pool.
@@ -109,6 +128,7 @@ impl Store {
     /// Closes every connection (after in-flight queries end).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.ephemeral.close().await;
     }
 }
 
@@ -118,13 +138,36 @@ fn install_drivers() {
     DRIVERS.call_once(sqlx::any::install_default_drivers);
 }
 
-/// WAL for concurrent readers; FULL sync so an acknowledged write survives power loss as well as a crash.
-const SQLITE_PRAGMAS: &[&str] = &[
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
-    "PRAGMA busy_timeout = 5000",
-    "PRAGMA foreign_keys = ON",
-];
+/// Whether a pool's commits reach the disk before they are acknowledged.
+#[derive(Debug, Clone, Copy)]
+enum Durability {
+    /// Flushed: an acknowledged write survives power loss as well as a crash.
+    Flushed,
+    /// Survives a crash of sees, not necessarily a power cut (see `Store::ephemeral_pool`).
+    Relaxed,
+}
+
+/// What every new connection runs first. SQLite: WAL for concurrent readers, FULL sync (flushed) or
+/// NORMAL (relaxed: the WAL is synced at checkpoints only). PostgreSQL: nothing, or
+/// `synchronous_commit = off` for the relaxed pool.
+fn session_settings(backend: Backend, durability: Durability) -> &'static [&'static str] {
+    match (backend, durability) {
+        (Backend::Sqlite, Durability::Flushed) => &[
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = FULL",
+            "PRAGMA busy_timeout = 5000",
+            "PRAGMA foreign_keys = ON",
+        ],
+        (Backend::Sqlite, Durability::Relaxed) => &[
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA busy_timeout = 5000",
+            "PRAGMA foreign_keys = ON",
+        ],
+        (Backend::Postgres, Durability::Flushed) => &[],
+        (Backend::Postgres, Durability::Relaxed) => &["SET synchronous_commit = off"],
+    }
+}
 
 /// The sqlx URL for an SQLite file: its directory created, and the file created when absent.
 fn sqlite_url(path: &str) -> Result<String, StoreError> {
