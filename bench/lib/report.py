@@ -175,8 +175,9 @@ w(f"| RSS with {n_idle if n_idle is not None else '—'} idle mTLS connections (
 w(f"| RSS max under keep-alive load | {'—' if not keepalive_rss else f'{max(keepalive_rss) / MIB:.1f} MiB'} | | | (reported) | |")
 w(f"| RSS max with the upstream at 100 ms, {meta.get('slow_conns')} connections | {'—' if not slow_rss else f'{max(slow_rss) / MIB:.1f} MiB'} | | | (reported) | |")
 st = startup.get("median_s")
+smax = f"{startup['max_s'] * 1000:.0f} ms" if st is not None else "—"
 w(f"| start-up to ready (exec → first 200 from /readyz) with {imported.get('stored', '?'):,} content keys stored, median of {len(startup.get('runs_s', []))} | "
-  f"{'—' if st is None else f'{st * 1000:.0f} ms'} (max {'—' if st is None else f'{startup["max_s"] * 1000:.0f} ms'}) | | | ≤ 500 ms with 1,000,000 | "
+  f"{'—' if st is None else f'{st * 1000:.0f} ms'} (max {'—' if st is None else smax}) | | | ≤ 500 ms with 1,000,000 | "
   f"{met(st, 0.5, False) if (imported.get('stored') or 0) >= 1000000 else '— (fewer than 1,000,000 keys)'} |")
 w("")
 
@@ -221,8 +222,9 @@ for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]:
         continue
     mode, server = k.split("_")
     lg = hs_log.get(mode) if server == "nginx" else None
+    logged = f"{lg['reused']:,} of {lg['reused'] + lg['full']:,}" if lg else "—"
     w(f"| {server} | {mode} | {d['per_second']:,.0f} | {d['connections']:,} | {d['reused']:,} | "
-      f"{'—' if not lg else f'{lg["reused"]:,} of {lg["reused"] + lg["full"]:,}'} | {d['errors']} |")
+      f"{'—' if not lg else logged} | {d['errors']} |")
 if oha_reuse:
     tot = oha_reuse["reused"] + oha_reuse["full"]
     w("")
