@@ -262,6 +262,10 @@ for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]:
     logged = f"{lg['reused']:,} of {lg['reused'] + lg['full']:,}" if lg else "—"
     w(f"| {server} | {mode} | {d['per_second']:,.0f} | {d['connections']:,} | {d['reused']:,} | "
       f"{'—' if not lg else logged} | {d['errors']} |")
+w("")
+w(f"nginx here links the system OpenSSL ({meta.get('openssl', '?')}); the Python client uses it too, for both servers. "
+  "`openssl s_time -new` against the same nginx gives a similar full-handshake rate, so the nginx figure is not an artefact "
+  "of the client. sees uses rustls with aws-lc-rs.")
 if oha_reuse:
     tot = oha_reuse["reused"] + oha_reuse["full"]
     w("")
