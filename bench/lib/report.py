@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Turns the files bench/run collected into bench/RESULTS.md (markdown on stdout).
+
+    report.py RESULTS_DIR BENCH_RESULTS_DIR
+
+RESULTS_DIR holds oha's JSON per load (NAME.json), the server's metrics before/after (NAME.*.prom), RSS
+samples (NAME.rss, KiB), the handshake, idle-connection, import and start-up JSON, and meta.json.
+BENCH_RESULTS_DIR is target/bench-results (the decision benchmark's JSON, when `cargo bench` has run).
+"""
+import glob, json, os, re, sys
+
+R, BENCH = sys.argv[1], sys.argv[2]
+MIB = 1024.0
+
+
+def load(name):
+    path = os.path.join(R, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def rss(name):
+    path = os.path.join(R, name + ".rss")
+    if not os.path.exists(path):
+        return []
+    return [int(x) for x in open(path).read().split() if x.isdigit()]
+
+
+OUTCOME = re.compile(r'^sees_entitlement_requests_total\{([^}]*)\}\s+([0-9.e+]+)', re.M)
+
+
+def outcomes(path):
+    counts = {}
+    if os.path.exists(path):
+        for labels, value in OUTCOME.findall(open(path).read()):
+            m = re.search(r'outcome="([^"]+)"', labels)
+            e = re.search(r'error="([^"]+)"', labels)
+            key = f'{m.group(1) if m else "?"}/{e.group(1) if e else "?"}'
+            counts[key] = counts.get(key, 0) + float(value)
+    return counts
+
+
+def sees_outcomes(name):
+    before = outcomes(os.path.join(R, name + ".before.prom"))
+    after = outcomes(os.path.join(R, name + ".after.prom"))
+    diff = {k: int(after[k] - before.get(k, 0)) for k in after if after[k] - before.get(k, 0) > 0}
+    return diff
+
+
+def hist(path):
+    sums = {}
+    if os.path.exists(path):
+        for m in re.finditer(r'^(sees_(?:entitlement|decision|key_lookup|upstream)_duration_seconds)_(sum|count)(\{[^}]*\})?\s+([0-9.e+]+)', open(path).read(), re.M):
+            key = (m.group(1) + (m.group(3) or ""), m.group(2))
+            sums[key] = sums.get(key, 0.0) + float(m.group(4))
+    return sums
+
+
+def stage_means(name):
+    """Mean time per request of each stage during the run, in ms, from the server's own histograms."""
+    b, a = hist(os.path.join(R, name + ".before.prom")), hist(os.path.join(R, name + ".after.prom"))
+    means = {}
+    for (metric, kind) in a:
+        if kind != "count":
+            continue
+        n = a[(metric, "count")] - b.get((metric, "count"), 0)
+        if n > 0:
+            t = a.get((metric, "sum"), 0) - b.get((metric, "sum"), 0)
+            short = metric.replace("sees_", "").replace("_duration_seconds", "").replace('{service="token"}', "(token)").replace('{service="record"}', "(record)")
+            means[short] = t / n * 1000
+    return means
+
+
+def oha(name):
+    d = load(name + ".json")
+    if d is None:
+        return None
+    codes = {k: int(v) for k, v in d.get("statusCodeDistribution", {}).items()}
+    # oha aborts the requests in flight when the duration ends: not errors of the server.
+    errors = {k: int(v) for k, v in d.get("errorDistribution", {}).items() if "deadline" not in k}
+    lat = d.get("latencyPercentiles", {})
+    s = d["summary"]
+    return {
+        "rps": s.get("requestsPerSec") or 0.0,
+        "p50": (lat.get("p50") or 0) * 1000, "p99": (lat.get("p99") or 0) * 1000,
+        "max": (s.get("slowest") or 0) * 1000,
+        "codes": codes, "errors": errors, "n_errors": sum(errors.values()),
+        "non200": sum(v for k, v in codes.items() if k != "200"),
+        "outcomes": sees_outcomes(name),
+        "stages": stage_means(name),
+    }
+
+
+def met(value, target, higher_is_better=True):
+    if value is None or target is None:
+        return "—"
+    ok = value >= target if higher_is_better else value <= target
+    return "**met**" if ok else "**missed**"
+
+
+def f0(x):
+    return "—" if x is None else f"{x:,.0f}"
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def fr(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+meta = load("meta.json") or {}
+runs = {n: oha(n) for n in ["nginx_h1", "nginx_h2", "cheap_h1", "cheap_h2", "allowed_h1", "allowed_h2",
+                            "denied_h1", "denied_h2", "oha_newconn_nginx", "oha_newconn_sees", "slow_h1"]}
+hs = {k: load(f"hs_{k}.json") for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]}
+hs_log = {k: load(f"hs_{k}_nginx.reuse.json") for k in ["full", "resume"]}
+oha_reuse = load("oha_newconn_nginx.reuse.json")
+idle = load("idle.json") or {}
+idle_conns = load("idle_conns.json") or {}
+imported = load("import.json") or {}
+startup = load("startup.json") or {}
+
+
+def rps(name):
+    r = runs.get(name)
+    return r["rps"] if r else None
+
+
+def hsrate(k):
+    return hs[k]["per_second"] if hs.get(k) else None
+
+
+def reuse_share(k):
+    d = hs.get(k)
+    return d["reused"] / d["connections"] if d and d["connections"] else None
+
+
+keepalive_rss = [x for n in ["allowed_h1", "allowed_h2", "denied_h1", "denied_h2", "cheap_h1", "cheap_h2"] for x in rss(n)]
+slow_rss = rss("slow_h1")
+gauge = None
+prom = os.path.join(R, "idle_conns.prom")
+if os.path.exists(prom):
+    m = re.search(r'^sees_open_connections\{[^}]*listener="sees"[^}]*\}\s+([0-9.e+]+)', open(prom).read(), re.M)
+    gauge = int(float(m.group(1))) if m else None
+slow = runs.get("slow_h1")
+idle_mib = idle.get("idle_rss_kib", 0) / MIB if idle else None
+conns_mib = idle_conns.get("rss_kib", 0) / MIB if idle_conns else None
+
+out = []
+w = out.append
+w("# Benchmark results")
+w("")
+quick = " — **--quick smoke run: short durations and smaller counts; not figures for the targets**" if meta.get("quick") else ""
+w(f"Written by `bench/run{' --quick' if meta.get('quick') else ''}`{quick}.")
+w("")
+w(f"- **Machine:** {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, {meta.get('memory', '?')} memory, {meta.get('kernel', '?')}")
+w(f"- **Date:** {meta.get('date', '?')}; **commit** {meta.get('commit', '?')} on `{meta.get('branch', '?')}`, tree {meta.get('tree', '?')} (bench/RESULTS.md not counted)")
+w(f"- **Tools:** {meta.get('sees', '?')}; {meta.get('oha', '?')}; {meta.get('nginx', '?')}; {meta.get('openssl', '?')}; {meta.get('python', '?')}; {meta.get('rustc', '?')}")
+w(f"- **Shared cores:** the load generators (oha, the Python clients), sees, the ExpressPlay simulator and nginx all run on these "
+  f"{meta.get('cores', '?')} cores at once; every figure includes the client's cost, for sees and its baselines alike. "
+  "Other work on the machine during the run adds noise.")
+w(f"- **sees settings for the load** (environment): `SEES__AUDIT__ENABLED=false` (audit log off), "
+  f"`SEES__EXPRESSPLAY__MAX_IN_FLIGHT={meta.get('max_in_flight')}` (default 512: {meta.get('slow_conns')} requests waiting 100 ms "
+  f"on the upstream would be refused with 4006), `SEES__SERVER__HEADER_READ_TIMEOUT_MS={meta.get('header_timeout_ms')}` "
+  "(default 20 s, which also closes idle HTTP/1.1 connections: the idle-connection test holds them longer), "
+  "`server.max_connections` left at its default 16384, `SEES__LOG__LEVEL=warn`; SQLite store, dev PKI (ECDSA P-256), "
+  f"`serve --dev`; the simulator runs as a process of its own. `ulimit -n` {meta.get('ulimit_n')}.")
+w(f"- **nginx baseline:** the same server certificate and key, `ssl_verify_client on` with the same CA, TLS 1.2 and 1.3, "
+  f"`http2`, {meta.get('cores', '?')} workers (one per core), session cache and tickets on, no access log, "
+  f"`return 200` with a JSON body of {meta.get('answer_bytes', '?')} bytes — the exact length of sees's allowed answer.")
+w("- **sees's cheapest route:** `GET /sees/v1/entitlement` on the same mutual-TLS listener: TLS, the client gate "
+  "(revocation, allow-list, rate limit), HTTP and the router, answered 405 / 1010 without reading a body or touching the store.")
+w("- **Full SEES path:** `POST /sees/v1/entitlement` with a customerCookie naming a live playback session of `bench-user`, "
+  "who is entitled to `bench-root`; `bench-root` → `bench-mid` → `bench-leaf` (package graph), `bench-leaf` holds the asset "
+  "`bench-asset` of the content key `bench-content` (cached after the first request); the simulator's token. "
+  "**Denied:** the same request with the session of `bench-nobody`, who holds no entitlement (isAllowed false, 3001).")
+w("")
+
+w("## Targets")
+w("")
+w("| figure | measured | baseline (same run) | ratio | target | |")
+w("|---|---|---|---|---|---|")
+r = ratio(rps("allowed_h1"), rps("nginx_h1"))
+w(f"| full SEES path, allowed, keep-alive HTTP/1.1 ({meta.get('ka_conns')} conns) | {f0(rps('allowed_h1'))} req/s | nginx {f0(rps('nginx_h1'))} req/s | {fr(r)} | ≥ 0.5× | {met(r, 0.5)} |")
+r = ratio(rps("allowed_h2"), rps("nginx_h2"))
+w(f"| full SEES path, allowed, HTTP/2 ({meta.get('h2_conns')} conns × {meta.get('h2_streams')} streams) | {f0(rps('allowed_h2'))} req/s | nginx {f0(rps('nginx_h2'))} req/s | {fr(r)} | ≥ 0.5× (reported) | {met(r, 0.5)} |")
+r = ratio(hsrate("full_sees"), hsrate("full_nginx"))
+w(f"| full handshakes (TLS 1.3, ECDSA P-256, client cert) | {f0(hsrate('full_sees'))} conn/s | nginx {f0(hsrate('full_nginx'))} conn/s | {fr(r)} | ≥ 1.0× | {met(r, 1.0)} |")
+rs = reuse_share("resume_sees")
+r = ratio(hsrate("resume_sees"), hsrate("resume_nginx"))
+w(f"| resumed handshakes (TLS 1.3 tickets) | {f0(hsrate('resume_sees'))} conn/s, {'—' if rs is None else f'{rs:.1%}'} resumed | nginx {f0(hsrate('resume_nginx'))} conn/s | {fr(r)} | resumption supported | {met(rs, 0.99)} |")
+if slow:
+    sees_errors = sum(v for k, v in slow["outcomes"].items() if not k.startswith("allowed"))
+    p99_ok = slow["p99"] <= 110.0 and slow["n_errors"] == 0 and slow["non200"] == 0 and sees_errors == 0
+    w(f"| upstream at 100 ms, {meta.get('slow_conns')} connections: p50 / p99 / max | {slow['p50']:.1f} / {slow['p99']:.1f} / {slow['max']:.1f} ms; "
+      f"{slow['n_errors']} transport errors, {slow['non200']} non-200, {sees_errors} SEES answers not allowed (see below) | 100 ms upstream | {slow['p99'] / 100:.2f}× | p99 ≤ 110 ms, zero errors | {'**met**' if p99_ok else '**missed**'} |")
+w(f"| RSS idle (after start and seeding) | {'—' if idle_mib is None else f'{idle_mib:.1f} MiB'} | | | ≤ 50 MiB | {met(idle_mib, 50, False)} |")
+n_idle = idle_conns.get("open")
+w(f"| RSS with {n_idle if n_idle is not None else '—'} idle mTLS connections (gauge `sees_open_connections{{listener=\"sees\"}}` = {gauge if gauge is not None else '—'}) | "
+  f"{'—' if conns_mib is None else f'{conns_mib:.1f} MiB'} | | | ≤ 300 MiB with 10,000 | {met(conns_mib, 300, False) if (n_idle or 0) >= 10000 else '— (fewer than 10,000 connections)'} |")
+w(f"| RSS max under keep-alive load | {'—' if not keepalive_rss else f'{max(keepalive_rss) / MIB:.1f} MiB'} | | | (reported) | |")
+w(f"| RSS max with the upstream at 100 ms, {meta.get('slow_conns')} connections | {'—' if not slow_rss else f'{max(slow_rss) / MIB:.1f} MiB'} | | | (reported) | |")
+st = startup.get("median_s")
+smax = f"{startup['max_s'] * 1000:.0f} ms" if st is not None else "—"
+w(f"| start-up to ready (exec → first 200 from /readyz) with {imported.get('stored', '?'):,} content keys stored, median of {len(startup.get('runs_s', []))} | "
+  f"{'—' if st is None else f'{st * 1000:.0f} ms'} (max {'—' if st is None else smax}) | | | ≤ 500 ms with 1,000,000 | "
+  f"{met(st, 0.5, False) if (imported.get('stored') or 0) >= 1000000 else '— (fewer than 1,000,000 keys)'} |")
+w("")
+
+w("## Every load run")
+w("")
+w("Keep-alive runs last " + str(meta.get("dur")) + f"; sees outcomes are counted from its own `sees_entitlement_requests_total` (outcome/error number) before and after each run.")
+w("")
+w("| run | req/s | p50 ms | p99 ms | max ms | HTTP statuses | transport errors | sees outcomes |")
+w("|---|---|---|---|---|---|---|---|")
+labels = {
+    "nginx_h1": "nginx static, HTTP/1.1 keep-alive", "nginx_h2": "nginx static, HTTP/2",
+    "cheap_h1": "sees cheapest route (GET → 405), HTTP/1.1", "cheap_h2": "sees cheapest route (GET → 405), HTTP/2",
+    "allowed_h1": "sees full path, allowed, HTTP/1.1", "allowed_h2": "sees full path, allowed, HTTP/2",
+    "denied_h1": "sees full path, denied (3001), HTTP/1.1", "denied_h2": "sees full path, denied (3001), HTTP/2",
+    "oha_newconn_nginx": "nginx, oha new connection per request", "oha_newconn_sees": "sees cheapest route, oha new connection per request",
+    "slow_h1": f"sees full path, upstream 100 ms, {meta.get('slow_conns')} connections (HTTP/1.1)",
+}
+for name, label in labels.items():
+    x = runs.get(name)
+    if not x:
+        continue
+    oc = ", ".join(f"{k} {v:,}" for k, v in sorted(x["outcomes"].items())) if not name.startswith(("nginx", "oha_newconn_nginx")) else ""
+    w(f"| {label} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['max']:.2f} | "
+      f"{', '.join(f'{k}: {v:,}' for k, v in sorted(x['codes'].items()))} | {x['n_errors']} {json.dumps(x['errors']) if x['errors'] else ''} | {oc} |")
+w("")
+w("Mean time per Entitlement Request in each stage during the run, from sees's own histograms "
+  "(`sees_entitlement_duration_seconds` = the whole answer; `decision` includes waiting for a store connection):")
+w("")
+w("| run | entitlement ms | decision ms | key lookup ms | upstream (token) ms |")
+w("|---|---|---|---|---|")
+for name in ["allowed_h1", "allowed_h2", "denied_h1", "denied_h2", "slow_h1"]:
+    x = runs.get(name)
+    if x and x["stages"]:
+        st_ = x["stages"]
+        w(f"| {labels[name]} | " + " | ".join("—" if st_.get(k) is None else f"{st_[k]:.3f}" for k in ["entitlement", "decision", "key_lookup", "upstream(token)"]) + " |")
+w("")
+w("Ratios to nginx on the same protocol: " + "; ".join(
+    f"{labels[n]} {fr(ratio(rps(n), rps('nginx_h' + n[-1])))}" for n in ["cheap_h1", "cheap_h2", "allowed_h1", "allowed_h2", "denied_h1", "denied_h2"] if runs.get(n)) + ".")
+w("")
+
+w("## Handshakes")
+w("")
+w(f"`bench/lib/handshakes.py`, the same client for both servers: {meta.get('hs_procs')} processes for {meta.get('hs_seconds')} s each; "
+  "every connection is TCP connect, a TLS 1.3 handshake with the client certificate, one small `GET` with `Connection: close` "
+  "read to the end, close. `full` never offers a session; `resume` offers the previous connection's ticket. Each connection's "
+  "`session_reused` is counted, and nginx's access log (`$ssl_session_reused`) confirms it on the server side.")
+w("")
+w("| server | mode | connections/s | connections | resumed (client) | resumed (nginx log) | errors |")
+w("|---|---|---|---|---|---|---|")
+for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]:
+    d = hs.get(k)
+    if not d:
+        continue
+    mode, server = k.split("_")
+    lg = hs_log.get(mode) if server == "nginx" else None
+    logged = f"{lg['reused']:,} of {lg['reused'] + lg['full']:,}" if lg else "—"
+    w(f"| {server} | {mode} | {d['per_second']:,.0f} | {d['connections']:,} | {d['reused']:,} | "
+      f"{'—' if not lg else logged} | {d['errors']} |")
+w("")
+w(f"nginx here links the system OpenSSL ({meta.get('openssl', '?')}); the Python client uses it too, for both servers. "
+  "`openssl s_time -new` against the same nginx gives a similar full-handshake rate, so the nginx figure is not an artefact "
+  "of the client. sees uses rustls with aws-lc-rs.")
+if oha_reuse:
+    tot = oha_reuse["reused"] + oha_reuse["full"]
+    w("")
+    w(f"oha with `--disable-keepalive` ({meta.get('hs_conns')} connections): nginx logged {oha_reuse['reused']:,} resumed of {tot:,} connections "
+      f"— {'oha resumes TLS sessions across its connections, so its figure is a resumption rate, not a full-handshake rate' if tot and oha_reuse['reused'] > tot / 2 else 'oha does full handshakes'}. "
+      f"Its rates: nginx {f0(rps('oha_newconn_nginx'))}, sees {f0(rps('oha_newconn_sees'))} connections/s.")
+w("")
+
+w("## Memory and start-up")
+w("")
+if idle_conns:
+    w(f"- Idle connections: {idle_conns.get('open'):,} opened in {idle_conns.get('seconds')} s by `bench/lib/idle_conns.py` "
+      f"({idle_conns.get('failed')} failed); the server held {gauge if gauge is not None else '?'} (`sees_open_connections`) and "
+      f"{idle_conns.get('server_fds')} file descriptors; RSS {idle_conns.get('rss_kib', 0) / MIB:.1f} MiB "
+      f"(before opening them: {(load('idle_conns.before.json') or {}).get('before_rss_kib', 0) / MIB:.1f} MiB).")
+if imported:
+    w(f"- Content keys: {imported.get('keys'):,} random keys generated as JSON lines and imported with `sees keys import` "
+      f"in {imported.get('import_s', 0):.1f} s; {imported.get('stored', '?'):,} rows in `content_keys`.")
+if startup:
+    w(f"- Start-up runs (exec of `sees serve --dev` → first 200 from `/readyz`, polled every 0.5 ms; the server is then "
+      f"stopped with SIGTERM): {', '.join(f'{t * 1000:.0f} ms' for t in startup.get('runs_s', []))}.")
+w("")
+
+w("## Decision latency (`cargo bench`)")
+w("")
+files = sorted(glob.glob(os.path.join(BENCH, "*.json")))
+rows = []
+for path in files:
+    try:
+        d = json.load(open(path))
+    except (OSError, ValueError):
+        continue
+    for item in d if isinstance(d, list) else [d]:
+        if isinstance(item, dict) and "p99_us" in item:
+            rows.append(item)
+if rows:
+    w("From `target/bench-results/*.json` (written by `cargo bench`; not measured by bench/run). Target: p99 ≤ 50 µs.")
+    w("")
+    w("| backend | workload | samples | p50 µs | p90 µs | p99 µs | max µs | target p99 ≤ 50 µs |")
+    w("|---|---|---|---|---|---|---|---|")
+    for x in rows:
+        w(f"| {x.get('backend', '?')} | {x.get('workload', '?')} | {x.get('samples', '?')} | {x.get('p50_us', '?')} | "
+          f"{x.get('p90_us', '?')} | {x.get('p99_us', '?')} | {x.get('max_us', '?')} | {met(x.get('p99_us'), 50, False)} |")
+else:
+    w("No `target/bench-results/*.json` found: run `cargo bench` (the decision benchmark writes p50/p90/p99/max per "
+      "backend and workload there), then `bench/run` again to include them here. Target: decision p99 ≤ 50 µs.")
+w("")
+print("\n".join(out))
