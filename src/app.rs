@@ -114,7 +114,11 @@ pub struct Application {
     health: Arc<Health>,
     store: Store,
     audit: AuditLog,
+    clock: Arc<dyn Clock>,
 }
+
+/// How often expired stream leases are deleted.
+const LEASE_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// The ops listener: plain HTTP, no client certificate.
 struct OpsListener {
@@ -266,6 +270,7 @@ impl Application {
                     .then(|| Duration::from_secs(settings.tls.max_connection_age_s)),
                 name: "sees",
             },
+            clock: Arc::clone(&clock_for_admin),
             keys,
             catalog,
             state,
@@ -383,6 +388,11 @@ impl Application {
         let live = Arc::clone(self.gate.tls());
         let watch_task = Arc::clone(&live).watch_files(signal(stopped.clone()));
         let sighup_task = reload_on_sighup(live, signal(stopped.clone()));
+        let sweep_task = sweep_leases(
+            StreamLeases::new(self.store.clone()),
+            Arc::clone(&self.clock),
+            signal(stopped.clone()),
+        );
         tracing::info!(addr = %self.local_addr, "SEES listener ready (mutual TLS)");
         let sees_task = serve_tls(
             self.listener,
@@ -398,7 +408,14 @@ impl Application {
             let _ = stop.send(true);
         };
         let serving = async move {
-            tokio::join!(sees_task, admin_task, watch_task, sighup_task, trigger);
+            tokio::join!(
+                sees_task,
+                admin_task,
+                watch_task,
+                sighup_task,
+                sweep_task,
+                trigger
+            );
             let _ = ops_stop.send(true);
         };
         tokio::join!(serving, ops_task);
@@ -413,6 +430,26 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok((listener, local))
+}
+
+/// Deletes expired stream leases every [`LEASE_SWEEP_EVERY`] until `stop` completes (the leases
+/// opened without a limit are never cleaned up per user).
+async fn sweep_leases(leases: StreamLeases, clock: Arc<dyn Clock>, stop: impl Future<Output = ()>) {
+    let mut every = tokio::time::interval(LEASE_SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = every.tick() => {
+                match leases.sweep_expired(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::debug!(swept, "expired stream leases deleted"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping expired stream leases failed"),
+                }
+            }
+        }
+    }
 }
 
 /// Reloads the SEES listener's TLS configuration on every SIGHUP until `stop` completes. Signals

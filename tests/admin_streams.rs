@@ -359,6 +359,48 @@ async fn concurrent_acquisitions_never_pass_the_limit() {
 }
 
 #[tokio::test]
+async fn an_unlimited_stream_opens_renews_restarts_and_is_swept() {
+    let (_dir, backends) = each_backend().await;
+    for (backend, leases) in &backends {
+        let (u, m) = (uid("u"), asset("m1"));
+        let open = |s: i64| leases.open_unlimited(&u, "d1", &m, LEASE, at(s));
+        assert!(open(0).await.unwrap(), "{backend}: a new stream");
+        assert!(!open(30).await.unwrap(), "{backend}: a renewal");
+        let listed = leases.live(&u, at(40)).await.unwrap();
+        assert_eq!(
+            (
+                listed[0].started_at,
+                listed[0].renewed_at,
+                listed[0].expires_at
+            ),
+            (at(0), at(30), at(30) + TimeDelta::from_std(LEASE).unwrap()),
+            "{backend}: a renewal keeps its start"
+        );
+        // After it expired, the same stream starts again.
+        let later = 30 + LEASE.as_secs() as i64 + 1;
+        assert!(open(later).await.unwrap(), "{backend}: expired, so new");
+        assert_eq!(
+            leases.live(&u, at(later)).await.unwrap()[0].started_at,
+            at(later)
+        );
+        // The sweep deletes what expired by then, and only that.
+        acquire(leases, "v", "d2", "m2", None, BLOCK, later).await;
+        let beyond = later + LEASE.as_secs() as i64;
+        assert_eq!(
+            leases.sweep_expired(at(beyond)).await.unwrap(),
+            2,
+            "{backend}"
+        );
+        assert_eq!(
+            leases.sweep_expired(at(beyond)).await.unwrap(),
+            0,
+            "{backend}"
+        );
+        assert!(live(leases, "v", 0).await.is_empty(), "{backend}");
+    }
+}
+
+#[tokio::test]
 async fn renew_stop_live_and_free_all() {
     let (_dir, backends) = each_backend().await;
     for (backend, leases) in &backends {

@@ -2,7 +2,7 @@
 //! (user, holder, asset) — the holder is the session's device id or, without one, a prefix of the
 //! session cookie's keyed hash — that lasts a lease duration unless renewed (a heartbeat, or another
 //! license request for the same stream). A lease is live while `now < expires_at`; expired leases
-//! never count and are deleted by the next acquisition of the same user.
+//! never count and are deleted by the next acquisition of the same user or the periodic sweep.
 //!
 //! `acquire` reads the user's live leases, applies the limit and writes in one transaction, serialised
 //! per user (PostgreSQL: a transaction-scoped advisory lock on a hash of the uid; SQLite:
@@ -160,6 +160,47 @@ impl StreamLeases {
         }
         tx.commit().await?;
         Ok(Admission::Granted { evicted })
+    }
+
+    /// Opens or renews the lease (uid, holder, asset) when no concurrency limit applies: one upsert,
+    /// no per-user lock (nothing is counted). A live lease keeps its `started_at` (a renewal: `false`);
+    /// an absent or expired one starts at `now` (`true`). Expired leases of other streams are left to
+    /// [`StreamLeases::sweep_expired`].
+    pub async fn open_unlimited(
+        &self,
+        uid: &UserId,
+        holder: &str,
+        asset: &AssetId,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CatalogError> {
+        let now_ms = unix_millis(now);
+        let started: i64 = sqlx::query_scalar(
+            "INSERT INTO stream_leases (uid, holder, asset_id, started_at, renewed_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $4, $5) \
+             ON CONFLICT (uid, holder, asset_id) DO UPDATE SET \
+             started_at = CASE WHEN stream_leases.expires_at > excluded.renewed_at \
+             THEN stream_leases.started_at ELSE excluded.started_at END, \
+             renewed_at = excluded.renewed_at, expires_at = excluded.expires_at \
+             RETURNING started_at",
+        )
+        .bind(uid.as_str())
+        .bind(holder)
+        .bind(asset.as_str())
+        .bind(now_ms)
+        .bind(unix_millis(Self::expiry(now, duration)))
+        .fetch_one(self.store.ephemeral_pool())
+        .await?;
+        Ok(started == now_ms)
+    }
+
+    /// Deletes every lease that expired by `now` (all users); how many went.
+    pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<u64, CatalogError> {
+        let result = sqlx::query("DELETE FROM stream_leases WHERE expires_at <= $1")
+            .bind(unix_millis(now))
+            .execute(self.store.ephemeral_pool())
+            .await?;
+        Ok(result.rows_affected())
     }
 
     /// Renews the live lease (uid, holder, asset) at `now` for `duration` (a heartbeat; no limit is

@@ -241,6 +241,15 @@ impl EntitlementService {
             tracing::error!(error = %e, "stream lease failed");
             Outcome::denied(ErrorCode::StoreUnavailable, "")
         };
+        // Nothing to count: one upsert (a renewal is never released on failure).
+        if limit.is_none() {
+            let opened = self
+                .leases
+                .open_unlimited(&uid, &holder, &asset, duration, now)
+                .await
+                .map_err(store_error)?;
+            return Ok(opened.then_some(Stream { uid, holder, asset }));
+        }
         // A stream already running on this holder only renews (and is never released on failure).
         if self
             .leases

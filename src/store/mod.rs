@@ -69,6 +69,10 @@ impl Store {
             async move {
                 AnyPoolOptions::new()
                     .max_connections(connections)
+                    // A ping before every checkout guards against a PostgreSQL server that dropped
+                    // the connection; an SQLite connection is a file handle: the ping is only a
+                    // round trip to its worker thread.
+                    .test_before_acquire(backend == Backend::Postgres)
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             for statement in session_settings(backend, durability) {
@@ -86,7 +90,13 @@ impl Store {
             }
         };
         let pool = open(Durability::Flushed, max_connections).await?;
-        let ephemeral = open(Durability::Relaxed, (max_connections / 2).max(2)).await?;
+        // SQLite takes one writer at a time, and a connection waiting for the write lock sleeps in
+        // the busy handler (milliseconds): one connection queues lease writes in the pool instead.
+        let ephemeral_connections = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (max_connections / 2).max(2),
+        };
+        let ephemeral = open(Durability::Relaxed, ephemeral_connections).await?;
         let store = Store {
             pool,
             ephemeral,
