@@ -159,11 +159,11 @@ impl Application {
             AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
-        let catalog =
-            Catalog::new(stores.store.clone(), settings.admin.graph_max_depth).with_decision_cache(
-                decision_cache_capacity(&settings.decision, stores.store.backend()),
-            );
-        let sessions = PlaybackSessions::new(stores.store.clone(), Arc::clone(&stores.master));
+        let cache_capacity = decision_cache_capacity(&settings.decision, stores.store.backend());
+        let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth)
+            .with_decision_cache(cache_capacity);
+        let sessions = PlaybackSessions::new(stores.store.clone(), Arc::clone(&stores.master))
+            .with_cache(cache_capacity);
         let decider = Decider::new(
             catalog.clone(),
             sessions.clone(),

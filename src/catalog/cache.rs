@@ -56,8 +56,8 @@ pub(crate) struct DecisionCache {
     catalogue_generation: AtomicU64,
     user_generations: Box<[AtomicU64]>,
     hasher: RandomState,
-    assets: Shards<AssetId, AssetView>,
-    users: Shards<UserId, UserView>,
+    assets: Shards<AssetId, Stamp, AssetView>,
+    users: Shards<UserId, Stamp, UserView>,
 }
 
 impl std::fmt::Debug for DecisionCache {
@@ -182,31 +182,34 @@ impl Drop for Invalidation<'_> {
     }
 }
 
-type Entry<V> = (Stamp, Arc<V>);
-type Shard<K, V> = Mutex<HashMap<K, Entry<V>>>;
+type Entry<S, V> = (S, Arc<V>);
+type Shard<K, S, V> = Mutex<HashMap<K, Entry<S, V>>>;
 
-/// A bounded map split into independently locked shards.
-struct Shards<K, V> {
-    shards: Box<[Shard<K, V>]>,
+/// A bounded map split into independently locked shards; an entry is served only while the stamp
+/// it was kept under is the caller's current one.
+pub(crate) struct Shards<K, S, V> {
+    shards: Box<[Shard<K, S, V>]>,
     per_shard: usize,
 }
 
-impl<K: Eq + Hash + Clone, V> Shards<K, V> {
-    fn new(capacity: usize) -> Self {
+impl<K: Eq + Hash + Clone, S: Copy + Eq, V> Shards<K, S, V> {
+    /// Room for about `capacity` entries.
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, HashMap<K, Entry<S, V>>> {
         // A poisoned shard only means another thread panicked mid-insert; the map is still whole.
         self.shards[hash as usize % SHARDS]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get(&self, hash: u64, key: &K, current: Stamp) -> Option<Arc<V>> {
+    /// The entry of `key` (whose hash is `hash`) if it was kept under `current`.
+    pub(crate) fn get(&self, hash: u64, key: &K, current: S) -> Option<Arc<V>> {
         let mut shard = self.shard(hash);
         match shard.get(key) {
             Some((stamp, view)) if *stamp == current => Some(Arc::clone(view)),
@@ -218,7 +221,8 @@ impl<K: Eq + Hash + Clone, V> Shards<K, V> {
         }
     }
 
-    fn put(&self, hash: u64, key: K, stamp: Stamp, view: Arc<V>) {
+    /// Keeps `view` for `key` under `stamp`, dropping an arbitrary entry of the shard when it is full.
+    pub(crate) fn put(&self, hash: u64, key: K, stamp: S, view: Arc<V>) {
         let mut shard = self.shard(hash);
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             // Full: make room by dropping an arbitrary entry (the map's iteration order).
@@ -229,7 +233,8 @@ impl<K: Eq + Hash + Clone, V> Shards<K, V> {
         shard.insert(key, (stamp, view));
     }
 
-    fn len(&self) -> usize {
+    /// How many entries are held.
+    pub(crate) fn len(&self) -> usize {
         (0..SHARDS).map(|i| self.shard(i as u64).len()).sum()
     }
 }

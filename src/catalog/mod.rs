@@ -7,7 +7,7 @@
 //! transaction so nothing is half-applied.
 
 mod billing;
-mod cache;
+pub(crate) mod cache;
 mod devices;
 mod entitlements;
 mod graph;

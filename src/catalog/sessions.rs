@@ -6,6 +6,8 @@
 //! state and the caller decides with `PlaybackSession::is_live`. Revoking only touches live sessions,
 //! so a revoke reports whether it ended something. Times are kept to the millisecond.
 
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::cache::Shards;
 use super::CatalogError;
 use crate::ids::{CustomerCookie, UserId};
 use crate::keys::MasterKey;
@@ -87,6 +90,16 @@ const OPEN_ATTEMPTS: usize = 4;
 pub struct PlaybackSessions {
     store: Store,
     master: Arc<MasterKey>,
+    cache: Option<Arc<SessionCache>>,
+}
+
+/// Sessions found by `resolve`, by cookie hash, for a store no other process writes to (see
+/// `with_cache`). Unknown cookies are never kept; every revocation made through this value (or a
+/// clone) bumps the generation, so a revoked session is never served from here.
+struct SessionCache {
+    generation: AtomicU64,
+    hasher: RandomState,
+    sessions: Shards<String, u64, PlaybackSession>,
 }
 
 impl std::fmt::Debug for PlaybackSessions {
@@ -98,7 +111,24 @@ impl std::fmt::Debug for PlaybackSessions {
 impl PlaybackSessions {
     /// Sessions in `store`, cookies hashed under `master`.
     pub fn new(store: Store, master: Arc<MasterKey>) -> Self {
-        Self { store, master }
+        Self {
+            store,
+            master,
+            cache: None,
+        }
+    }
+
+    /// These sessions with a cache of up to `capacity` resolved sessions (0: none). Only for a store
+    /// no other process or node writes to: a revocation made elsewhere would not be seen.
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| {
+            Arc::new(SessionCache {
+                generation: AtomicU64::new(0),
+                hasher: RandomState::new(),
+                sessions: Shards::new(capacity),
+            })
+        });
+        self
     }
 
     /// Whether `cookie` has the shape of a session cookie: exactly 32 characters of `[A-Za-z0-9]`. A
@@ -182,12 +212,39 @@ impl PlaybackSessions {
         if !Self::is_session_cookie(cookie) {
             return Ok(None);
         }
+        let hash = self.hash(cookie);
+        let Some(cache) = self.cache.as_deref() else {
+            return self.read(&hash).await;
+        };
+        let slot = cache.hasher.hash_one(&hash);
+        let generation = cache.generation.load(Ordering::Acquire);
+        if let Some(session) = cache.sessions.get(slot, &hash, generation) {
+            return Ok(Some(PlaybackSession::clone(&session)));
+        }
+        let found = self.read(&hash).await?;
+        if let Some(session) = &found {
+            cache
+                .sessions
+                .put(slot, hash, generation, Arc::new(session.clone()));
+        }
+        Ok(found)
+    }
+
+    /// The session stored under the cookie hash `hash`.
+    async fn read(&self, hash: &str) -> Result<Option<PlaybackSession>, CatalogError> {
         let sql = format!("SELECT {COLUMNS} FROM playback_sessions WHERE cookie_hash = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(self.hash(cookie))
+            .bind(hash)
             .fetch_optional(self.store.pool())
             .await?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// Ends with a write to sessions: nothing read before it is served from the cache after it.
+    fn revoked(&self) {
+        if let Some(cache) = &self.cache {
+            cache.generation.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Revokes the session `cookie` names at `now`: true when it was live (false: unknown, of another
@@ -207,8 +264,9 @@ impl PlaybackSessions {
         .bind(self.hash(cookie))
         .bind(unix_millis(now))
         .execute(self.store.pool())
-        .await?;
-        Ok(result.rows_affected() > 0)
+        .await;
+        self.revoked();
+        Ok(result?.rows_affected() > 0)
     }
 
     /// Revokes every live session of `uid` at `now` (one statement); how many.
@@ -220,8 +278,9 @@ impl PlaybackSessions {
         .bind(uid.as_str())
         .bind(unix_millis(now))
         .execute(self.store.pool())
-        .await?;
-        Ok(result.rows_affected())
+        .await;
+        self.revoked();
+        Ok(result?.rows_affected())
     }
 
     /// Every session of `uid` (live or not), newest first.
