@@ -62,11 +62,18 @@ fn user_at(sizes: &Sizes, n: usize) -> usize {
 }
 
 /// The request of user `u`: an even `i` asks for an asset `u` is entitled to (in an entitled package or
-/// up to two levels below it), an odd one for a random asset; one request in ten comes from the US
-/// (outside every region whitelist).
+/// up to two levels below it, or — one time in four for users that have one — their direct asset
+/// grant), an odd one for a random asset (one in fifty in a free package); one request in ten comes
+/// from the US (outside every region whitelist).
 fn ask(sizes: &Sizes, u: usize, i: usize, rng: &mut Rng) -> Ask {
     let held = sizes.entitled_packages(u);
-    let asset = if i % 2 == 0 && !held.is_empty() {
+    let asset = if i % 2 == 0 && sizes.asset_grant(u).is_some() && rng.below(4) == 0 {
+        sizes.asset_grant(u).unwrap_or_default()
+    } else if i % 2 == 1 && rng.below(50) == 0 {
+        // An asset of a free package.
+        let free = (0..sizes.packages).rev().find(|&p| sizes.free(p)).unwrap_or(0);
+        sizes.asset_in(free, rng.below(sizes.assets_per_package()))
+    } else if i % 2 == 0 && !held.is_empty() {
         let mut p = held[rng.below(held.len())];
         for _ in 0..rng.below(3) {
             let child = p * 10 + rng.below(10);
