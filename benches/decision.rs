@@ -71,7 +71,10 @@ fn ask(sizes: &Sizes, u: usize, i: usize, rng: &mut Rng) -> Ask {
         sizes.asset_grant(u).unwrap_or_default()
     } else if i % 2 == 1 && rng.below(50) == 0 {
         // An asset of a free package.
-        let free = (0..sizes.packages).rev().find(|&p| sizes.free(p)).unwrap_or(0);
+        let free = (0..sizes.packages)
+            .rev()
+            .find(|&p| sizes.free(p))
+            .unwrap_or(0);
         sizes.asset_in(free, rng.below(sizes.assets_per_package()))
     } else if i % 2 == 0 && !held.is_empty() {
         let mut p = held[rng.below(held.len())];
@@ -134,6 +137,8 @@ impl Timings {
         let pct = |p: f64| self.micros[((n as f64 * p) as usize).min(n - 1)];
         let denied: usize = self.denied_by.values().sum();
         let (p50, p90, p99, max) = (pct(0.50), pct(0.90), pct(0.99), self.micros[n - 1]);
+        let mean = self.micros.iter().sum::<f64>() / n as f64;
+        let round = |us: f64| (us * 100.0).round() / 100.0;
         println!(
             "decision {backend:<8} {workload:<9} p50 {p50:>8.1} µs  p90 {p90:>8.1} µs  p99 {p99:>8.1} µs  \
              max {max:>9.1} µs | {n} samples, {} allowed, {denied} denied {:?}",
@@ -143,11 +148,11 @@ impl Timings {
             "backend": backend,
             "workload": workload,
             "samples": n,
-            "p50_us": p50,
-            "p90_us": p90,
-            "p99_us": p99,
-            "max_us": max,
-            "mean_us": self.micros.iter().sum::<f64>() / n as f64,
+            "p50_us": round(p50),
+            "p90_us": round(p90),
+            "p99_us": round(p99),
+            "max_us": round(max),
+            "mean_us": round(mean),
             "allowed": self.allowed,
             "denied": denied,
             "denied_by": self.denied_by,
@@ -171,7 +176,9 @@ async fn open(backend: &str, url: &str) -> Store {
             .await
             .expect("creating the bench database");
     }
-    let store = Store::connect(url, 8).await.expect("opening the bench store");
+    let store = Store::connect(url, 8)
+        .await
+        .expect("opening the bench store");
     eprintln!(
         "decision {backend}: catalogue at {} ({})",
         redact_password(url),

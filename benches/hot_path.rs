@@ -30,7 +30,8 @@ fn wire(c: &mut Criterion) {
     let full = br#"{"messageID":"5b2f7a8e-1c3d-4e5f-8a9b-0c1d2e3f4a5b","version":1,"requestType":3,"contentID":"asset-123456-hls-main","customerCookie":"Zm9vYmFyYmF6cXV4LXNlc3Npb24tMTI"}"#.as_slice();
     // `requestType` a string: the schema rejects it.
     let rejected =
-        br#"{"messageID":"m-1","version":1,"requestType":"three","contentID":"a123456"}"#.as_slice();
+        br#"{"messageID":"m-1","version":1,"requestType":"three","contentID":"a123456"}"#
+            .as_slice();
     assert!(parse_request(minimal).is_ok());
     assert!(parse_request(full).is_ok());
     assert!(parse_request(rejected).is_err());
@@ -81,15 +82,9 @@ async fn key_store(url: &str, count: usize, postgres: bool) -> Store {
             .expect("creating the bench database");
     }
     let store = Store::connect(url, 8).await.expect("opening the key store");
-    let keys = KeyStore::open(
-        store.clone(),
-        master(),
-        0,
-        Duration::from_secs(1),
-        "bench",
-    )
-    .await
-    .expect("opening the key store (bench master key)");
+    let keys = KeyStore::open(store.clone(), master(), 0, Duration::from_secs(1), "bench")
+        .await
+        .expect("opening the key store (bench master key)");
     let have = keys.count().await.expect("counting keys") as usize;
     if have < count {
         let started = std::time::Instant::now();
@@ -217,9 +212,7 @@ fn token_request(
 }
 
 fn token_url(c: &mut Criterion) {
-    let http = reqwest::Client::builder()
-        .build()
-        .expect("an HTTP client");
+    let http = reqwest::Client::builder().build().expect("an HTTP client");
     let url = reqwest::Url::parse("https://fp-gen.test.expressplay.com/hms/fp/token").unwrap();
     let authenticator = "bench-authenticator-0000000000000000";
     let key = bench_key(42);
@@ -232,7 +225,12 @@ fn token_url(c: &mut Criterion) {
     let cases: [(&str, TokenLifetime, Option<&str>, Option<&DeviceId>); 3] = [
         ("time-based", relative, None, None),
         ("registration-cookie", relative, Some(cookie), None),
-        ("device-bound-absolute", absolute, Some(cookie), Some(&device)),
+        (
+            "device-bound-absolute",
+            absolute,
+            Some(cookie),
+            Some(&device),
+        ),
     ];
     for (name, lifetime, cookie, device) in cases {
         group.bench_function(name, |b| {

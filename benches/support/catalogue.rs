@@ -174,10 +174,7 @@ pub async fn seed(store: &Store, sizes: Sizes) -> Result<(), sqlx::Error> {
     let now = Utc::now().timestamp_millis();
     let day = 86_400_000;
     let step = |what: &str, started: Instant| {
-        eprintln!(
-            "  {what:<20} {:>6.1} s",
-            started.elapsed().as_secs_f64()
-        )
+        eprintln!("  {what:<20} {:>6.1} s", started.elapsed().as_secs_f64())
     };
 
     let t = Instant::now();
@@ -294,10 +291,7 @@ async fn bulk(
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         batch.extend(rows.by_ref().take(ROWS_PER_INSERT));
-        let sql = format!(
-            "INSERT INTO {table_and_columns} VALUES {}",
-            batch.join(",")
-        );
+        let sql = format!("INSERT INTO {table_and_columns} VALUES {}", batch.join(","));
         in_tx += batch.len();
         batch.clear();
         sqlx::query(sqlx::AssertSqlSafe(sql))
