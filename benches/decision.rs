@@ -13,6 +13,10 @@
 //!   then `SEES_BENCH_PASSES` (default 3) timed passes;
 //! - `cold-user`: every request from a user not asked before (the process already warm).
 //!
+//! Four runs: SQLite with the decision and session caches (the server's default there), SQLite
+//! without them, PostgreSQL without them (its default: other nodes' writes) and PostgreSQL with them
+//! (`decision.cache = "on"`, a single node).
+//!
 //! Criterion gives the mean of each; every individual decision is also timed and p50/p90/p99/max and
 //! the allowed/denied mix go to the terminal and to
 //! `target/bench-results/decision-<backend>-<workload>.json`.
@@ -28,6 +32,7 @@ use catalogue::{Rng, Sizes};
 use chrono::Utc;
 use criterion::Criterion;
 use sees::catalog::{Catalog, PlaybackSessions};
+use sees::config::DecisionSettings;
 use sees::decision::{Decider, Decision};
 use sees::ids::{AssetId, UserId};
 use sees::keys::MasterKey;
@@ -40,10 +45,18 @@ const COLD_SAMPLES: usize = 10_000;
 
 /// The one place the bench builds the decision path: adapt here when the decision's construction
 /// changes (a cache, other arguments).
-fn decider(store: &Store) -> Decider {
+/// `cached`: with the decision and session caches the server uses by default on SQLite
+/// (`decision.cache = "auto"`), at their default capacity.
+fn decider(store: &Store, cached: bool) -> Decider {
+    let capacity = if cached {
+        DecisionSettings::default().cache_capacity
+    } else {
+        0
+    };
     Decider::new(
-        Catalog::new(store.clone(), 8),
-        PlaybackSessions::new(store.clone(), Arc::new(MasterKey::from_bytes(&[9; 32]))),
+        Catalog::new(store.clone(), 8).with_decision_cache(capacity),
+        PlaybackSessions::new(store.clone(), Arc::new(MasterKey::from_bytes(&[9; 32])))
+            .with_cache(capacity),
         Duration::from_secs(60),
     )
 }
@@ -194,15 +207,16 @@ async fn open(backend: &str, url: &str) -> Store {
     store
 }
 
+/// `label` names the figures (the backend, and the cache when it is not the backend's default).
 fn bench_backend(
     criterion: &mut Criterion,
     runtime: &tokio::runtime::Runtime,
-    backend: &str,
+    (backend, label, cached): (&str, &str, bool),
     url: &str,
 ) {
     let sizes = Sizes::default();
     let store = runtime.block_on(open(backend, url));
-    let decider = decider(&store);
+    let decider = decider(&store, cached);
     let passes: usize = std::env::var("SEES_BENCH_PASSES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -217,13 +231,13 @@ fn bench_backend(
         for _ in 0..passes {
             timings.time(&decider, &warm).await;
         }
-        timings.report(backend, "warm");
+        timings.report(label, "warm");
         let mut timings = Timings::default();
         timings.time(&decider, &cold).await;
-        timings.report(backend, "cold-user");
+        timings.report(label, "cold-user");
     });
 
-    let mut group = criterion.benchmark_group(format!("decision/{backend}"));
+    let mut group = criterion.benchmark_group(format!("decision/{label}"));
     group
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
@@ -268,14 +282,24 @@ fn main() {
         .expect("a Tokio runtime");
     let mut criterion = Criterion::default().configure_from_args();
     let sqlite = catalogue::target_dir().join("bench-data/catalogue.sqlite");
-    bench_backend(
-        &mut criterion,
-        &runtime,
-        "sqlite",
-        &format!("sqlite://{}", sqlite.display()),
-    );
+    let sqlite = format!("sqlite://{}", sqlite.display());
+    // Each backend as the server runs it by default (`decision.cache = "auto"`: on for SQLite, off
+    // for PostgreSQL), then with the other setting for comparison.
+    for run in [
+        ("sqlite", "sqlite", true),
+        ("sqlite", "sqlite-uncached", false),
+    ] {
+        bench_backend(&mut criterion, &runtime, run, &sqlite);
+    }
     match std::env::var("SEES_BENCH_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => bench_backend(&mut criterion, &runtime, "postgres", &url),
+        Ok(url) if !url.is_empty() => {
+            for run in [
+                ("postgres", "postgres", false),
+                ("postgres", "postgres-cached", true),
+            ] {
+                bench_backend(&mut criterion, &runtime, run, &url);
+            }
+        }
         _ => eprintln!("decision postgres: skipped (SEES_BENCH_DATABASE_URL not set)"),
     }
     criterion.final_summary();

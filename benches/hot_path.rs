@@ -5,8 +5,8 @@
 //!   cached (a hit) and uncached (a store with the cache off: every lookup reads the store and opens
 //!   the sealed key), over 100,000 keys in `target/bench-data/keys.sqlite` (seeded on first use) and,
 //!   with `SEES_BENCH_DATABASE_URL`, in that PostgreSQL database;
-//! - `token_url`: building the ExpressPlay FairPlay token request (key and IV in hex, expiry, rental,
-//!   cookie, device binding → the URL with its query string).
+//! - `token_url`: building the ExpressPlay FairPlay token request (`ExpressPlayClient::token_request`:
+//!   key and IV in hex, expiry, rental, cookie, device binding → the URL with its query string).
 //!
 //! `cargo bench --bench hot_path` (a filter narrows it: `cargo bench --bench hot_path -- keys`).
 
@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use sees::expressplay::{TokenLifetime, TokenRequest};
+use sees::config::ExpressPlaySettings;
+use sees::expressplay::{ExpressPlayClient, TokenLifetime, TokenRequest};
 use sees::ids::{ContentId, DeviceId};
 use sees::keys::{ContentKey, KeyPolicy, KeyStore, MasterKey, NewContentKey};
 use sees::sees::wire::parse_request;
@@ -178,43 +179,13 @@ fn keys(c: &mut Criterion) {
     }
 }
 
-/// The FairPlay token request as `ExpressPlayClient::fairplay_token` builds it (its query is built
-/// inline there, so this mirrors those lines: hex key and IV, rental, expiry, cookie, device binding,
-/// reqwest's URL encoder) and the `expirationTime` the handler computes from the lifetime.
-fn token_request(
-    http: &reqwest::Client,
-    token_url: &reqwest::Url,
-    authenticator: &str,
-    device_param: &str,
-    request: &TokenRequest<'_>,
-) -> reqwest::Request {
-    let cek = request.key.cek_hex();
-    let iv = request.key.iv_hex();
-    let rental = request.rental_duration_s.to_string();
-    let mut params: Vec<(&str, &str)> = vec![
-        ("customerAuthenticator", authenticator),
-        ("errorFormat", "json"),
-        ("contentKey", cek.as_str()),
-        ("iv", iv.as_str()),
-        ("rentalDuration", rental.as_str()),
-        ("expirationTime", request.expiration_time.as_str()),
-    ];
-    if let Some(cookie) = request.cookie {
-        params.push(("cookie", cookie));
-    }
-    if let Some(device) = request.device {
-        params.push((device_param, device.as_str()));
-    }
-    http.get(token_url.clone())
-        .query(&params)
-        .build()
-        .expect("a valid token request")
-}
-
 fn token_url(c: &mut Criterion) {
-    let http = reqwest::Client::builder().build().expect("an HTTP client");
-    let url = reqwest::Url::parse("https://fp-gen.test.expressplay.com/hms/fp/token").unwrap();
-    let authenticator = "bench-authenticator-0000000000000000";
+    let settings = ExpressPlaySettings {
+        token_url: "https://fp-gen.test.expressplay.com/hms/fp/token".to_owned(),
+        customer_authenticator: "4242,0123456789abcdef0123456789abcdef".to_owned().into(),
+        ..ExpressPlaySettings::default()
+    };
+    let client = ExpressPlayClient::new(&settings).expect("an ExpressPlay client");
     let key = bench_key(42);
     let device = DeviceId::parse("0123456789abcdef0123456789abcdef01234567").unwrap();
     let cookie = "Zm9vYmFyYmF6cXV4LXNlc3Npb24tMTI";
@@ -244,7 +215,10 @@ fn token_url(c: &mut Criterion) {
                     cookie,
                     device,
                 };
-                let built = token_request(&http, &url, authenticator, "deviceid", &request);
+                let built = client
+                    .token_request(&request)
+                    .build()
+                    .expect("a valid token request");
                 built.url().as_str().len()
             })
         });

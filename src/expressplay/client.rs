@@ -116,6 +116,38 @@ impl ExpressPlayClient {
     ) -> Result<String, UpstreamError> {
         let cek = request.key.cek_hex();
         let iv = request.key.iv_hex();
+        let secrets = [
+            self.authenticator.expose_secret(),
+            cek.as_str(),
+            iv.as_str(),
+        ];
+        guarded(
+            &self.token_breaker,
+            &self.policy,
+            budget,
+            &self.counters,
+            |deadline| {
+                let builder = self.token_request(request);
+                let secrets = &secrets;
+                async move {
+                    let (status, content_type, body) = exchange(builder, deadline).await?;
+                    if status == 200 {
+                        token_url_from_body(&body)
+                    } else {
+                        Err(rejection(status, &content_type, &body, secrets))
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// The FairPlay token request for `request`, built and not sent: the token URL with the
+    /// parameters as its query (GET) or as a form body (POST). Holds the authenticator and the key:
+    /// never log it.
+    pub fn token_request(&self, request: &TokenRequest<'_>) -> reqwest::RequestBuilder {
+        let cek = request.key.cek_hex();
+        let iv = request.key.iv_hex();
         let rental = request.rental_duration_s.to_string();
         let mut params: Vec<(&str, &str)> = vec![
             ("customerAuthenticator", self.authenticator.expose_secret()),
@@ -131,33 +163,10 @@ impl ExpressPlayClient {
         if let Some(device) = request.device {
             params.push((self.device_param.as_str(), device.as_str()));
         }
-        let secrets = [
-            self.authenticator.expose_secret(),
-            cek.as_str(),
-            iv.as_str(),
-        ];
-        guarded(
-            &self.token_breaker,
-            &self.policy,
-            budget,
-            &self.counters,
-            |deadline| {
-                let builder = match self.method {
-                    UpstreamMethod::Get => self.http.get(self.token_url.clone()).query(&params),
-                    UpstreamMethod::Post => self.http.post(self.token_url.clone()).form(&params),
-                };
-                let secrets = &secrets;
-                async move {
-                    let (status, content_type, body) = exchange(builder, deadline).await?;
-                    if status == 200 {
-                        token_url_from_body(&body)
-                    } else {
-                        Err(rejection(status, &content_type, &body, secrets))
-                    }
-                }
-            },
-        )
-        .await
+        match self.method {
+            UpstreamMethod::Get => self.http.get(self.token_url.clone()).query(&params),
+            UpstreamMethod::Post => self.http.post(self.token_url.clone()).form(&params),
+        }
     }
 
     /// The device(s) ExpressPlay logged under `cookie`.
