@@ -401,6 +401,49 @@ async fn an_unlimited_stream_opens_renews_restarts_and_is_swept() {
 }
 
 #[tokio::test]
+async fn concurrent_unlimited_opens_are_written_together_and_each_stream_is_new_once() {
+    let (_dir, backends) = each_backend().await;
+    for (backend, leases) in &backends {
+        // 50 streams (10 users × 5 assets), each opened 4 times at once: 200 opens in flight.
+        let opens = |s: i64| {
+            let tasks: Vec<_> = (0..200)
+                .map(|i| {
+                    let leases = leases.clone();
+                    let (user, stream) = (format!("u{}", i % 10), format!("m{}", (i / 10) % 5));
+                    tokio::spawn(async move {
+                        let opened = leases
+                            .open_unlimited(&uid(&user), "d1", &asset(&stream), LEASE, at(s))
+                            .await
+                            .unwrap();
+                        (user, stream, opened)
+                    })
+                })
+                .collect();
+            async move {
+                let mut new = std::collections::BTreeMap::new();
+                for task in tasks {
+                    let (user, stream, opened) = task.await.unwrap();
+                    *new.entry((user, stream)).or_insert(0) += usize::from(opened);
+                }
+                new
+            }
+        };
+        let first = opens(0).await;
+        assert_eq!(first.len(), 50, "{backend}");
+        assert!(first.values().all(|&n| n == 1), "{backend}: {first:?}");
+        let again = opens(10).await;
+        assert!(again.values().all(|&n| n == 0), "{backend}: {again:?}");
+        for u in 0..10 {
+            assert_eq!(
+                live(leases, &format!("u{u}"), 20).await.len(),
+                5,
+                "{backend}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn renew_stop_live_and_free_all() {
     let (_dir, backends) = each_backend().await;
     for (backend, leases) in &backends {

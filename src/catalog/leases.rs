@@ -9,12 +9,14 @@
 //! `BEGIN IMMEDIATE`, which takes the write lock up front), so concurrent acquisitions can never
 //! together pass the limit. A denial writes nothing. Times are kept to the millisecond.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
+use super::lease_batch::{LeaseBatcher, Open};
 use super::CatalogError;
 use crate::config::ConcurrencyPolicy;
 use crate::ids::{AssetId, UserId};
@@ -70,12 +72,16 @@ pub enum Admission {
 #[derive(Debug, Clone)]
 pub struct StreamLeases {
     store: Store,
+    batcher: Arc<OnceLock<LeaseBatcher>>,
 }
 
 impl StreamLeases {
     /// Leases in `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            batcher: Arc::default(),
+        }
     }
 
     /// The expiry a lease opened or renewed at `now` for `duration` gets, as stored (to the
@@ -163,7 +169,8 @@ impl StreamLeases {
     }
 
     /// Opens or renews the lease (uid, holder, asset) when no concurrency limit applies: one upsert,
-    /// no per-user lock (nothing is counted). A live lease keeps its `started_at` (a renewal: `false`);
+    /// no per-user lock (nothing is counted), written together with the opens that arrive meanwhile
+    /// (see `lease_batch`). A live lease keeps its `started_at` (a renewal: `false`);
     /// an absent or expired one starts at `now` (`true`). Expired leases of other streams are left to
     /// [`StreamLeases::sweep_expired`].
     pub async fn open_unlimited(
@@ -174,24 +181,19 @@ impl StreamLeases {
         duration: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, CatalogError> {
-        let now_ms = unix_millis(now);
-        let started: i64 = sqlx::query_scalar(
-            "INSERT INTO stream_leases (uid, holder, asset_id, started_at, renewed_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $4, $5) \
-             ON CONFLICT (uid, holder, asset_id) DO UPDATE SET \
-             started_at = CASE WHEN stream_leases.expires_at > excluded.renewed_at \
-             THEN stream_leases.started_at ELSE excluded.started_at END, \
-             renewed_at = excluded.renewed_at, expires_at = excluded.expires_at \
-             RETURNING started_at",
-        )
-        .bind(uid.as_str())
-        .bind(holder)
-        .bind(asset.as_str())
-        .bind(now_ms)
-        .bind(unix_millis(Self::expiry(now, duration)))
-        .fetch_one(self.store.ephemeral_pool())
-        .await?;
-        Ok(started == now_ms)
+        // The writer task starts with the first open (on the runtime of the caller).
+        let batcher = self
+            .batcher
+            .get_or_init(|| LeaseBatcher::start(self.store.clone()));
+        batcher
+            .open(Open {
+                uid: uid.as_str().to_owned(),
+                holder: holder.to_owned(),
+                asset: asset.as_str().to_owned(),
+                now_ms: unix_millis(now),
+                expires_ms: unix_millis(Self::expiry(now, duration)),
+            })
+            .await
     }
 
     /// Deletes every lease that expired by `now` (all users); how many went.

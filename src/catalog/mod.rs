@@ -11,6 +11,7 @@ pub(crate) mod cache;
 mod devices;
 mod entitlements;
 mod graph;
+mod lease_batch;
 mod leases;
 mod packages;
 mod sessions;
