@@ -121,6 +121,29 @@ imported = load("import.json") or {}
 startup = load("startup.json") or {}
 
 
+def decision_rows():
+    """The decision benchmark's figures (target/bench-results/*.json), SQLite first, warm first."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(BENCH, "*.json"))):
+        try:
+            d = json.load(open(path))
+        except (OSError, ValueError):
+            continue
+        for item in d if isinstance(d, list) else [d]:
+            if isinstance(item, dict) and "p99_us" in item:
+                rows.append(item)
+    order = {"sqlite": 0, "sqlite-uncached": 1, "postgres": 2, "postgres-cached": 3}
+    return sorted(rows, key=lambda x: (order.get(x.get("backend"), 9), x.get("workload") != "warm"))
+
+
+def is_decision_target(x):
+    """The issue's target is the warm decision on SQLite (as the server runs it there); the rest is reported."""
+    return x.get("backend") == "sqlite" and x.get("workload") == "warm"
+
+
+rows = decision_rows()
+
+
 def rps(name):
     r = runs.get(name)
     return r["rps"] if r else None
@@ -205,6 +228,9 @@ smax = f"{startup['max_s'] * 1000:.0f} ms" if st is not None else "—"
 w(f"| start-up to ready (exec → first 200 from /readyz) with {imported.get('stored', '?'):,} content keys stored, median of {len(startup.get('runs_s', []))} | "
   f"{'—' if st is None else f'{st * 1000:.0f} ms'} (max {'—' if st is None else smax}) | | | ≤ 500 ms with 1,000,000 | "
   f"{met(st, 0.5, False) if (imported.get('stored') or 0) >= 1000000 else '— (fewer than 1,000,000 keys)'} |")
+for x in [r for r in rows if is_decision_target(r)] or [{}]:
+    w(f"| decision p99, warm, SQLite, 1M users / 3M entitlements (`cargo bench --bench decision`) | "
+      f"{x.get('p99_us', '—')} µs | | | ≤ 50 µs | {met(x.get('p99_us'), 50, False) if x else '— (run cargo bench)'} |")
 w("")
 
 w("## Every load run")
@@ -291,24 +317,15 @@ w("")
 
 w("## Decision latency (`cargo bench`)")
 w("")
-files = sorted(glob.glob(os.path.join(BENCH, "*.json")))
-rows = []
-for path in files:
-    try:
-        d = json.load(open(path))
-    except (OSError, ValueError):
-        continue
-    for item in d if isinstance(d, list) else [d]:
-        if isinstance(item, dict) and "p99_us" in item:
-            rows.append(item)
 if rows:
     w("From `target/bench-results/*.json` (written by `cargo bench`; not measured by bench/run). Target: p99 ≤ 50 µs.")
     w("")
-    w("| backend | workload | samples | p50 µs | p90 µs | p99 µs | max µs | target p99 ≤ 50 µs |")
+    w("| backend | workload | samples | p50 µs | p90 µs | p99 µs | max µs | target: p99 ≤ 50 µs warm on SQLite |")
     w("|---|---|---|---|---|---|---|---|")
     for x in rows:
         w(f"| {x.get('backend', '?')} | {x.get('workload', '?')} | {x.get('samples', '?')} | {x.get('p50_us', '?')} | "
-          f"{x.get('p90_us', '?')} | {x.get('p99_us', '?')} | {x.get('max_us', '?')} | {met(x.get('p99_us'), 50, False)} |")
+          f"{x.get('p90_us', '?')} | {x.get('p99_us', '?')} | {x.get('max_us', '?')} | "
+          f"{met(x.get('p99_us'), 50, False) if is_decision_target(x) else '(reported)'} |")
 else:
     w("No `target/bench-results/*.json` found: run `cargo bench` (the decision benchmark writes p50/p90/p99/max per "
       "backend and workload there), then `bench/run` again to include them here. Target: decision p99 ≤ 50 µs.")
