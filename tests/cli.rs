@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::process::SeesProcess;
 use common::sees_binary;
 use serde_json::{json, Value};
 
@@ -287,109 +286,6 @@ fn check_config_explains_problems_and_serve_needs_an_authenticator() {
     fails_with(&refused, "customer_authenticator");
 }
 
-/// A `sees serve` child process whose stderr is collected line by line.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    stdout: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut command = Command::new(sees_binary());
-        command
-            .current_dir(dir)
-            .args(args)
-            .env_remove("SEES_MASTER_KEY")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("starting sees");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let out = child.stdout.take().unwrap();
-        let sink = Arc::clone(&stdout);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
-        Served {
-            child,
-            lines,
-            stdout,
-        }
-    }
-
-    /// Waits for the listener; its port.
-    fn ready_port(&mut self) -> u16 {
-        let started = Instant::now();
-        loop {
-            if let Some(port) = self.lines.lock().unwrap().iter().find_map(|l| {
-                l.contains("SEES listener ready")
-                    .then(|| {
-                        l.split("addr=")
-                            .nth(1)?
-                            .split(':')
-                            .next_back()?
-                            .trim()
-                            .parse()
-                            .ok()
-                    })
-                    .flatten()
-            }) {
-                return port;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sees exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "not ready:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    /// SIGTERM, then the exit status and the whole log.
-    fn terminate(mut self) -> (bool, String) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(15) {
-                let _ = self.child.kill();
-                break self.child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        (status.success(), self.log())
-    }
-}
-
 #[test]
 fn the_quick_start_answers_the_printed_curl_command() {
     let dir = tempfile::tempdir().unwrap();
@@ -398,11 +294,11 @@ fn the_quick_start_answers_the_printed_curl_command() {
         ("SEES__ADMIN__LISTEN", "127.0.0.1:0"),
         ("SEES__OPS__LISTEN", "127.0.0.1:0"),
     ];
-    let mut served = Served::start(dir.path(), &["serve", "--dev"], &env);
-    served.ready_port();
+    let mut served = SeesProcess::start(dir.path(), &["serve", "--dev"], &env);
+    served.addr("SEES listener ready");
     let started = Instant::now();
     let command = loop {
-        let stdout = served.stdout.lock().unwrap().clone();
+        let stdout = served.stdout();
         if let Some(start) = stdout.find("curl ") {
             // The command runs to the first blank line.
             let command = stdout[start..]
@@ -438,8 +334,8 @@ fn the_quick_start_answers_the_printed_curl_command() {
         log.contains("SIMULATOR"),
         "the simulator is announced loudly:\n{log}"
     );
-    let (clean_exit, log) = served.terminate();
-    assert!(clean_exit, "{log}");
+    let clean_exit = served.terminate();
+    assert!(clean_exit, "{}", served.log());
 
     for file in [
         "certs/ca.pem",
@@ -454,9 +350,10 @@ fn the_quick_start_answers_the_printed_curl_command() {
     assert_eq!(mode(&dir.path().join("data/master.key")), 0o600);
 
     // A second start reuses everything it made the first time.
-    let mut again = Served::start(dir.path(), &["serve", "--dev"], &env);
-    again.ready_port();
-    let (clean_exit, log) = again.terminate();
+    let mut again = SeesProcess::start(dir.path(), &["serve", "--dev"], &env);
+    again.addr("SEES listener ready");
+    let clean_exit = again.terminate();
+    let log = again.log();
     assert!(clean_exit, "{log}");
     assert!(!log.contains("created"), "nothing is recreated:\n{log}");
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{sees_binary, AUTHENTICATOR};
+use common::{sees_binary, Rng, AUTHENTICATOR};
 use sees::config::Settings;
 use sees::ids::ContentId;
 use sees::keys::MasterKey;
@@ -28,22 +28,6 @@ use serde_json::{json, Value};
 
 /// Keys in each round's import file.
 const IMPORT_SIZE: usize = 1000;
-
-/// A small deterministic generator (xorshift64*), so a seed replays a run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The key material a content ID gets: derived, so the check needs no record of it.
 fn material(content_id: &str) -> (String, String) {
@@ -273,7 +257,7 @@ async fn write_burst(
             // An update of an acknowledged package of this writer (one writer per package, so the
             // acknowledged state is well defined): a new description and asset list together.
             let own: Vec<&String> = packages.iter().filter(|p| p.starts_with(&own)).collect();
-            let id = own[rng.below(own.len() as u64) as usize].clone();
+            let id = own[rng.below(own.len())].clone();
             let state = PackageState {
                 description: format!("v{i}"),
                 assets: (0..=rng.below(6))
@@ -299,7 +283,7 @@ async fn write_burst(
             answer
         } else if choice < 7 {
             // An entitlement grant.
-            let package = packages[rng.below(packages.len() as u64) as usize].clone();
+            let package = packages[rng.below(packages.len())].clone();
             let uid = format!("u-{tag}-{i}");
             let start = format!("2020-01-{:02}T00:00:00Z", 1 + rng.below(28));
             let body =
@@ -325,7 +309,7 @@ async fn write_burst(
         } else if choice < 9 || plans.is_empty() {
             // A billing plan.
             let id = format!("bp-{tag}-{i}");
-            let recurrence = ["1M", "1y", "7d"][rng.below(3) as usize].to_owned();
+            let recurrence = ["1M", "1y", "7d"][rng.below(3)].to_owned();
             let body = json!({"billingPlan": {"id": id, "recurrence": recurrence,
                 "prices": {"Vindicia": {"USD": 1.5}}}});
             let answer = call(
@@ -344,8 +328,8 @@ async fn write_burst(
             answer
         } else {
             // A product: an acknowledged package sold through an acknowledged plan.
-            let package = packages[rng.below(packages.len() as u64) as usize].clone();
-            let plan = plans[rng.below(plans.len() as u64) as usize].clone();
+            let package = packages[rng.below(packages.len())].clone();
+            let plan = plans[rng.below(plans.len())].clone();
             let body = json!({"product": {"packageID": package, "billingPlanID": plan,
                 "name": {"en": format!("{package} {plan}")}}});
             let answer = call(
@@ -609,7 +593,7 @@ async fn crash_rounds(backend: &str, store_url: Option<String>, rounds: u32, see
         let tag = format!("{round}");
         let name = format!("{backend} round {round} (seed {seed})");
         let acked = Arc::new(AtomicUsize::new(0));
-        let kill_after = 1 + rng.below(60) as usize;
+        let kill_after = 1 + rng.below(60);
         let writers: Vec<_> = (0..2)
             .map(|w| {
                 tokio::spawn(write_burst(
@@ -641,7 +625,7 @@ async fn crash_rounds(backend: &str, store_url: Option<String>, rounds: u32, see
         // The random moment: after the kill_after-th acknowledged admin write, or, in every other
         // round, a random 0–400 ms into the key import.
         let during_import = rng.below(2) == 0;
-        let import_delay = Duration::from_millis(rng.below(400));
+        let import_delay = Duration::from_millis(rng.below(400) as u64);
         let started = Instant::now();
         let mut import_seen: Option<Instant> = None;
         loop {

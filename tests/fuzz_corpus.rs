@@ -7,8 +7,11 @@
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod checks;
+mod common;
 
 use std::path::PathBuf;
+
+use common::Rng;
 
 use sees::admin::jwt::fuzzing::{sign_hs256, JwtHarness};
 
@@ -39,22 +42,6 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 
 /// Random mutations of each corpus file per run.
 const MUTATIONS: usize = 1_000;
-
-/// xorshift64*: a small deterministic generator (the smoke must repeat from its seed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-}
 
 /// One mutation of `data`, sometimes spliced with `other`.
 fn mutate(rng: &mut Rng, data: &[u8], other: &[u8]) -> Vec<u8> {

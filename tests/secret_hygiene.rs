@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use base64::Engine;
+use common::process::SeesProcess;
 use common::{sees_binary, start_simulator, AUTHENTICATOR};
 use sees::expressplay::sim::{Behaviour, ForcedError};
 use sees::tls::dev_pki::DevPki;
@@ -54,111 +52,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// `sees serve` with stdout and stderr collected line by line.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Served {
-    fn start(dir: &Path, config: &Path) -> Served {
-        let mut child = Command::new(sees_binary())
-            .current_dir(dir)
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env_remove("SEES_MASTER_KEY")
-            .env("RUST_LOG", "trace")
-            .env("SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR", AUTHENTICATOR)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting sees");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let sink = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    sink.lock().unwrap().push(line);
-                }
-            });
-        }
-        Served { child, lines }
-    }
-
-    /// Waits until a log line contains `needle`; that line.
-    fn wait_for(&mut self, needle: &str) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(line) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return line.clone();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sees exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "no {needle:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The address in the JSON log line announcing `listener`.
-    fn addr(&mut self, listener: &str) -> String {
-        let line = self.wait_for(listener);
-        let event: Value = serde_json::from_str(&line).expect("a JSON log line");
-        event["fields"]["addr"]
-            .as_str()
-            .or_else(|| event["addr"].as_str())
-            .unwrap_or_else(|| panic!("no addr in {line}"))
-            .to_owned()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    /// SIGTERM, then the whole log once the process has exited.
-    fn terminate(mut self) -> String {
-        self.signal("TERM");
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "sees did not exit cleanly:\n{}",
-            self.log()
-        );
-        // The reader threads end with the pipes; give them the lines already written.
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(2)
-            && !self.log().contains("stopped")
-            && !self.log().contains("drained")
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.log()
-    }
 }
 
 /// The forms in which `bytes` could leak: hex (both cases), base64 and base64url.
@@ -257,11 +150,17 @@ async fn nothing_the_server_emits_contains_a_secret() {
         text(&sees(dir.path(), &config, &["tokens", "list"])),
     ));
 
-    let mut served = Served::start(dir.path(), &config);
-    let port = served.addr("SEES listener ready");
+    let mut served = SeesProcess::start(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "serve"],
+        &[
+            ("RUST_LOG", "trace"),
+            ("SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR", AUTHENTICATOR),
+        ],
+    );
+    let port = served.addr("SEES listener ready").port().to_string();
     let admin = format!("http://{}", served.addr("admin listener ready"));
     let ops = format!("http://{}", served.addr("ops listener ready"));
-    let port = port.rsplit(':').next().unwrap().to_owned();
     let http = reqwest::Client::new();
     let mut bodies: Vec<(String, String)> = Vec::new();
     let mut call = async |what: &str,
@@ -463,7 +362,12 @@ async fn nothing_the_server_emits_contains_a_secret() {
         .await
         .unwrap();
     assert!(metrics.contains("# TYPE"), "{metrics}");
-    let log = served.terminate();
+    assert!(
+        served.terminate(),
+        "sees did not exit cleanly:\n{}",
+        served.log()
+    );
+    let log = format!("{}\n{}", served.stdout(), served.log());
     assert!(
         log.contains("entitlement decided"),
         "the log is captured:\n{log}"

@@ -5,16 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::SeesProcess;
 use common::{
-    replace_file, request, sees_binary, spawn_with_pki, spawn_with_tls, start_simulator,
-    tls_client_config, ClientCert, KeptConnection, TestServer, AUTHENTICATOR,
+    replace_file, request, spawn_with_pki, spawn_with_tls, start_simulator, tls_client_config,
+    ClientCert, KeptConnection, TestServer, AUTHENTICATOR,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -362,80 +361,6 @@ async fn a_sighup_storm_is_coalesced() {
     );
 }
 
-/// A `sees serve` child process whose log lines are collected.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Served {
-    fn start(dir: &Path, config: &Path) -> Served {
-        let mut child = Command::new(sees_binary())
-            .current_dir(dir)
-            .args(["--config", config.to_str().unwrap(), "serve"])
-            .env_remove("SEES_MASTER_KEY")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting sees");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Served { child, lines }
-    }
-
-    /// Waits up to 60 s for a log line containing `needle`; the line.
-    async fn wait_for_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(line) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return line.clone();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sees exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,15 +393,12 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
         .unwrap();
     };
     write_config("");
-    let mut served = Served::start(dir.path(), &config);
-    let ready = served.wait_for_line("SEES listener ready").await;
-    let port: u16 = ready
-        .split("addr=")
-        .nth(1)
-        .and_then(|a| a.split(':').nth(1))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in {ready:?}"));
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut served = SeesProcess::start(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "serve"],
+        &[],
+    );
+    let addr = served.addr("SEES listener ready");
     let connect =
         || KeptConnection::open(addr, tls_client_config(&pki, Some(ClientCert::Dev), &[]));
     let before = connect().await.unwrap().server_certificate();
@@ -487,7 +409,7 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
     replace_file(&paths.server_cert, cert.as_bytes());
     write_config("\"cn:someone-else\"");
     served.signal("HUP");
-    served.wait_for_line("TLS configuration reloaded").await;
+    served.wait_for("TLS configuration reloaded");
     let mut after = connect().await.unwrap();
     assert_eq!(after.server_certificate(), der(&cert));
     let (status, _, answer) = after.post(&request("m", "c-1")).await.unwrap();
@@ -500,7 +422,7 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
     // A broken file on the next SIGHUP: one warning naming it, the previous configuration kept.
     replace_file(&paths.server_key, b"garbage");
     served.signal("HUP");
-    let warning = served.wait_for_line("TLS reload failed").await;
+    let warning = served.wait_for("TLS reload failed");
     assert!(warning.contains("server.key"), "{warning}");
     assert!(!warning.contains("garbage"), "{warning}");
     assert_eq!(

@@ -89,7 +89,7 @@ impl DecisionCache {
         }
     }
 
-    /// The current stamp for `asset` (take it before reading the rows).
+    /// The current stamp for an asset view (take it before reading the rows).
     pub(crate) fn asset_stamp(&self) -> Stamp {
         Stamp {
             catalogue: self.catalogue_generation.load(Ordering::Acquire),
@@ -129,7 +129,7 @@ impl DecisionCache {
         self.users.put(hash, uid.clone(), stamp, view);
     }
 
-    /// How many assets and users are held (for tests and metrics).
+    /// How many assets and users are held.
     pub(crate) fn len(&self) -> (usize, usize) {
         (self.assets.len(), self.users.len())
     }

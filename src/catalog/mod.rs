@@ -129,14 +129,6 @@ impl Catalog {
         self
     }
 
-    /// Assets and users held by the decision cache (zeros without one).
-    pub fn cached_views(&self) -> (usize, usize) {
-        self.cache
-            .as_deref()
-            .map(DecisionCache::len)
-            .unwrap_or_default()
-    }
-
     /// Held by a write that may change packages, their assets or rules, or the graph.
     pub(crate) fn catalogue_write(&self) -> Invalidation<'_> {
         Invalidation::catalogue(self.cache.as_deref())

@@ -76,7 +76,7 @@ impl Store {
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             for statement in session_settings(backend, durability) {
-                                sqlx::query(*statement).execute(&mut *conn).await?;
+                                sqlx::query(statement).execute(&mut *conn).await?;
                             }
                             Ok(())
                         })
@@ -160,22 +160,19 @@ enum Durability {
 /// What every new connection runs first. SQLite: WAL for concurrent readers, FULL sync (flushed) or
 /// NORMAL (relaxed: the WAL is synced at checkpoints only). PostgreSQL: nothing, or
 /// `synchronous_commit = off` for the relaxed pool.
-fn session_settings(backend: Backend, durability: Durability) -> &'static [&'static str] {
+fn session_settings(backend: Backend, durability: Durability) -> Vec<&'static str> {
     match (backend, durability) {
-        (Backend::Sqlite, Durability::Flushed) => &[
+        (Backend::Sqlite, durability) => vec![
             "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = FULL",
+            match durability {
+                Durability::Flushed => "PRAGMA synchronous = FULL",
+                Durability::Relaxed => "PRAGMA synchronous = NORMAL",
+            },
             "PRAGMA busy_timeout = 5000",
             "PRAGMA foreign_keys = ON",
         ],
-        (Backend::Sqlite, Durability::Relaxed) => &[
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA foreign_keys = ON",
-        ],
-        (Backend::Postgres, Durability::Flushed) => &[],
-        (Backend::Postgres, Durability::Relaxed) => &["SET synchronous_commit = off"],
+        (Backend::Postgres, Durability::Flushed) => vec![],
+        (Backend::Postgres, Durability::Relaxed) => vec!["SET synchronous_commit = off"],
     }
 }
 
