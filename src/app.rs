@@ -16,7 +16,7 @@ use crate::admin::{AdminLimits, AdminState};
 use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DecisionCacheMode, DecisionMode, DecisionSettings, Settings};
+use crate::config::{Consistency, DecisionCacheMode, DecisionMode, DecisionSettings, Settings};
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
@@ -28,7 +28,9 @@ use crate::ops::{serve_plain, Health, OpsState};
 use crate::sees::handler::SeesState;
 use crate::sees::service::ServiceParts;
 use crate::sees::{EntitlementService, TokenDefaults};
-use crate::store::{redact_password, Backend, Store, StoreError};
+use crate::store::coherence;
+use crate::store::subscriber::Subscriber;
+use crate::store::{redact_password, Store, StoreError};
 use crate::tls::live::LiveTls;
 use crate::tls::TlsError;
 
@@ -115,6 +117,7 @@ pub struct Application {
     store: Store,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
+    heartbeat: Duration,
 }
 
 /// How often expired stream leases are deleted.
@@ -159,7 +162,14 @@ impl Application {
             AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
-        let cache_capacity = decision_cache_capacity(&settings.decision, stores.store.backend());
+        let cache_capacity = decision_cache_capacity(&settings.decision);
+        stores.store.coherence().set_consistency(
+            match settings.decision.consistency {
+                Consistency::Bounded => coherence::Consistency::Bounded,
+                Consistency::Strict => coherence::Consistency::Strict,
+            },
+            Duration::from_millis(settings.decision.strict_wait_ms),
+        );
         let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth)
             .with_decision_cache(cache_capacity);
         let sessions = PlaybackSessions::new(stores.store.clone(), Arc::clone(&stores.master))
@@ -288,6 +298,7 @@ impl Application {
             health,
             store: stores.store,
             audit,
+            heartbeat: Duration::from_millis(settings.decision.heartbeat_ms),
         })
     }
 
@@ -299,6 +310,11 @@ impl Application {
     /// The catalogue the server reads (seeding, tests).
     pub fn catalog(&self) -> Catalog {
         self.catalog.clone()
+    }
+
+    /// The generations this node's caches are stamped with, and whether they are in use (tests).
+    pub fn coherence(&self) -> Arc<coherence::Coherence> {
+        Arc::clone(self.store.coherence())
     }
 
     /// The key store the server reads (seeding, tests).
@@ -393,6 +409,8 @@ impl Application {
             Arc::clone(&self.clock),
             signal(stopped.clone()),
         );
+        let coherence_task =
+            keep_caches_coherent(self.store.clone(), self.heartbeat, signal(stopped.clone()));
         tracing::info!(addr = %self.local_addr, "SEES listener ready (mutual TLS)");
         let sees_task = serve_tls(
             self.listener,
@@ -414,6 +432,7 @@ impl Application {
                 watch_task,
                 sighup_task,
                 sweep_task,
+                coherence_task,
                 trigger
             );
             let _ = ops_stop.send(true);
@@ -449,6 +468,14 @@ async fn sweep_leases(leases: StreamLeases, clock: Arc<dyn Clock>, stop: impl Fu
                 }
             }
         }
+    }
+}
+
+/// On a store other nodes share (PostgreSQL), keeps this node's caches coherent with their writes
+/// until `stop` completes (see `store::subscriber`); nothing to do on a store of its own.
+async fn keep_caches_coherent(store: Store, heartbeat: Duration, stop: impl Future<Output = ()>) {
+    if store.coherence().shared() {
+        Subscriber::new(store, heartbeat).run(stop).await;
     }
 }
 
@@ -508,13 +535,11 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-/// How many assets and users the decision cache holds: none when it is off, or `auto` on a store
-/// other nodes may share.
-fn decision_cache_capacity(decision: &DecisionSettings, backend: Backend) -> usize {
+/// How many assets and users the decision cache holds: none when it is off.
+fn decision_cache_capacity(decision: &DecisionSettings) -> usize {
     let on = match decision.cache {
-        DecisionCacheMode::On => true,
+        DecisionCacheMode::On | DecisionCacheMode::Auto => true,
         DecisionCacheMode::Off => false,
-        DecisionCacheMode::Auto => backend == Backend::Sqlite,
     };
     if on {
         decision.cache_capacity

@@ -332,11 +332,22 @@ pub struct DecisionSettings {
     pub mode: DecisionMode,
     /// Tolerance applied to every entitlement window.
     pub clock_skew_s: u64,
-    /// The in-process cache of what decisions read (packages, graph, rules, users' entitlements):
-    /// `auto` = on for SQLite, off for PostgreSQL (other nodes' writes would not be seen).
+    /// The in-process caches of what decisions read (packages, graph, rules, users' entitlements,
+    /// playback sessions): `auto` and `on` = on for every store (on PostgreSQL kept coherent across
+    /// nodes through `LISTEN`/`NOTIFY`), `off` = every decision reads the store.
     pub cache: DecisionCacheMode,
     /// Assets, and separately users, the cache holds at most.
     pub cache_capacity: usize,
+    /// On PostgreSQL, how decisions use the caches: `bounded` (a write on another node is seen once
+    /// its notification is applied, milliseconds) or `strict` (each decision first checks in one
+    /// indexed read that every committed write has been applied).
+    pub consistency: Consistency,
+    /// On PostgreSQL, a node that hears nothing for this long pings itself through the store; three
+    /// silent heartbeats end the subscription (caches off until it is back).
+    pub heartbeat_ms: u64,
+    /// Under `strict`, how long a decision waits for notifications still on their way before the node
+    /// turns its caches off and subscribes again (the decision is then uncached, never stale).
+    pub strict_wait_ms: u64,
 }
 
 impl Default for DecisionSettings {
@@ -346,6 +357,9 @@ impl Default for DecisionSettings {
             clock_skew_s: 60,
             cache: DecisionCacheMode::Auto,
             cache_capacity: 50_000,
+            consistency: Consistency::Bounded,
+            heartbeat_ms: 1_000,
+            strict_wait_ms: 50,
         }
     }
 }
@@ -357,6 +371,14 @@ pub enum DecisionCacheMode {
     Auto,
     On,
     Off,
+}
+
+/// See `DecisionSettings::consistency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    Bounded,
+    Strict,
 }
 
 /// See `DecisionSettings::mode`.
@@ -723,6 +745,8 @@ impl Settings {
             ),
             ("devices.binding_ttl_s", self.devices.binding_ttl_s),
             ("keys.cache_ttl_ms", self.keys.cache_ttl_ms),
+            ("decision.heartbeat_ms", self.decision.heartbeat_ms),
+            ("decision.strict_wait_ms", self.decision.strict_wait_ms),
         ] {
             if value == 0 {
                 problems.push(format!("{name} must be greater than 0"));

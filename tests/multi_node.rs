@@ -1,32 +1,47 @@
 //! Two sees nodes in one process on one PostgreSQL database (each with its own ports, PKI and admin
-//! listener; the same store and master key; the same ExpressPlay simulator): what one node writes,
-//! the other decides on at once — playback sessions and their revocation, entitlements, the
-//! concurrency limit and the device limit. Skipped, with a notice, when `SEES_TEST_DATABASE_URL` is
-//! not set (CI sets it).
+//! listener; the same store and master key; the same ExpressPlay simulator), with their caches on:
+//! what one node writes, the other decides on — playback sessions and their revocation,
+//! entitlements, packages and the package graph, content keys, the concurrency limit and the device
+//! limit — under both consistency modes; a node whose notification connection is killed answers
+//! correctly meanwhile and caches again once subscribed. Skipped, with a notice, when
+//! `SEES_TEST_DATABASE_URL` is not set (CI sets it).
 
 mod common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::{spawn_custom, TestServer};
 use sees::admin::tokens::Role;
 use sees::clock::SystemClock;
-use sees::config::{DecisionMode, Settings};
+use sees::config::{Consistency, DecisionMode, Settings};
 use sees::expressplay::sim::SimConfig;
-use sees::ids::AssetId;
+use sees::ids::{AssetId, ContentId};
 use sees::keys::KeyPolicy;
 use sees::sees::ErrorCode;
 use serde_json::{json, Value};
+
+/// How long a bounded node may take to apply a notification in these tests (the measured p99 is
+/// milliseconds; see bench/RESULTS.md).
+const BOUNDED_DELAY: Duration = Duration::from_secs(2);
 
 /// Nodes A and B, and an admin token both accept.
 struct Cluster {
     a: TestServer,
     b: TestServer,
     admin: String,
+    url: String,
+    consistency: Consistency,
 }
 
-/// Both nodes: catalogue mode, one stream and one device per user, on a fresh PostgreSQL database.
+/// Both nodes, bounded consistency (the default).
 async fn cluster() -> Option<Cluster> {
+    cluster_with(Consistency::Bounded).await
+}
+
+/// Both nodes: catalogue mode, caches on, `consistency`, one stream and one device per user, on a
+/// fresh PostgreSQL database; both subscribed to the store's notifications before this returns.
+async fn cluster_with(consistency: Consistency) -> Option<Cluster> {
     let Ok(server) = std::env::var("SEES_TEST_DATABASE_URL") else {
         println!("multi-node: skipped (SEES_TEST_DATABASE_URL not set)");
         return None;
@@ -34,8 +49,11 @@ async fn cluster() -> Option<Cluster> {
     let url = sees::store::fresh_postgres_database(&server)
         .await
         .expect("a PostgreSQL test database");
+    let store_url = url.clone();
     let shared = move |s: &mut Settings| {
         s.decision.mode = DecisionMode::Catalog;
+        s.decision.consistency = consistency;
+        s.decision.heartbeat_ms = 200;
         s.store.url = url.clone();
         s.concurrency.default_limit = 1;
         s.devices.max_per_user = 1;
@@ -57,7 +75,16 @@ async fn cluster() -> Option<Cluster> {
     assert_eq!(a.settings.store.url, b.settings.store.url);
     assert_ne!(a.addr, b.addr);
     let admin = a.admin_token(Role::Admin).await;
-    let cluster = Cluster { a, b, admin };
+    for node in [&a, &b] {
+        wait_until("the node subscribes", || node.coherence.caching()).await;
+    }
+    let cluster = Cluster {
+        a,
+        b,
+        admin,
+        url: store_url,
+        consistency,
+    };
     cluster
         .call(
             &cluster.a,
@@ -86,6 +113,37 @@ impl Cluster {
         let (status, answer) = node.admin(method, path, Some(&self.admin), body).await;
         assert_eq!(status, 200, "{method} {path}: {answer}");
         answer
+    }
+
+    /// Runs `sql` on the store directly, as no sees node would: no notification is sent.
+    async fn behind_their_backs(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// Asserts that `node` answers `expected` for `cookie` at once (strict) or within the bounded
+    /// delay, and keeps answering it.
+    async fn sees(&self, node: &TestServer, cookie: &str, expected: (bool, i64)) {
+        let started = Instant::now();
+        if self.consistency == Consistency::Bounded {
+            while play(node, cookie, 1).await != expected && started.elapsed() < BOUNDED_DELAY {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        for _ in 0..3 {
+            assert_eq!(
+                play(node, cookie, 1).await,
+                expected,
+                "after {:?} ({:?})",
+                started.elapsed(),
+                self.consistency
+            );
+        }
     }
 
     async fn entitle(&self, node: &TestServer, uid: &str) {
@@ -123,20 +181,31 @@ async fn play(node: &TestServer, cookie: &str, request_type: u8) -> (bool, i64) 
     )
 }
 
+/// Waits up to ten seconds for `condition`.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn denied(code: ErrorCode) -> (bool, i64) {
     (false, i64::from(code.number()))
 }
 
 const ALLOWED: (bool, i64) = (true, 0);
 
-#[tokio::test]
-async fn sessions_revocations_and_entitlements_written_on_one_node_decide_on_the_other() {
-    let Some(c) = cluster().await else { return };
+/// Sessions and entitlements written on one node decide on the other.
+async fn sessions_and_entitlements_cross_nodes(c: Cluster) {
     c.entitle(&c.a, "u-1").await;
-    // A session opened through A plays on B at once; revoked on B, it is refused on A at once.
+    // A session opened through A plays on B; revoked on B, it is refused on A.
     let cookie = c.session(&c.a, "u-1", Some("tv-1")).await;
-    assert_eq!(play(&c.b, &cookie, 1).await, ALLOWED);
-    assert_eq!(play(&c.a, &cookie, 1).await, ALLOWED);
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    c.sees(&c.a, &cookie, ALLOWED).await;
     c.call(
         &c.b,
         "DELETE",
@@ -144,17 +213,14 @@ async fn sessions_revocations_and_entitlements_written_on_one_node_decide_on_the
         Value::Null,
     )
     .await;
-    assert_eq!(
-        play(&c.a, &cookie, 1).await,
-        denied(ErrorCode::SessionExpired)
-    );
-    assert_eq!(
-        play(&c.b, &cookie, 1).await,
-        denied(ErrorCode::SessionExpired)
-    );
-    // An entitlement deleted on A denies on B at once; granted again on B, it plays on A.
+    c.sees(&c.a, &cookie, denied(ErrorCode::SessionExpired))
+        .await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::SessionExpired))
+        .await;
+    // An entitlement deleted on A denies on B; granted again on B, it plays on A.
     let cookie = c.session(&c.b, "u-1", Some("tv-1")).await;
-    assert_eq!(play(&c.a, &cookie, 1).await, ALLOWED);
+    c.sees(&c.a, &cookie, ALLOWED).await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
     c.call(
         &c.a,
         "DELETE",
@@ -162,9 +228,217 @@ async fn sessions_revocations_and_entitlements_written_on_one_node_decide_on_the
         Value::Null,
     )
     .await;
-    assert_eq!(play(&c.b, &cookie, 1).await, denied(ErrorCode::NotEntitled));
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
     c.entitle(&c.b, "u-1").await;
-    assert_eq!(play(&c.a, &cookie, 1).await, ALLOWED);
+    c.sees(&c.a, &cookie, ALLOWED).await;
+    // Every session of the user revoked on A (the end-user route's bulk revoke): refused on B.
+    c.call(
+        &c.a,
+        "DELETE",
+        "/oem/v1/admin/users/u-1/playback-sessions",
+        Value::Null,
+    )
+    .await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::SessionExpired))
+        .await;
+}
+
+#[tokio::test]
+async fn sessions_revocations_and_entitlements_written_on_one_node_decide_on_the_other() {
+    let Some(c) = cluster().await else { return };
+    sessions_and_entitlements_cross_nodes(c).await;
+}
+
+#[tokio::test]
+async fn under_strict_consistency_the_other_node_decides_on_a_write_at_once() {
+    let Some(c) = cluster_with(Consistency::Strict).await else {
+        return;
+    };
+    sessions_and_entitlements_cross_nodes(c).await;
+}
+
+#[tokio::test]
+async fn caches_are_on_and_only_what_a_node_is_told_moves_them() {
+    let Some(c) = cluster().await else { return };
+    c.entitle(&c.a, "u-4").await;
+    let cookie = c.session(&c.a, "u-4", None).await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    // Deleted behind the nodes' backs (no notification): B's cache still allows — the caches are
+    // really on, so what keeps them right below is the notifications.
+    c.behind_their_backs("DELETE FROM entitlements WHERE uid = 'u-4'")
+        .await;
+    assert_eq!(
+        play(&c.b, &cookie, 1).await,
+        ALLOWED,
+        "B decides from its cache"
+    );
+    // Granted and revoked through A: B follows.
+    c.entitle(&c.a, "u-4").await;
+    c.call(
+        &c.a,
+        "DELETE",
+        "/oem/v1/admin/entitlements/u-4/pkg",
+        Value::Null,
+    )
+    .await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
+    // A notification B cannot read drops every entry of B's (and of A's) and makes them subscribe
+    // again: the stale allow below is gone.
+    c.entitle(&c.a, "u-4").await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    c.behind_their_backs("DELETE FROM entitlements WHERE uid = 'u-4'")
+        .await;
+    assert_eq!(play(&c.b, &cookie, 1).await, ALLOWED, "still cached");
+    c.behind_their_backs("SELECT pg_notify('sees_cache', 'no generation, unknown scope')")
+        .await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
+    wait_until("B subscribes again", || c.b.coherence.caching()).await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
+}
+
+#[tokio::test]
+async fn package_and_graph_edits_on_one_node_decide_on_the_other() {
+    let Some(c) = cluster().await else { return };
+    // u-5 is entitled to "root"; root → pkg (which holds asset-1) makes c-1 playable.
+    c.call(
+        &c.a,
+        "POST",
+        "/oem/v1/user/packages",
+        json!({"package": {"id": "root", "name": "root", "description": "d", "assetIDs": [], "billingPlanIDs": ["plan"]}}),
+    )
+    .await;
+    c.call(
+        &c.a,
+        "POST",
+        "/oem/v1/admin/entitlements",
+        json!({"entitlement": {"packageID": "root", "uid": "u-5", "startDate": "2020-01-01T00:00:00Z"}}),
+    )
+    .await;
+    let cookie = c.session(&c.a, "u-5", None).await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
+    c.call(&c.a, "PUT", "/oem/v1/packages/root/child/pkg", Value::Null)
+        .await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    // The edge removed on B: refused on A (cached there a moment ago).
+    c.sees(&c.a, &cookie, ALLOWED).await;
+    c.call(
+        &c.b,
+        "DELETE",
+        "/oem/v1/packages/root/child/pkg",
+        Value::Null,
+    )
+    .await;
+    c.sees(&c.a, &cookie, denied(ErrorCode::NotEntitled)).await;
+    // A direct entitlement to pkg, then the asset taken out of pkg on A: refused on B.
+    c.entitle(&c.a, "u-5").await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    c.call(
+        &c.a,
+        "PUT",
+        "/oem/v1/user/packages/pkg",
+        json!({"package": {"id": "pkg", "assetIDs": []}}),
+    )
+    .await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
+    // Made free (bypassEntitlementCheck) with the asset back, on B: a user with no entitlement at
+    // all plays on A.
+    c.call(
+        &c.b,
+        "PUT",
+        "/oem/v1/user/packages/pkg",
+        json!({"package": {"id": "pkg", "assetIDs": ["asset-1"], "bypassEntitlementCheck": true}}),
+    )
+    .await;
+    let stranger = c.session(&c.b, "u-nobody", None).await;
+    c.sees(&c.a, &stranger, ALLOWED).await;
+}
+
+#[tokio::test]
+async fn a_content_key_deleted_or_replaced_on_one_node_is_not_served_by_the_other() {
+    let Some(c) = cluster().await else { return };
+    let c1 = ContentId::parse("c-1").unwrap();
+    let policy = KeyPolicy {
+        asset_id: Some(AssetId::parse("asset-1").unwrap()),
+        ..KeyPolicy::default()
+    };
+    let original = c.b.keys.get(&c1).await.unwrap().expect("c-1 has a key");
+    // Cached on B (a second read is a hit).
+    let (hits, _) = c.b.keys.cache_stats();
+    c.b.keys.get(&c1).await.unwrap();
+    assert_eq!(c.b.keys.cache_stats().0, hits + 1, "B caches the key");
+    // Replaced by a third process (the `sees keys add --replace` path: its own store, no cache):
+    // B serves the new material, not its cached one.
+    let mut replaced = None;
+    let started = Instant::now();
+    let new_key = {
+        let stores = sees::app::open_stores(&c.a.settings).await.unwrap();
+        let key = sees::keys::ContentKey::new([0x5a; 16], [0xa5; 16]);
+        stores
+            .keys
+            .put(
+                sees::keys::NewContentKey {
+                    content_id: c1.clone(),
+                    key: key.clone(),
+                    policy: policy.clone(),
+                },
+                true,
+            )
+            .await
+            .unwrap();
+        stores.store.close().await;
+        key
+    };
+    assert_ne!(original.key, new_key);
+    while started.elapsed() < BOUNDED_DELAY {
+        let current = c.b.keys.get(&c1).await.unwrap().unwrap();
+        if current.key == new_key {
+            replaced = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        replaced.is_some(),
+        "B still serves the old key after {BOUNDED_DELAY:?} (keys.cache_ttl_ms is {} ms)",
+        c.b.settings.keys.cache_ttl_ms
+    );
+    // Deleted through A's key store: B answers "no key" (2001), not a token.
+    let entitled = c.session(&c.a, "u-6", None).await;
+    c.entitle(&c.a, "u-6").await;
+    c.sees(&c.b, &entitled, ALLOWED).await;
+    assert!(c.a.keys.delete(&c1).await.unwrap());
+    c.sees(&c.b, &entitled, denied(ErrorCode::UnknownContent))
+        .await;
+}
+
+#[tokio::test]
+async fn a_node_whose_notification_connection_dies_answers_correctly_and_caches_again() {
+    let Some(c) = cluster().await else { return };
+    c.entitle(&c.a, "u-7").await;
+    let cookie = c.session(&c.a, "u-7", None).await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    // Both listening connections killed, then a revocation on A while they are (or were) gone.
+    c.behind_their_backs(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = '{}'",
+        sees::store::subscriber::LISTENER_APPLICATION_NAME
+    ))
+    .await;
+    c.call(
+        &c.a,
+        "DELETE",
+        "/oem/v1/admin/entitlements/u-7/pkg",
+        Value::Null,
+    )
+    .await;
+    c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
+    // Subscribed again, B caches again: a delete behind its back is not seen once it has cached.
+    wait_until("B subscribes again", || c.b.coherence.caching()).await;
+    c.entitle(&c.b, "u-7").await;
+    c.sees(&c.b, &cookie, ALLOWED).await;
+    c.behind_their_backs("DELETE FROM entitlements WHERE uid = 'u-7'")
+        .await;
+    assert_eq!(play(&c.b, &cookie, 1).await, ALLOWED, "B caches again");
 }
 
 #[tokio::test]

@@ -2,26 +2,20 @@
 //! with their ancestors and rules ([`AssetView`]); per user, the entitlements and direct asset
 //! grants ([`UserView`]).
 //!
-//! Consistency rests on generation counters. An entry carries the generation read *before* its rows
-//! were loaded and is served only while that generation is still current. Every catalogue write in
-//! this process holds an [`Invalidation`] that bumps the counters it may have changed when the write
-//! ends (committed, failed or abandoned): a package, asset list or graph write bumps the catalogue
-//! generation (every entry), an entitlement write bumps the user's stripe (about 1/1024 of users).
-//! So no answer after a write returns can rest on rows read before it.
-//!
-//! Writes made by another process or node are not seen: the cache is for a store this process owns
-//! (the embedded SQLite default); `decision.cache = "auto"` leaves it off on PostgreSQL.
+//! Entries are stamped with the store's [`Coherence`] generations read *before* their rows were
+//! loaded and served only while those are still current and the caches may be used at all. Every
+//! catalogue write moves them — in this process when it ends, on every other node sharing a
+//! PostgreSQL store through its notification (see `store::coherence`): a package, asset list or
+//! graph write moves the catalogue generation (every entry), an entitlement write the user's stripe.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{AssetEntitlement, Entitlement, PackageRules};
 use crate::ids::{AssetId, PackageId, UserId};
+use crate::store::coherence::Coherence;
 
-/// Users are split into this many stripes, each with its own generation.
-const USER_STRIPES: usize = 1024;
 /// Each map is split into this many independently locked shards.
 const SHARDS: usize = 16;
 
@@ -53,8 +47,7 @@ impl UserView {
 
 /// The cache; shared by every clone of the catalogue that made it.
 pub(crate) struct DecisionCache {
-    catalogue_generation: AtomicU64,
-    user_generations: Box<[AtomicU64]>,
+    coherence: Arc<Coherence>,
     hasher: RandomState,
     assets: Shards<AssetId, Stamp, AssetView>,
     users: Shards<UserId, Stamp, UserView>,
@@ -78,11 +71,10 @@ pub(crate) struct Stamp {
 }
 
 impl DecisionCache {
-    /// A cache holding at most `capacity` assets and `capacity` users.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A cache holding at most `capacity` assets and `capacity` users, stamped by `coherence`.
+    pub(crate) fn new(capacity: usize, coherence: Arc<Coherence>) -> Self {
         Self {
-            catalogue_generation: AtomicU64::new(0),
-            user_generations: (0..USER_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            coherence,
             hasher: RandomState::new(),
             assets: Shards::new(capacity),
             users: Shards::new(capacity),
@@ -92,7 +84,7 @@ impl DecisionCache {
     /// The current stamp for an asset view (take it before reading the rows).
     pub(crate) fn asset_stamp(&self) -> Stamp {
         Stamp {
-            catalogue: self.catalogue_generation.load(Ordering::Acquire),
+            catalogue: self.coherence.catalogue(),
             user: 0,
         }
     }
@@ -100,85 +92,48 @@ impl DecisionCache {
     /// The current stamp for `uid` (take it before reading the rows).
     pub(crate) fn user_stamp(&self, uid: &UserId) -> Stamp {
         Stamp {
-            catalogue: self.catalogue_generation.load(Ordering::Acquire),
-            user: self.user_generations[self.stripe(uid)].load(Ordering::Acquire),
+            catalogue: self.coherence.catalogue(),
+            user: self.coherence.user(uid),
         }
     }
 
     /// The cached view of `asset`, if it is still current.
     pub(crate) fn asset(&self, asset: &AssetId) -> Option<Arc<AssetView>> {
+        if !self.coherence.caching() {
+            return None;
+        }
         let hash = self.hasher.hash_one(asset);
         self.assets.get(hash, asset, self.asset_stamp())
     }
 
     /// Keeps `view` of `asset`, read under `stamp`.
     pub(crate) fn keep_asset(&self, asset: &AssetId, stamp: Stamp, view: Arc<AssetView>) {
-        let hash = self.hasher.hash_one(asset);
-        self.assets.put(hash, asset.clone(), stamp, view);
+        if self.coherence.caching() {
+            let hash = self.hasher.hash_one(asset);
+            self.assets.put(hash, asset.clone(), stamp, view);
+        }
     }
 
     /// The cached view of `uid`, if it is still current.
     pub(crate) fn user(&self, uid: &UserId) -> Option<Arc<UserView>> {
+        if !self.coherence.caching() {
+            return None;
+        }
         let hash = self.hasher.hash_one(uid);
         self.users.get(hash, uid, self.user_stamp(uid))
     }
 
     /// Keeps `view` of `uid`, read under `stamp`.
     pub(crate) fn keep_user(&self, uid: &UserId, stamp: Stamp, view: Arc<UserView>) {
-        let hash = self.hasher.hash_one(uid);
-        self.users.put(hash, uid.clone(), stamp, view);
+        if self.coherence.caching() {
+            let hash = self.hasher.hash_one(uid);
+            self.users.put(hash, uid.clone(), stamp, view);
+        }
     }
 
     /// How many assets and users are held.
     pub(crate) fn len(&self) -> (usize, usize) {
         (self.assets.len(), self.users.len())
-    }
-
-    fn stripe(&self, uid: &UserId) -> usize {
-        // The shard index uses the low bits of the same hash; the stripe takes higher ones.
-        (self.hasher.hash_one(uid) >> 20) as usize % USER_STRIPES
-    }
-}
-
-/// Held by a catalogue write; bumps the generations it covers when dropped.
-#[must_use = "the invalidation happens when the guard is dropped at the end of the write"]
-pub(crate) struct Invalidation<'a> {
-    cache: Option<&'a DecisionCache>,
-    scope: Scope,
-}
-
-enum Scope {
-    Catalogue,
-    User(usize),
-}
-
-impl<'a> Invalidation<'a> {
-    /// A write that may change packages, their assets, rules or the graph (and, through cascades,
-    /// anyone's entitlements).
-    pub(crate) fn catalogue(cache: Option<&'a DecisionCache>) -> Self {
-        Self {
-            cache,
-            scope: Scope::Catalogue,
-        }
-    }
-
-    /// A write to the entitlements or asset grants of `uid` only.
-    pub(crate) fn user(cache: Option<&'a DecisionCache>, uid: &UserId) -> Self {
-        let stripe = cache.map(|c| c.stripe(uid)).unwrap_or_default();
-        Self {
-            cache,
-            scope: Scope::User(stripe),
-        }
-    }
-}
-
-impl Drop for Invalidation<'_> {
-    fn drop(&mut self) {
-        let Some(cache) = self.cache else { return };
-        match self.scope {
-            Scope::Catalogue => cache.catalogue_generation.fetch_add(1, Ordering::AcqRel),
-            Scope::User(stripe) => cache.user_generations[stripe].fetch_add(1, Ordering::AcqRel),
-        };
     }
 }
 
@@ -242,6 +197,7 @@ impl<K: Eq + Hash + Clone, S: Copy + Eq, V> Shards<K, S, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::coherence::Change;
 
     fn uid(s: &str) -> UserId {
         UserId::parse(s.to_owned()).unwrap()
@@ -251,38 +207,42 @@ mod tests {
         AssetId::parse(s.to_owned()).unwrap()
     }
 
+    fn new_cache(capacity: usize) -> DecisionCache {
+        DecisionCache::new(capacity, Arc::new(Coherence::new(false)))
+    }
+
     #[test]
     fn an_entry_is_served_until_its_generation_moves() {
-        let cache = DecisionCache::new(100);
+        let cache = new_cache(100);
         let a = asset("a1");
         let stamp = cache.asset_stamp();
         cache.keep_asset(&a, stamp, Arc::new(AssetView::default()));
         assert!(cache.asset(&a).is_some());
-        drop(Invalidation::catalogue(Some(&cache)));
+        cache.coherence.apply(&[Change::Catalogue]);
         assert!(cache.asset(&a).is_none());
     }
 
     #[test]
     fn a_view_read_before_a_write_ended_is_never_served_after_it() {
-        let cache = DecisionCache::new(100);
+        let cache = new_cache(100);
         let u = uid("u1");
         // A reader takes its stamp, a write ends, then the reader keeps what it read.
         let stamp = cache.user_stamp(&u);
-        drop(Invalidation::user(Some(&cache), &u));
+        drop(cache.coherence.invalidation(&[Change::User(&u)]));
         cache.keep_user(&u, stamp, Arc::new(UserView::default()));
         assert!(cache.user(&u).is_none());
     }
 
     #[test]
     fn a_user_write_leaves_other_stripes_and_assets_alone() {
-        let cache = DecisionCache::new(10_000);
+        let cache = new_cache(10_000);
         let users: Vec<UserId> = (0..200).map(|i| uid(&format!("u{i}"))).collect();
         for u in &users {
             cache.keep_user(u, cache.user_stamp(u), Arc::new(UserView::default()));
         }
         let a = asset("a1");
         cache.keep_asset(&a, cache.asset_stamp(), Arc::new(AssetView::default()));
-        drop(Invalidation::user(Some(&cache), &users[0]));
+        cache.coherence.apply(&[Change::User(&users[0])]);
         assert!(cache.user(&users[0]).is_none());
         let still = users.iter().filter(|u| cache.user(u).is_some()).count();
         assert!(still >= 190, "only {still} of 199 other users kept");
@@ -291,16 +251,40 @@ mod tests {
 
     #[test]
     fn a_catalogue_write_drops_every_user_too() {
-        let cache = DecisionCache::new(100);
+        let cache = new_cache(100);
         let u = uid("u1");
         cache.keep_user(&u, cache.user_stamp(&u), Arc::new(UserView::default()));
-        drop(Invalidation::catalogue(Some(&cache)));
+        cache.coherence.apply(&[Change::Catalogue]);
         assert!(cache.user(&u).is_none());
     }
 
     #[test]
+    fn nothing_is_cached_on_a_shared_store_while_not_subscribed() {
+        let coherence = Arc::new(Coherence::new(true));
+        let cache = DecisionCache::new(100, Arc::clone(&coherence));
+        let a = asset("a1");
+        cache.keep_asset(&a, cache.asset_stamp(), Arc::new(AssetView::default()));
+        assert_eq!(
+            cache.len(),
+            (0, 0),
+            "not kept before the first subscription"
+        );
+        coherence.subscribed_at(0);
+        let stamp = cache.asset_stamp();
+        cache.keep_asset(&a, stamp, Arc::new(AssetView::default()));
+        assert!(cache.asset(&a).is_some());
+        coherence.unsubscribed("connection");
+        assert!(cache.asset(&a).is_none(), "not served while unsubscribed");
+        coherence.subscribed_at(0);
+        assert!(
+            cache.asset(&a).is_none(),
+            "not served after resubscribing either"
+        );
+    }
+
+    #[test]
     fn the_cache_stays_within_its_capacity() {
-        let cache = DecisionCache::new(64);
+        let cache = new_cache(64);
         for i in 0..1_000 {
             let a = asset(&format!("a{i}"));
             cache.keep_asset(&a, cache.asset_stamp(), Arc::new(AssetView::default()));

@@ -20,6 +20,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::ids::{AssetId, PackageId, UserId};
+use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis};
 
 use crate::config::ConcurrencyPolicy;
@@ -147,8 +148,8 @@ impl Catalog {
     ) -> Result<Entitlement, CatalogError> {
         let _invalidation = self.user_write(uid);
         check_window(start, end)?;
-        let mut conn = self.store().pool().acquire().await?;
-        if !package_exists(&mut conn, package).await? {
+        let mut tx = self.store().begin_write().await?;
+        if !package_exists(&mut tx, package).await? {
             return Err(CatalogError::PackageNotFound(package.clone()));
         }
         let sql = format!(
@@ -162,15 +163,18 @@ impl Catalog {
             .bind(unix_millis(start))
             .bind(end.map(unix_millis))
             .bind(unix_millis(now))
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await?;
-        match row {
-            Some(row) => entitlement_from_row(&row),
-            None => Err(CatalogError::DuplicateEntitlement(
+        let Some(row) = row else {
+            return Err(CatalogError::DuplicateEntitlement(
                 uid.clone(),
                 package.clone(),
-            )),
-        }
+            ));
+        };
+        let granted = entitlement_from_row(&row)?;
+        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
+        tx.commit().await?;
+        Ok(granted)
     }
 
     /// The entitlement of `uid` to `package`. `PackageNotFound` when the package does not exist,
@@ -207,7 +211,7 @@ impl Catalog {
     ) -> Result<Option<Entitlement>, CatalogError> {
         let _invalidation = self.user_write(uid);
         check_window(start, end)?;
-        let mut conn = self.store().pool().acquire().await?;
+        let mut tx = self.store().begin_write().await?;
         let sql = format!(
             "UPDATE entitlements SET start_at = $3, end_at = $4, modified_at = $5 \
              WHERE uid = $1 AND package_id = $2 RETURNING {ENTITLEMENT_COLUMNS}"
@@ -218,12 +222,15 @@ impl Catalog {
             .bind(unix_millis(start))
             .bind(end.map(unix_millis))
             .bind(unix_millis(now))
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await?;
-        match row {
-            Some(row) => entitlement_from_row(&row).map(Some),
-            None => missing(&mut conn, uid, package).await.map(|()| None),
-        }
+        let Some(row) = row else {
+            return missing(&mut tx, uid, package).await.map(|()| None);
+        };
+        let updated = entitlement_from_row(&row)?;
+        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
+        tx.commit().await?;
+        Ok(Some(updated))
     }
 
     /// Removes the entitlement of `uid` to `package`: true when removed; the same refusals as
@@ -234,16 +241,18 @@ impl Catalog {
         package: &PackageId,
     ) -> Result<bool, CatalogError> {
         let _invalidation = self.user_write(uid);
-        let mut conn = self.store().pool().acquire().await?;
+        let mut tx = self.store().begin_write().await?;
         let result = sqlx::query("DELETE FROM entitlements WHERE uid = $1 AND package_id = $2")
             .bind(uid.as_str())
             .bind(package.as_str())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        if result.rows_affected() > 0 {
-            return Ok(true);
+        if result.rows_affected() == 0 {
+            return missing(&mut tx, uid, package).await.map(|()| false);
         }
-        missing(&mut conn, uid, package).await.map(|()| false)
+        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every package entitlement of `uid` (active or not), oldest first (then by package ID, in byte
@@ -269,8 +278,8 @@ impl Catalog {
     ) -> Result<Entitlement, CatalogError> {
         let _invalidation = self.user_write(&e.uid);
         check_window(now, e.end)?;
-        let mut conn = self.store().pool().acquire().await?;
-        if !package_exists(&mut conn, &e.package_id).await? {
+        let mut tx = self.store().begin_write().await?;
+        if !package_exists(&mut tx, &e.package_id).await? {
             return Err(CatalogError::PackageNotFound(e.package_id.clone()));
         }
         let sql = format!(
@@ -295,9 +304,14 @@ impl Catalog {
             .bind(e.source_id.as_deref())
             .bind(e.source_type.as_deref())
             .bind(e.concurrency_policy.map(ConcurrencyPolicy::as_str))
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *tx)
             .await?;
-        entitlement_from_row(&row)
+        let written = entitlement_from_row(&row)?;
+        self.store()
+            .publish(&mut tx, &[Change::User(&e.uid)])
+            .await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Applies the entitlement token `t`, all or nothing, in one transaction: remembers its
@@ -368,6 +382,9 @@ impl Catalog {
                 .await?;
             granted.push(entitlement_from_row(&row)?);
         }
+        self.store()
+            .publish(&mut tx, &[Change::User(&t.uid)])
+            .await?;
         tx.commit().await?;
         Ok(granted)
     }
@@ -416,15 +433,21 @@ impl Catalog {
         package: &PackageId,
     ) -> Result<bool, CatalogError> {
         let _invalidation = self.user_write(uid);
+        let mut tx = self.store().begin_write().await?;
         let result = sqlx::query(
             "DELETE FROM entitlements \
              WHERE uid = $1 AND package_id = $2 AND project_id IS NOT NULL",
         )
         .bind(uid.as_str())
         .bind(package.as_str())
-        .execute(self.store().pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() > 0)
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every package `uid` is entitled to at `now`: the packages of their active entitlements and
@@ -488,6 +511,7 @@ impl Catalog {
                 .await?;
             granted.push(asset_entitlement_from_row(&row)?);
         }
+        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
         tx.commit().await?;
         Ok(granted)
     }

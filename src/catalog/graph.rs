@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::ids::PackageId;
+use crate::store::coherence::Change;
 use crate::store::{unix_millis, Backend};
 
 use super::{Catalog, CatalogError, Package};
@@ -96,6 +97,7 @@ impl Catalog {
         .bind(unix_millis(now))
         .execute(&mut *tx)
         .await?;
+        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -108,9 +110,9 @@ impl Catalog {
         child: &PackageId,
     ) -> Result<bool, CatalogError> {
         let _invalidation = self.catalogue_write();
-        let mut conn = self.store().pool().acquire().await?;
+        let mut tx = self.store().begin_write().await?;
         for id in [parent, child] {
-            if !package_exists(&mut conn, id).await? {
+            if !package_exists(&mut tx, id).await? {
                 return Err(CatalogError::PackageNotFound(id.clone()));
             }
         }
@@ -118,9 +120,14 @@ impl Catalog {
             sqlx::query("DELETE FROM package_edges WHERE parent_id = $1 AND child_id = $2")
                 .bind(parent.as_str())
                 .bind(child.as_str())
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
-        Ok(result.rows_affected() > 0)
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The direct parents of `id`, by ID.

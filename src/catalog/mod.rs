@@ -32,9 +32,10 @@ pub use sessions::{PlaybackSession, PlaybackSessions};
 
 use std::sync::Arc;
 
-use cache::{DecisionCache, Invalidation};
+use cache::DecisionCache;
 
 use crate::ids::{BillingPlanId, PackageId, ProductId, UserId};
+use crate::store::coherence::{Change, Invalidation};
 use crate::store::{Store, StoreError};
 
 /// Why a catalogue operation failed.
@@ -122,21 +123,32 @@ impl Catalog {
     }
 
     /// This catalogue with a cache of up to `capacity` assets and `capacity` users for the decision
-    /// (see [`AssetView`], [`UserView`]). Only for a store no other process or node writes to: their
-    /// writes would not be seen.
+    /// (see [`AssetView`], [`UserView`]), kept coherent with writes of this and every other node
+    /// through the store's generations (see `store::coherence`).
     pub fn with_decision_cache(mut self, capacity: usize) -> Self {
-        self.cache = (capacity > 0).then(|| Arc::new(DecisionCache::new(capacity)));
+        self.cache = (capacity > 0).then(|| {
+            Arc::new(DecisionCache::new(
+                capacity,
+                Arc::clone(self.store.coherence()),
+            ))
+        });
         self
     }
 
     /// Held by a write that may change packages, their assets or rules, or the graph.
     pub(crate) fn catalogue_write(&self) -> Invalidation<'_> {
-        Invalidation::catalogue(self.cache.as_deref())
+        self.store.coherence().invalidation(&[Change::Catalogue])
     }
 
     /// Held by a write to the entitlements or asset grants of `uid`.
     pub(crate) fn user_write(&self, uid: &UserId) -> Invalidation<'_> {
-        Invalidation::user(self.cache.as_deref(), uid)
+        self.store.coherence().invalidation(&[Change::User(uid)])
+    }
+
+    /// Under strict consistency, waits until every committed write is applied to the caches (see
+    /// `Store::ensure_current`); nothing when no cache is in use.
+    pub async fn ensure_current(&self) {
+        self.store.ensure_current().await;
     }
 
     /// The store (for the query functions in this module's files).

@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::ids::{AssetId, BillingPlanId, IdError, PackageId, RegionId};
+use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis, Backend};
 
 use super::{Catalog, CatalogError};
@@ -421,6 +422,7 @@ impl Catalog {
         .await?;
         insert_list(&mut tx, List::Regions, id, &strs(&package.region_ids), 0).await?;
         insert_custom_data(&mut tx, id, &package.custom_data).await?;
+        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
         tx.commit().await?;
         Ok(package)
     }
@@ -487,6 +489,7 @@ impl Catalog {
                 .await?;
             insert_custom_data(&mut tx, key, &after.custom_data).await?;
         }
+        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -504,6 +507,7 @@ impl Catalog {
         if deleted.rows_affected() == 0 {
             return Err(CatalogError::PackageNotFound(id.clone()));
         }
+        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -617,6 +621,7 @@ impl Catalog {
             }
             query.execute(&mut *tx).await?;
         }
+        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
         tx.commit().await?;
         Ok(changed)
     }

@@ -7,7 +7,6 @@
 //! so a revoke reports whether it ended something. Times are kept to the millisecond.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use super::cache::Shards;
 use super::CatalogError;
 use crate::ids::{CustomerCookie, UserId};
 use crate::keys::MasterKey;
+use crate::store::coherence::{Change, Coherence};
 use crate::store::{from_unix_millis, unix_millis, Store};
 
 /// The length of a session cookie, in characters (the `customerCookie` limit).
@@ -93,11 +93,11 @@ pub struct PlaybackSessions {
     cache: Option<Arc<SessionCache>>,
 }
 
-/// Sessions found by `resolve`, by cookie hash, for a store no other process writes to (see
-/// `with_cache`). Unknown cookies are never kept; every revocation made through this value (or a
-/// clone) bumps the generation, so a revoked session is never served from here.
+/// Sessions found by `resolve`, by cookie hash, stamped with the store's session generation (see
+/// `with_cache`). Unknown cookies are never kept; every revocation, on this node or another sharing
+/// the store, moves the generation, so a revoked session is never served from here.
 struct SessionCache {
-    generation: AtomicU64,
+    coherence: Arc<Coherence>,
     hasher: RandomState,
     sessions: Shards<String, u64, PlaybackSession>,
 }
@@ -118,12 +118,12 @@ impl PlaybackSessions {
         }
     }
 
-    /// These sessions with a cache of up to `capacity` resolved sessions (0: none). Only for a store
-    /// no other process or node writes to: a revocation made elsewhere would not be seen.
+    /// These sessions with a cache of up to `capacity` resolved sessions (0: none), kept coherent
+    /// with revocations of this and every other node through the store's generations.
     pub fn with_cache(mut self, capacity: usize) -> Self {
         self.cache = (capacity > 0).then(|| {
             Arc::new(SessionCache {
-                generation: AtomicU64::new(0),
+                coherence: Arc::clone(self.store.coherence()),
                 hasher: RandomState::new(),
                 sessions: Shards::new(capacity),
             })
@@ -216,13 +216,16 @@ impl PlaybackSessions {
         let Some(cache) = self.cache.as_deref() else {
             return self.read(&hash).await;
         };
+        if !cache.coherence.caching() {
+            return self.read(&hash).await;
+        }
         let slot = cache.hasher.hash_one(&hash);
-        let generation = cache.generation.load(Ordering::Acquire);
+        let generation = cache.coherence.sessions();
         if let Some(session) = cache.sessions.get(slot, &hash, generation) {
             return Ok(Some(PlaybackSession::clone(&session)));
         }
         let found = self.read(&hash).await?;
-        if let Some(session) = &found {
+        if let (Some(session), true) = (&found, cache.coherence.caching()) {
             cache
                 .sessions
                 .put(slot, hash, generation, Arc::new(session.clone()));
@@ -240,13 +243,6 @@ impl PlaybackSessions {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    /// Ends with a write to sessions: nothing read before it is served from the cache after it.
-    fn revoked(&self) {
-        if let Some(cache) = &self.cache {
-            cache.generation.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
     /// Revokes the session `cookie` names at `now`: true when it was live (false: unknown, of another
     /// shape, already revoked or expired).
     pub async fn revoke(
@@ -257,30 +253,42 @@ impl PlaybackSessions {
         if !Self::is_session_cookie(cookie) {
             return Ok(false);
         }
+        let _invalidation = self.store.coherence().invalidation(&[Change::Sessions]);
+        let mut tx = self.store.begin_write().await?;
         let result = sqlx::query(
             "UPDATE playback_sessions SET revoked_at = $2 \
              WHERE cookie_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
         )
         .bind(self.hash(cookie))
         .bind(unix_millis(now))
-        .execute(self.store.pool())
-        .await;
-        self.revoked();
-        Ok(result?.rows_affected() > 0)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.store.publish(&mut tx, &[Change::Sessions]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Revokes every live session of `uid` at `now` (one statement); how many.
     pub async fn revoke_user(&self, uid: &UserId, now: DateTime<Utc>) -> Result<u64, CatalogError> {
+        let _invalidation = self.store.coherence().invalidation(&[Change::Sessions]);
+        let mut tx = self.store.begin_write().await?;
         let result = sqlx::query(
             "UPDATE playback_sessions SET revoked_at = $2 \
              WHERE uid = $1 AND revoked_at IS NULL AND expires_at > $2",
         )
         .bind(uid.as_str())
         .bind(unix_millis(now))
-        .execute(self.store.pool())
-        .await;
-        self.revoked();
-        Ok(result?.rows_affected())
+        .execute(&mut *tx)
+        .await?;
+        let revoked = result.rows_affected();
+        if revoked > 0 {
+            self.store.publish(&mut tx, &[Change::Sessions]).await?;
+            tx.commit().await?;
+        }
+        Ok(revoked)
     }
 
     /// Every session of `uid` (live or not), newest first.

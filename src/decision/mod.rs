@@ -151,6 +151,12 @@ impl Decider {
         }
     }
 
+    /// Under `decision.consistency = "strict"` on a shared store, makes the caches reflect every
+    /// write committed before now (or turns them off); nothing otherwise.
+    pub async fn ensure_current(&self) {
+        self.catalog.ensure_current().await;
+    }
+
     /// The SEES path: the viewer is the user of the playback session `cookie` names.
     pub async fn for_cookie(
         &self,

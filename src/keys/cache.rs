@@ -1,4 +1,8 @@
 //! A small bounded, time-limited map of decrypted keys that keeps the hot path off the database.
+//!
+//! Entries are stamped with their key stripe's [`Coherence`] generation read before the row was
+//! loaded: a key replaced or deleted on this node or any other sharing the store stops being served
+//! as soon as the change is applied, not after the TTL (which stays as an upper bound).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,36 +10,53 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::ids::ContentId;
+use crate::store::coherence::Coherence;
 
 use super::store::StoredKey;
 
-/// Decrypted keys by content ID. Entries older than the TTL are ignored and replaced.
+/// When an entry was kept, under which generation, and the key.
+type Entry = (Instant, u64, Arc<StoredKey>);
+
+/// Decrypted keys by content ID. Entries older than the TTL, or kept under a generation that has
+/// moved since, are ignored and replaced.
 pub(crate) struct KeyCache {
     capacity: usize,
     ttl: Duration,
-    entries: Mutex<HashMap<ContentId, (Instant, Arc<StoredKey>)>>,
+    coherence: Arc<Coherence>,
+    entries: Mutex<HashMap<ContentId, Entry>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl KeyCache {
-    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+    pub(crate) fn new(capacity: usize, ttl: Duration, coherence: Arc<Coherence>) -> Self {
         Self {
             capacity,
             ttl,
+            coherence,
             entries: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
     }
 
-    /// The cached key when present and fresh; counts a hit or a miss.
+    /// The generation to keep a key of `id` under (take it before reading the row).
+    pub(crate) fn stamp(&self, id: &ContentId) -> u64 {
+        self.coherence.key(id)
+    }
+
+    /// The cached key when present, fresh and current; counts a hit or a miss.
     pub(crate) fn get(&self, id: &ContentId) -> Option<Arc<StoredKey>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let found = entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, key)| Arc::clone(key));
+        let found = if self.coherence.caching() {
+            let current = self.coherence.key(id);
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries
+                .get(id)
+                .filter(|(at, stamp, _)| at.elapsed() < self.ttl && *stamp == current)
+                .map(|(_, _, key)| Arc::clone(key))
+        } else {
+            None
+        };
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -53,22 +74,23 @@ impl KeyCache {
         )
     }
 
-    /// Remembers `key`; when full, drops stale entries first, then an arbitrary one.
-    pub(crate) fn insert(&self, key: Arc<StoredKey>) {
-        if self.capacity == 0 {
+    /// Remembers `key`, read under `stamp`; when full, drops stale entries first, then an arbitrary
+    /// one.
+    pub(crate) fn insert(&self, stamp: u64, key: Arc<StoredKey>) {
+        if self.capacity == 0 || !self.coherence.caching() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.capacity && !entries.contains_key(&key.content_id) {
             let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            entries.retain(|_, (at, _, _)| at.elapsed() < ttl);
             if entries.len() >= self.capacity {
                 if let Some(victim) = entries.keys().next().cloned() {
                     entries.remove(&victim);
                 }
             }
         }
-        entries.insert(key.content_id.clone(), (Instant::now(), key));
+        entries.insert(key.content_id.clone(), (Instant::now(), stamp, key));
     }
 
     /// Forgets one key (after a change made by this process).
@@ -106,34 +128,59 @@ mod tests {
         })
     }
 
+    fn new_cache(capacity: usize, ttl: Duration) -> KeyCache {
+        KeyCache::new(capacity, ttl, Arc::new(Coherence::new(false)))
+    }
+
+    fn keep(cache: &KeyCache, id: &str) {
+        let stamp = cache.stamp(&ContentId::parse(id).unwrap());
+        cache.insert(stamp, key(id));
+    }
+
     #[test]
     fn bounded_and_expiring() {
-        let cache = KeyCache::new(2, Duration::from_secs(60));
+        let cache = new_cache(2, Duration::from_secs(60));
         for id in ["a", "b", "c"] {
-            cache.insert(key(id));
+            keep(&cache, id);
         }
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&ContentId::parse("c").unwrap()).is_some());
         cache.remove(&ContentId::parse("c").unwrap());
         assert!(cache.get(&ContentId::parse("c").unwrap()).is_none());
 
-        let expired = KeyCache::new(2, Duration::ZERO);
-        expired.insert(key("a"));
+        let expired = new_cache(2, Duration::ZERO);
+        keep(&expired, "a");
         assert!(expired.get(&ContentId::parse("a").unwrap()).is_none());
 
-        let disabled = KeyCache::new(0, Duration::from_secs(60));
-        disabled.insert(key("a"));
+        let disabled = new_cache(0, Duration::from_secs(60));
+        keep(&disabled, "a");
         assert!(disabled.get(&ContentId::parse("a").unwrap()).is_none());
     }
 
     #[test]
     fn counts_hits_and_misses() {
-        let cache = KeyCache::new(2, Duration::from_secs(60));
+        let cache = new_cache(2, Duration::from_secs(60));
         let a = ContentId::parse("a").unwrap();
         assert!(cache.get(&a).is_none());
-        cache.insert(key("a"));
+        keep(&cache, "a");
         assert!(cache.get(&a).is_some());
         assert!(cache.get(&a).is_some());
         assert_eq!(cache.stats(), (2, 1));
+    }
+
+    #[test]
+    fn a_key_changed_anywhere_stops_being_served_at_once() {
+        use crate::store::coherence::Change;
+        let cache = new_cache(10, Duration::from_secs(3600));
+        let a = ContentId::parse("a").unwrap();
+        // Read before a change ended elsewhere, kept after it: never served.
+        let stamp = cache.stamp(&a);
+        cache.coherence.apply(&[Change::Key(&a)]);
+        cache.insert(stamp, key("a"));
+        assert!(cache.get(&a).is_none());
+        keep(&cache, "a");
+        assert!(cache.get(&a).is_some());
+        cache.coherence.apply(&[Change::AllKeys]);
+        assert!(cache.get(&a).is_none(), "a bulk change covers every key");
     }
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::expressplay::TokenLifetime;
 use crate::ids::{AssetId, ContentId, IdError};
+use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 use super::cache::KeyCache;
@@ -144,10 +145,11 @@ impl KeyStore {
                 .await;
             }
         }
+        let coherence = Arc::clone(store.coherence());
         Ok(KeyStore {
             store,
             master,
-            cache: KeyCache::new(cache_capacity, cache_ttl),
+            cache: KeyCache::new(cache_capacity, cache_ttl, coherence),
         })
     }
 
@@ -175,6 +177,7 @@ impl KeyStore {
         if let Some(hit) = self.cache.get(id) {
             return Ok(Some(hit));
         }
+        let stamp = self.cache.stamp(id);
         let row = sqlx::query(
             "SELECT sealed, asset_id, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1",
         )
@@ -194,7 +197,7 @@ impl KeyStore {
             key,
             policy: policy_from_row(&row)?,
         });
-        self.cache.insert(Arc::clone(&stored));
+        self.cache.insert(stamp, Arc::clone(&stored));
         Ok(Some(stored))
     }
 
@@ -234,6 +237,8 @@ impl KeyStore {
         replace: bool,
     ) -> Result<usize, KeyStoreError> {
         let now = unix_millis(Utc::now());
+        let changes = Change::keys(keys.iter().map(|k| &k.content_id));
+        let _invalidation = self.store.coherence().invalidation(&changes);
         let mut tx = self.store.begin_write().await?;
         for key in &keys {
             let exists: Option<i64> =
@@ -264,6 +269,7 @@ impl KeyStore {
             .execute(&mut *tx)
             .await?;
         }
+        self.store.publish(&mut tx, &changes).await?;
         tx.commit().await?;
         for key in &keys {
             self.cache.remove(&key.content_id);
@@ -296,12 +302,19 @@ impl KeyStore {
 
     /// Removes the key of `id`; `false` when there was none.
     pub async fn delete(&self, id: &ContentId) -> Result<bool, KeyStoreError> {
+        let _invalidation = self.store.coherence().invalidation(&[Change::Key(id)]);
+        let mut tx = self.store.begin_write().await?;
         let result = sqlx::query("DELETE FROM content_keys WHERE content_id = $1")
             .bind(id.as_str())
-            .execute(self.store.pool())
+            .execute(&mut *tx)
             .await?;
+        let deleted = result.rows_affected() > 0;
+        if deleted {
+            self.store.publish(&mut tx, &[Change::Key(id)]).await?;
+            tx.commit().await?;
+        }
         self.cache.remove(id);
-        Ok(result.rows_affected() > 0)
+        Ok(deleted)
     }
 
     /// Number of stored keys.

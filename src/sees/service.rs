@@ -160,6 +160,8 @@ impl EntitlementService {
         request: &EntitlementRequest,
         notes: &mut DecisionNotes,
     ) -> Outcome {
+        // Strict consistency: every write committed before now is applied to the caches first.
+        self.decider.ensure_current().await;
         let budget = Budget::new(self.upstream_budget);
         let result = match request.request_type {
             RequestType::TimeBased => self.time_based(request, &budget, notes).await,

@@ -92,6 +92,11 @@ const MIGRATIONS: &[Migration] = &[
         "audit events",
         include_str!("migrations/common/0011_audit_events.sql"),
     ),
+    Migration::shared(
+        12,
+        "cache generation",
+        include_str!("migrations/common/0012_cache_generation.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.

@@ -4,14 +4,18 @@
 //! SQL elsewhere is written once for both backends: `$N` placeholders (SQLite accepts them too),
 //! `BIGINT` for integers and Unix-millisecond times, `TEXT`, and bytes as `BLOB`/`BYTEA`.
 
+pub mod coherence;
 mod migrate;
+pub mod subscriber;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
+
+use coherence::{Change, Coherence};
 
 /// Which database engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +47,23 @@ pub enum StoreError {
 }
 
 /// The shared connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     ephemeral: AnyPool,
     backend: Backend,
+    url: Arc<str>,
+    coherence: Arc<Coherence>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold the database password.
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("coherence", &self.coherence)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -101,6 +117,8 @@ impl Store {
             pool,
             ephemeral,
             backend,
+            url: Arc::from(connect_url.as_str()),
+            coherence: Arc::new(Coherence::new(backend == Backend::Postgres)),
         };
         migrate::run(&store).await?;
         Ok(store)
@@ -133,6 +151,57 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// The generations the caches of this process are stamped with (see [`coherence`]).
+    pub fn coherence(&self) -> &Arc<Coherence> {
+        &self.coherence
+    }
+
+    /// The connection URL (with its password: never for messages; see [`redact_password`]).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Tells every node what the transaction on `conn` changed, when (and only if) it commits: on
+    /// PostgreSQL it bumps `sees_cache_generation` and sends `NOTIFY` with the new generation and the
+    /// changed scopes. Call it last before the commit (the generation row is locked until then). On
+    /// SQLite nothing is sent: no other node shares the file.
+    pub async fn publish(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        changes: &[Change<'_>],
+    ) -> Result<(), sqlx::Error> {
+        if self.backend != Backend::Postgres || changes.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "WITH bumped AS (UPDATE sees_cache_generation SET generation = generation + 1 \
+               WHERE id = 1 RETURNING generation), \
+             sent AS (SELECT pg_notify('{channel}', \
+               (SELECT generation FROM bumped)::text || chr({separator}) || $1) AS done) \
+             SELECT bumped.generation FROM bumped, sent",
+            channel = coherence::CHANNEL,
+            separator = u32::from(coherence::GENERATION_SEPARATOR),
+        );
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .bind(coherence::encode_scopes(changes))
+            .fetch_one(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The store-wide generation of cached state (strict consistency's one indexed read).
+    pub async fn cache_generation(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT generation FROM sees_cache_generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Under strict consistency, waits until every write committed before now has been applied to
+    /// this node's caches, or turns them off (see [`Coherence::ensure_current`]).
+    pub async fn ensure_current(&self) {
+        self.coherence.ensure_current(self.cache_generation()).await;
     }
 
     /// Closes every connection (after in-flight queries end).

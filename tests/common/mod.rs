@@ -34,6 +34,8 @@ pub struct TestServer {
     pub sim: Simulator,
     pub keys: Arc<KeyStore>,
     pub state: Arc<SeesState>,
+    /// Whether the node's caches are in use, and their generations.
+    pub coherence: Arc<sees::store::coherence::Coherence>,
     pub settings: Settings,
     clock: Arc<dyn Clock>,
     stop: Option<oneshot::Sender<()>>,
@@ -174,6 +176,7 @@ async fn start(
     let admin_addr = app.admin_addr();
     let keys = app.key_store();
     let state = app.state();
+    let coherence = app.coherence();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -186,6 +189,7 @@ async fn start(
         sim,
         keys,
         state,
+        coherence,
         settings,
         clock,
         stop: Some(stop),
@@ -446,6 +450,7 @@ pub async fn spawn_with_pki(
     let admin_addr = app.admin_addr();
     let keys = app.key_store();
     let state = app.state();
+    let coherence = app.coherence();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -458,6 +463,7 @@ pub async fn spawn_with_pki(
         sim,
         keys,
         state,
+        coherence,
         settings,
         clock,
         stop: Some(stop),
