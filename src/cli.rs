@@ -314,7 +314,9 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let app = Application::build(&settings).await?;
+    let Some(app) = build_when_the_store_answers(&settings).await? else {
+        return Ok(());
+    };
     let config_file = config.map(Path::to_path_buf);
     app.tls().reread_settings_with(std::sync::Arc::new(move || {
         Settings::load(config_file.as_deref(), dev)
@@ -333,6 +335,33 @@ async fn serve(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
     }
     app.run_until(shutdown_signal()).await;
     Ok(())
+}
+
+/// Builds the application; while a PostgreSQL store cannot be reached (a node started before its
+/// server), says so and tries again with a growing pause, until it can or a shutdown signal comes
+/// (`None`). Any other start-up error ends at once.
+async fn build_when_the_store_answers(settings: &Settings) -> anyhow::Result<Option<Application>> {
+    use crate::app::StartError;
+    use crate::store::StoreError;
+    let mut pause = std::time::Duration::from_millis(500);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        match Application::build(settings).await {
+            Err(StartError::Store(StoreError::Connect { url, source }))
+                if !settings.store.url.starts_with("sqlite:") =>
+            {
+                tracing::warn!(store = %url, error = %source, retry_in_ms = pause.as_millis() as u64,
+                    "the store cannot be reached; sees starts once it can");
+            }
+            built => return Ok(Some(built?)),
+        }
+        tokio::select! {
+            () = &mut shutdown => return Ok(None),
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(std::time::Duration::from_secs(10));
+    }
 }
 
 async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()> {
