@@ -104,6 +104,23 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
+    use crate::store::coherence as cache;
+    describe_gauge!(
+        cache::SUBSCRIBED_METRIC,
+        "1 while this node's caches are coherent with the store (subscribed to its notifications, or a store of its own); 0 while every decision reads the store"
+    );
+    describe_counter!(
+        cache::NOTIFICATIONS_METRIC,
+        "Cache notifications received from the store, by kind: change, ping, malformed"
+    );
+    describe_counter!(
+        cache::LOST_METRIC,
+        "Cache subscriptions lost, by reason: connection, silent, overflow, lagging"
+    );
+    describe_counter!(
+        cache::STRICT_METRIC,
+        "Strict-consistency checks before a decision, by result: current, waited, behind, error"
+    );
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         ENTITLEMENT_REQUESTS,

@@ -88,10 +88,10 @@ impl Subscriber {
                     Ended::Connection
                 }
             };
-            coherence.unsubscribed(ended.label());
             if ended == Ended::Stopped {
                 return;
             }
+            coherence.unsubscribed(ended.label());
             tokio::select! {
                 () = &mut stop => return,
                 () = tokio::time::sleep(backoff) => {}
