@@ -10,6 +10,9 @@
 # Volumes:
 #   /etc/sees/certs  (read-only) server.pem, server.key and ca.pem (the client CA bundle); CRLs too
 #                    when tls.crls names them. Rotated files are reloaded on SIGHUP (docker kill -s HUP).
+#                    They must be readable by uid 10001 (keys are mode 0600): make them with the image
+#                    (`docker run --rm -v "$PWD/certs:/out" sees certs dev --out /out`, the directory
+#                    owned by 10001) or chown them; the same holds for a master key file mounted in.
 #   /var/lib/sees    (read-write, owned by uid 10001) the SQLite store and the master key by default;
 #                    with PostgreSQL (SEES__STORE__URL=postgres://…) only the master key, if it is kept
 #                    as a file rather than passed as SEES_MASTER_KEY.
@@ -28,12 +31,37 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# Build the dependency graph first so source edits do not rebuild it (stub targets for every target
-# the manifest names).
+# Build the dependency graph first so source edits do not rebuild it. Cargo refuses a manifest whose
+# targets' files are missing, so a stub is written for every target the manifest names: each [lib],
+# [[bin]], [[bench]], [[example]] and [[test]] (its `path`, else Cargo's default path for its name) and
+# the [package] `build` script, read from Cargo.toml itself, so a target added later needs no change
+# here. src/main.rs and src/lib.rs are always stubbed (Cargo finds those two without a table).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src benches \
-    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/decision.rs \
+RUN awk ' \
+      function value() { match($0, /=[ \t]*["\047][^"\047]*["\047]/); s = substr($0, RSTART, RLENGTH); \
+                         sub(/^=[ \t]*["\047]/, "", s); sub(/["\047]$/, "", s); return s }; \
+      function flush() { if (kind == "") return; \
+                         if (path == "" && kind == "lib") path = "src/lib.rs"; \
+                         else if (path == "" && kind == "bin") path = (name == pkg ? "src/main.rs" : "src/bin/" name ".rs"); \
+                         else if (path == "" && kind == "bench") path = "benches/" name ".rs"; \
+                         else if (path == "" && kind == "example") path = "examples/" name ".rs"; \
+                         else if (path == "" && kind == "test") path = "tests/" name ".rs"; \
+                         print (kind == "lib" ? "lib" : "main"), path; kind = "" }; \
+      /^[ \t]*\[/ { flush(); section = $0; sub(/#.*/, "", section); gsub(/[][ \t]/, "", section); name = ""; path = ""; \
+                    if (section ~ /^(lib|bin|bench|example|test)$/) kind = section; next }; \
+      section == "package" && /^[ \t]*name[ \t]*=/ { pkg = value() }; \
+      section == "package" && /^[ \t]*build[ \t]*=[ \t]*["\047]/ { print "main", value() }; \
+      kind != "" && /^[ \t]*name[ \t]*=/ { name = value() }; \
+      kind != "" && /^[ \t]*path[ \t]*=/ { path = value() }; \
+      END { flush(); print "main", "src/main.rs"; print "lib", "src/lib.rs" } \
+    ' Cargo.toml > /tmp/stubs \
+    && while read -r kind file; do \
+         mkdir -p "$(dirname "$file")"; \
+         if [ ! -e "$file" ]; then \
+           if [ "$kind" = lib ]; then : > "$file"; else echo 'fn main() {}' > "$file"; fi; \
+           echo "stub: $file"; \
+         fi; \
+       done < /tmp/stubs \
     && cargo build --release --locked --bin sees
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin sees
