@@ -4,7 +4,11 @@
     report.py RESULTS_DIR BENCH_RESULTS_DIR
 
 RESULTS_DIR holds oha's JSON per load (NAME.json), the server's metrics before/after (NAME.*.prom), RSS
-samples (NAME.rss, KiB), the handshake, idle-connection, import and start-up JSON, and meta.json.
+samples (NAME.rss, KiB), the handshake, idle-connection, import and start-up JSON, and meta.json (which
+says the store, and whether the measurements of issue 8 and the fleet section ran). The fleet section's
+files are named fleet_*: fleet_CFG_PATH.json per configuration and path (fleet_two_PATH_{a,b}.json for
+the two nodes), fleet_propagation[_strict].json from propagation.py, fleet_prop[_strict]_load_{a,b}.json
+for the background loads, and fleet_pg_strict.skipped when the build refused the strict setting.
 BENCH_RESULTS_DIR is target/bench-results (the decision benchmark's JSON, when `cargo bench` has run).
 """
 import glob, json, os, re, sys
@@ -110,6 +114,13 @@ def fr(x):
 
 
 meta = load("meta.json") or {}
+MAIN = bool(meta.get("main", 1))
+FLEET = bool(meta.get("fleet", 0))
+STORE = meta.get("store", "sqlite")
+PG = meta.get("postgres") or {}
+NEED_PG = STORE == "postgres" or FLEET
+STORE_TEXT = ("PostgreSQL store (`SEES__STORE__URL=postgres://…`, decision cache `auto`)" if STORE == "postgres"
+              else "SQLite store")
 runs = {n: oha(n) for n in ["nginx_h1", "nginx_h2", "cheap_h1", "cheap_h2", "allowed_h1", "allowed_h2",
                             "denied_h1", "denied_h2", "oha_newconn_nginx", "oha_newconn_sees", "slow_h1"]}
 hs = {k: load(f"hs_{k}.json") for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]}
@@ -174,160 +185,408 @@ w = out.append
 w("# Benchmark results")
 w("")
 quick = " — **--quick smoke run: short durations and smaller counts; not figures for the targets**" if meta.get("quick") else ""
-w(f"Written by `bench/run{' --quick' if meta.get('quick') else ''}`{quick}.")
+flags = (" --quick" if meta.get("quick") else "") + (" --store postgres" if STORE == "postgres" else "") + \
+    ((" --fleet" if MAIN else " --fleet-only") if FLEET else "")
+w(f"Written by `bench/run{flags}`{quick}.")
 w("")
 w(f"- **Machine:** {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, {meta.get('memory', '?')} memory, {meta.get('kernel', '?')}")
-w(f"- **Date:** {meta.get('date', '?')}; **commit** {meta.get('commit', '?')} on `{meta.get('branch', '?')}`, tree {meta.get('tree', '?')} (bench/RESULTS.md not counted)")
+w(f"- **Date:** {meta.get('date', '?')}; **commit** {meta.get('commit', '?')} on `{meta.get('branch', '?')}`, tree {meta.get('tree', '?')} (bench/RESULTS*.md not counted) when the run started"
+  + (f"; binary: {meta['binary']}" if meta.get("binary") else ""))
 w(f"- **Tools:** {meta.get('sees', '?')}; {meta.get('oha', '?')}; {meta.get('nginx', '?')}; {meta.get('openssl', '?')}; {meta.get('python', '?')}; {meta.get('rustc', '?')}")
-w(f"- **Shared cores:** the load generators (oha, the Python clients), sees, the ExpressPlay simulator and nginx all run on these "
+sharing = ["the load generators (oha, the Python clients)", "sees", "the ExpressPlay simulator"] + \
+    (["PostgreSQL"] if NEED_PG else []) + (["nginx"] if MAIN else [])
+w(f"- **Shared cores:** {', '.join(sharing[:-1])} and {sharing[-1]} all run on these "
   f"{meta.get('cores', '?')} cores at once; every figure includes the client's cost, for sees and its baselines alike. "
-  "Other work on the machine during the run adds noise.")
+  "Other work on the machine during the run adds noise"
+  + (f" (load average before the run: {meta['load_start']}; at its end: {meta.get('load_end', '?')})." if meta.get("load_start") else "."))
 w(f"- **sees settings for the load** (environment): `SEES__AUDIT__ENABLED=false` (audit log off), "
   f"`SEES__EXPRESSPLAY__MAX_IN_FLIGHT={meta.get('max_in_flight')}` (default 512: {meta.get('slow_conns')} requests waiting 100 ms "
   f"on the upstream would be refused with 4006), `SEES__SERVER__HEADER_READ_TIMEOUT_MS={meta.get('header_timeout_ms')}` "
   "(default 20 s, which also closes idle HTTP/1.1 connections: the idle-connection test holds them longer), "
-  "`server.max_connections` left at its default 16384, `SEES__LOG__LEVEL=warn`; SQLite store, dev PKI (ECDSA P-256), "
+  f"`server.max_connections` left at its default 16384, `SEES__LOG__LEVEL=warn`; {STORE_TEXT}, dev PKI (ECDSA P-256), "
   f"`serve --dev`; the simulator runs as a process of its own. `ulimit -n` {meta.get('ulimit_n')}.")
-w(f"- **nginx baseline:** the same server certificate and key, `ssl_verify_client on` with the same CA, TLS 1.2 and 1.3, "
-  f"`http2`, {meta.get('cores', '?')} workers (one per core), session cache and tickets on, no access log, "
-  f"`return 200` with a JSON body of {meta.get('answer_bytes', '?')} bytes — the exact length of sees's allowed answer.")
-w("- **sees's cheapest route:** `GET /sees/v1/entitlement` on the same mutual-TLS listener: TLS, the client gate "
-  "(revocation, allow-list, rate limit), HTTP and the router, answered 405 / 1010 without reading a body or touching the store.")
-w("- **Full SEES path:** `POST /sees/v1/entitlement` with a customerCookie naming a live playback session of `bench-user`, "
+if MAIN:
+    w(f"- **nginx baseline:** the same server certificate and key, `ssl_verify_client on` with the same CA, TLS 1.2 and 1.3, "
+      f"`http2`, {meta.get('cores', '?')} workers (one per core), session cache and tickets on, no access log, "
+      f"`return 200` with a JSON body of {meta.get('answer_bytes', '?')} bytes — the exact length of sees's allowed answer.")
+    w("- **sees's cheapest route:** `GET /sees/v1/entitlement` on the same mutual-TLS listener: TLS, the client gate "
+      "(revocation, allow-list, rate limit), HTTP and the router, answered 405 / 1010 without reading a body or touching the store.")
+w("- **Full SEES path** (the catalogue path): `POST /sees/v1/entitlement` with a customerCookie naming a live playback session of `bench-user`, "
   "who is entitled to `bench-root`; `bench-root` → `bench-mid` → `bench-leaf` (package graph), `bench-leaf` holds the asset "
   "`bench-asset` of the content key `bench-content` (cached after the first request); the simulator's token. "
   "**Denied:** the same request with the session of `bench-nobody`, who holds no entitlement (isAllowed false, 3001).")
+if NEED_PG:
+    w(f"- **PostgreSQL:** {PG.get('version', '?')}, started for the run (bench/lib/postgres.sh), sees connecting over TCP to "
+      f"127.0.0.1, trust authentication, `max_connections` {PG.get('max_connections', '?')}, `shared_buffers` "
+      f"{PG.get('shared_buffers', '?')} × 8 kB, normal durability: `fsync` {PG.get('fsync', '?')}, `synchronous_commit` "
+      f"{PG.get('synchronous_commit', '?')}, `full_page_writes` {PG.get('full_page_writes', '?')}; on the same cores as "
+      "everything else. sees's pool: `store.max_connections` left at its default 8.")
 w("")
+
+# --- the fleet (bench/run --fleet) ------------------------------------------------------------------------
+HALF = meta.get("fleet_half", 32)
+FLEET_CFGS = [
+    ("sqlite", "(a) SQLite node", "defaults (`decision.cache` auto: on)"),
+    ("pg", "(b) PostgreSQL node", "defaults: `decision.cache` auto, `decision.consistency` bounded where the build has it"),
+    ("pg_strict", "(c) PostgreSQL node, strict", "`SEES__DECISION__CONSISTENCY=strict`"),
+    ("pg_nocache", "(d) PostgreSQL node, caches off", "`SEES__DECISION__CACHE=off` (every decision reads the database; "
+     "the PostgreSQL default before cross-node invalidation), for reference"),
+    ("two", "(e) two nodes, one PostgreSQL database", f"defaults; {HALF} + {HALF} connections, two oha at once, rates summed"),
+]
+PROPS = [("", "(f) write propagation, defaults (bounded)", "the two nodes of (e), defaults",
+          "p99 ≤ 50 ms over ≥ 1,000 writes, 0 stale"),
+         ("_strict", "(g) write propagation, strict", "two nodes with `SEES__DECISION__CONSISTENCY=strict`", "(reported)")]
+FLEET_PATHS = [("free", "quick start (free package)"), ("catalog", "catalogue path")]
+
+
+CACHE_SERIES = re.compile(r'^(sees_cache_[a-z_]+)(\{[^}]*\})?\s+([0-9.e+-]+)', re.M)
+
+
+def cache_series(path):
+    """The coherence metrics (sees_cache_*) of a metrics snapshot: {(metric, label value): value}."""
+    series = {}
+    if os.path.exists(path):
+        for metric, labels, value in CACHE_SERIES.findall(open(path).read()):
+            m = re.search(r'="([^"]*)"', labels or "")
+            key = (metric, m.group(1) if m else "")
+            series[key] = series.get(key, 0.0) + float(value)
+    return series
+
+
+def cache_info(name):
+    """The node's cache coherence over a run: subscribed at its end, strict checks, subscriptions lost,
+    notifications — None when the build has no such metrics."""
+    b = cache_series(os.path.join(R, name + ".before.prom"))
+    a = cache_series(os.path.join(R, name + ".after.prom"))
+    if not a:
+        return None
+    delta = lambda metric: {k[1]: int(v - b.get(k, 0)) for k, v in a.items() if k[0] == metric and v - b.get(k, 0) > 0}
+    return {"subscribed": a.get(("sees_cache_subscribed", "")),
+            "strict": delta("sees_cache_strict_checks_total"),
+            "lost": delta("sees_cache_subscription_lost_total"),
+            "notifications": delta("sees_cache_notifications_total")}
+
+
+def cache_text(info):
+    if info is None:
+        return "—"
+    parts = [f"subscribed {'—' if info['subscribed'] is None else int(info['subscribed'])}"]
+    if info["strict"]:
+        parts.append("strict checks " + ", ".join(f"{k} {v:,}" for k, v in sorted(info["strict"].items())))
+    parts.append("lost " + (", ".join(f"{k} {v:,}" for k, v in sorted(info["lost"].items())) if info["lost"] else "0"))
+    return "; ".join(parts)
+
+
+def fleet_runs(cfg, path):
+    """The oha results of a configuration and path: one run, or one per node for the two-node case."""
+    names = [f"fleet_two_{path}_a", f"fleet_two_{path}_b"] if cfg == "two" else [f"fleet_{cfg}_{path}"]
+    runs_ = [(n, oha(n)) for n in names]
+    return [(n, x) for n, x in runs_ if x]
+
+
+def fleet_rps(cfg, path):
+    rs = fleet_runs(cfg, path)
+    want = 2 if cfg == "two" else 1
+    return sum(x["rps"] for _, x in rs) if len(rs) == want else None
+
+
+def not_allowed(x):
+    """Answers of a run that were not allowed: HTTP errors, transport errors, SEES outcomes other than allowed."""
+    return x["non200"] + x["n_errors"] + sum(v for k, v in x["outcomes"].items() if not k.startswith("allowed"))
+
+
+def fleet_decision_ms(cfg, path):
+    ms = [x["stages"].get("decision") for _, x in fleet_runs(cfg, path)]
+    ms = [m for m in ms if m is not None]
+    return sum(ms) / len(ms) if ms else None
+
+
+def strict_skipped():
+    path = os.path.join(R, "fleet_pg_strict.skipped")
+    return open(path).read().strip().replace("|", "\\|").replace("`", "'") if os.path.exists(path) else None
+
+
+def prop_met(p):
+    if not p or p.get("p99_ms") is None:
+        return "—"
+    ok = p["p99_ms"] <= 50 and p["writes"] >= 1000 and p["stale_after"] == 0 and p["timeouts"] == 0
+    return "**met**" if ok else "**missed**"
+
+
+def prop_text(p):
+    return (f"p50 {p['p50_ms']:.1f} / p99 {p['p99_ms']:.1f} / max {p['max_ms']:.1f} ms over {p['writes']:,} writes; "
+            f"{p['stale_after']} stale answers after the delay, {p['timeouts']} timeouts") if p and p.get("p99_ms") is not None else "—"
+
+
+def pct(x):
+    return "—" if x is None else f"{x:.1%}"
+
+
+def ms3(x):
+    return "—" if x is None else f"{x:.3f}"
+
+
+def fleet_targets():
+    base = {path: fleet_rps("sqlite", path) for path, _ in FLEET_PATHS}
+    for path, label in FLEET_PATHS:
+        r = ratio(fleet_rps("pg", path), base[path])
+        w(f"| PostgreSQL node (defaults) against the SQLite node, {label}, keep-alive HTTP/1.1 ({meta.get('ka_conns')} conns) | "
+          f"{f0(fleet_rps('pg', path))} req/s | SQLite {f0(base[path])} req/s | {fr(r)} | ≥ 0.9× | {met(r, 0.9)} |")
+    for path, label in FLEET_PATHS:
+        r = ratio(fleet_rps("pg_strict", path), base[path])
+        skipped = strict_skipped()
+        w(f"| PostgreSQL node, strict consistency, {label} | "
+          f"{'skipped: not supported by this build' if skipped else f0(fleet_rps('pg_strict', path)) + ' req/s'} | "
+          f"SQLite {f0(base[path])} req/s | {fr(r)} | (reported) | |")
+    p = load("fleet_propagation.json")
+    w(f"| commit on node A → visible on node B, both under load (defaults: bounded) | {prop_text(p)} | | | p99 ≤ 50 ms over ≥ 1,000 writes, "
+      f"0 stale | {prop_met(p)} |")
+    p = load("fleet_propagation_strict.json")
+    if p:
+        w(f"| commit on node A → visible on node B, both under load, both nodes strict | {prop_text(p)} | | | (reported) | |")
+
+
+def fleet_section():
+    w("## Fleet: PostgreSQL, strict consistency, two nodes")
+    w("")
+    skipped = strict_skipped()
+    w(f"Measured in this run, one configuration after the other, each a fresh `sees serve --dev` process (the same PKI, master key "
+      f"and simulator as above), {meta.get('dur')} per load, {meta.get('ka_conns')} keep-alive HTTP/1.1 connections (oha) — "
+      f"for the two-node case {HALF} on each node at once (two oha processes; the rates are summed). The SQLite node has a "
+      "fresh store of its own; the PostgreSQL nodes share one fresh database, seeded once through the first node's admin API "
+      "with the catalogue above. **Quick start (free package):** `POST /sees/v1/entitlement` for `demo-content` without a "
+      "customerCookie, allowed by the free package `demo-free` that `serve --dev` seeds (the rule checked first: the asset's "
+      "packages, no session, no entitlement, no lease). **Catalogue path:** the full SEES path above "
+      "(session → user → graph → lease → token). Each load is preceded by 2,000 warm-up requests.")
+    w("")
+    w("`decision.consistency` in this build: " + (
+        f"**not supported** — `SEES__DECISION__CONSISTENCY=strict` was refused at start, so (c) is skipped (`{skipped}`). "
+        "Where the build has no cross-node invalidation either, `decision.cache = \"auto\"` still means off on PostgreSQL "
+        "and (b) is (d) under another name: the decision-time column tells which."
+        if skipped else "supported (the strict node started)."))
+    w("")
+    base = {path: fleet_rps("sqlite", path) for path, _ in FLEET_PATHS}
+    w("| run | settings | " + " | ".join(f"{label}: req/s | ratio to SQLite" for _, label in FLEET_PATHS) + " | decision ms, mean (free / catalogue) | target | |")
+    w("|---|---|" + "---|---|" * len(FLEET_PATHS) + "---|---|---|")
+    targets = {"sqlite": ("baseline", ""), "pg": ("≥ 0.9× on both", None), "pg_strict": ("(reported)", ""),
+               "pg_nocache": ("(reference)", ""), "two": ("(reported)", "")}
+    for cfg, label, settings in FLEET_CFGS:
+        cells = []
+        for path, _ in FLEET_PATHS:
+            v = fleet_rps(cfg, path)
+            flag = ""
+            bad = sum(not_allowed(x) for _, x in fleet_runs(cfg, path))
+            if v is not None and bad:
+                flag = f" (⚠ {bad:,} answers not allowed)"
+            if cfg == "pg_strict" and skipped:
+                cells += ["skipped: not supported by this build", "—"]
+            else:
+                cells += [f0(v) + flag, fr(ratio(v, base[path]))]
+        dm = [fleet_decision_ms(cfg, path) for path, _ in FLEET_PATHS]
+        dms = " / ".join("—" if m is None else f"{m:.3f}" for m in dm)
+        target, verdict = targets[cfg]
+        if verdict is None:
+            rs = [ratio(fleet_rps(cfg, path), base[path]) for path, _ in FLEET_PATHS]
+            verdict = "—" if None in rs else ("**met**" if min(rs) >= 0.9 else "**missed**")
+        w(f"| {label} | {settings} | " + " | ".join(cells) + f" | {dms} | {target} | {verdict} |")
+    for sfx, label, nodes, target in PROPS:
+        p = load(f"fleet_propagation{sfx}.json")
+        if not p:
+            continue
+        la, lb = oha(f"fleet_prop{sfx}_load_a"), oha(f"fleet_prop{sfx}_load_b")
+        bg = (f"{f0(la['rps'])} + {f0(lb['rps'])} req/s of background load on the catalogue path" if la and lb
+              else f"{HALF} + {HALF} connections of background load on the catalogue path")
+        verdict = prop_met(p) if sfx == "" else ""
+        w(f"| {label}: commit on node A → visible on node B | {nodes}; {bg} | "
+          f"{prop_text(p)} | | | | | {target} | {verdict} |")
+    w("")
+    w("`decision ms` is sees's own `sees_decision_duration_seconds` over the load (mean per request): a few µs when "
+      "the decision is answered from the in-process caches, about a millisecond or more when it reads PostgreSQL.")
+    w("")
+    props = [(sfx, label, load(f"fleet_propagation{sfx}.json")) for sfx, label, _, _ in PROPS]
+    props = [x for x in props if x[2]]
+    if props:
+        w(f"**Propagation** (`bench/lib/propagation.py`): {props[0][2]['writes']:,} writes through node A's admin API, alternately "
+          "`DELETE /oem/v1/admin/entitlements/bench-prop/bench-root` and `POST /oem/v1/admin/entitlements` (the same entitlement "
+          "again), for a user of its own (`bench-prop`, with a playback session of its own). A's admin answer arriving is "
+          "the clock's start (the commit happened before it); node B is then asked, over one open mutual-TLS keep-alive "
+          "connection, one request after the other, until its SEES answer reflects the write (revoked: denied 3001; granted: "
+          "allowed); the delay ends when that answer arrives, so it includes one round trip of B under the load. "
+          "After the delay 3 more requests per write (B twice, A once) must reflect it too, or count as stale answers. "
+          "A lower bound is kept as well: the write became visible on B after B's last answer still showing the old state "
+          "was sent (0 when B's first answer after the write reflected it).")
+        w("")
+        for sfx, label, p in props:
+            ci = cache_info(f"fleet_prop{sfx}_b")
+            w(f"- {label}: delays p50 {p['p50_ms']} / p90 {p['p90_ms']} / p99 {p['p99_ms']} / max {p['max_ms']} ms over "
+              f"{p['visible']:,} of {p['writes']:,} writes (lower bound p50 {p.get('lower_p50_ms', '—')} / p99 "
+              f"{p.get('lower_p99_ms', '—')} ms); visible on B's first request after the write for {pct(p['first_poll_share'])}; "
+              f"**{p['stale_after']} stale answers** after the delay; {p['timeouts']} writes not visible within "
+              f"{meta.get('prop_timeout_s')} s; unexpected answers (neither the old state nor the new): "
+              f"{json.dumps(p['unexpected']) if p['unexpected'] else 'none'}; B's round trip p50 {p['b_rtt_p50_ms']} / p99 "
+              f"{p['b_rtt_p99_ms']} ms over {p['b_requests']:,} requests; {p['seconds']} s in all"
+              + (f". Node B meanwhile: {ci['notifications'].get('change', 0):,} change notifications received, "
+                 f"{ci['notifications'].get('ping', 0):,} heartbeats; {cache_text(ci)}." if ci else "."))
+        w("")
+    w("Every fleet load:")
+    w("")
+    w("| run | req/s | p50 ms | p99 ms | max ms | HTTP statuses | transport errors | sees outcomes | entitlement ms | decision ms | caches (`sees_cache_*`) |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cfg, label, _ in FLEET_CFGS:
+        for path, plabel in FLEET_PATHS:
+            for name, x in fleet_runs(cfg, path):
+                node = f", node {name[-1].upper()}" if cfg == "two" else ""
+                oc = ", ".join(f"{k} {v:,}" for k, v in sorted(x["outcomes"].items()))
+                st_ = x["stages"]
+                w(f"| {label}{node}, {plabel} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['max']:.2f} | "
+                  f"{', '.join(f'{k}: {v:,}' for k, v in sorted(x['codes'].items()))} | {x['n_errors']} {json.dumps(x['errors']) if x['errors'] else ''} | "
+                  f"{oc} | {ms3(st_.get('entitlement'))} | {ms3(st_.get('decision'))} | {cache_text(cache_info(name))} |")
+    for sfx, label, _, _ in PROPS:
+        for node in ["a", "b"]:
+            x = oha(f"fleet_prop{sfx}_load_{node}")
+            if x:
+                w(f"| background load during {label}, node {node.upper()}, catalogue path | {x['rps']:,.0f} | {x['p50']:.2f} | "
+                  f"{x['p99']:.2f} | {x['max']:.2f} | {', '.join(f'{k}: {v:,}' for k, v in sorted(x['codes'].items()))} | "
+                  f"{x['n_errors']} | | | | {cache_text(cache_info(f'fleet_prop{sfx}_{node}'))} |")
+    w("")
+
 
 w("## Targets")
 w("")
 w("| figure | measured | baseline (same run) | ratio | target | |")
 w("|---|---|---|---|---|---|")
-r = ratio(rps("allowed_h1"), rps("nginx_h1"))
-w(f"| full SEES path, allowed, keep-alive HTTP/1.1 ({meta.get('ka_conns')} conns) | {f0(rps('allowed_h1'))} req/s | nginx {f0(rps('nginx_h1'))} req/s | {fr(r)} | ≥ 0.5× | {met(r, 0.5)} |")
-r = ratio(rps("allowed_h2"), rps("nginx_h2"))
-w(f"| full SEES path, allowed, HTTP/2 ({meta.get('h2_conns')} conns × {meta.get('h2_streams')} streams) | {f0(rps('allowed_h2'))} req/s | nginx {f0(rps('nginx_h2'))} req/s | {fr(r)} | ≥ 0.5× (reported) | {met(r, 0.5)} |")
-r = ratio(hsrate("full_sees"), hsrate("full_nginx"))
-w(f"| full handshakes (TLS 1.3, ECDSA P-256, client cert) | {f0(hsrate('full_sees'))} conn/s | nginx {f0(hsrate('full_nginx'))} conn/s | {fr(r)} | ≥ 1.0× | {met(r, 1.0)} |")
-rs = reuse_share("resume_sees")
-r = ratio(hsrate("resume_sees"), hsrate("resume_nginx"))
-w(f"| resumed handshakes (TLS 1.3 tickets) | {f0(hsrate('resume_sees'))} conn/s, {'—' if rs is None else f'{rs:.1%}'} resumed | nginx {f0(hsrate('resume_nginx'))} conn/s | {fr(r)} | resumption supported | {met(rs, 0.99)} |")
-if slow:
-    sees_errors = sum(v for k, v in slow["outcomes"].items() if not k.startswith("allowed"))
-    p99_ok = slow["p99"] <= 110.0 and slow["n_errors"] == 0 and slow["non200"] == 0 and sees_errors == 0
-    w(f"| upstream at 100 ms, {meta.get('slow_conns')} connections: p50 / p99 / max | {slow['p50']:.1f} / {slow['p99']:.1f} / {slow['max']:.1f} ms; "
-      f"{slow['n_errors']} transport errors, {slow['non200']} non-200, {sees_errors} SEES answers not allowed (see below) | 100 ms upstream | {slow['p99'] / 100:.2f}× | p99 ≤ 110 ms, zero errors | {'**met**' if p99_ok else '**missed**'} |")
-w(f"| RSS idle (after start and seeding) | {'—' if idle_mib is None else f'{idle_mib:.1f} MiB'} | | | ≤ 50 MiB | {met(idle_mib, 50, False)} |")
-n_idle = idle_conns.get("open")
-w(f"| RSS with {n_idle if n_idle is not None else '—'} idle mTLS connections (gauge `sees_open_connections{{listener=\"sees\"}}` = {gauge if gauge is not None else '—'}) | "
-  f"{'—' if conns_mib is None else f'{conns_mib:.1f} MiB'} | | | ≤ 300 MiB with 10,000 | {met(conns_mib, 300, False) if (n_idle or 0) >= 10000 else '— (fewer than 10,000 connections)'} |")
-w(f"| RSS max under keep-alive load | {'—' if not keepalive_rss else f'{max(keepalive_rss) / MIB:.1f} MiB'} | | | (reported) | |")
-w(f"| RSS max with the upstream at 100 ms, {meta.get('slow_conns')} connections | {'—' if not slow_rss else f'{max(slow_rss) / MIB:.1f} MiB'} | | | (reported) | |")
-st = startup.get("median_s")
-smax = f"{startup['max_s'] * 1000:.0f} ms" if st is not None else "—"
-w(f"| start-up to ready (exec → first 200 from /readyz) with {imported.get('stored', '?'):,} content keys stored, median of {len(startup.get('runs_s', []))} | "
-  f"{'—' if st is None else f'{st * 1000:.0f} ms'} (max {'—' if st is None else smax}) | | | ≤ 500 ms with 1,000,000 | "
-  f"{met(st, 0.5, False) if (imported.get('stored') or 0) >= 1000000 else '— (fewer than 1,000,000 keys)'} |")
-for x in [r for r in rows if is_decision_target(r)] or [{}]:
-    w(f"| decision p99, warm, SQLite, 1M users / 3M entitlements (`cargo bench --bench decision`) | "
-      f"{x.get('p99_us', '—')} µs | | | ≤ 50 µs | {met(x.get('p99_us'), 50, False) if x else '— (run cargo bench)'} |")
+if MAIN:
+    r = ratio(rps("allowed_h1"), rps("nginx_h1"))
+    w(f"| full SEES path, allowed, keep-alive HTTP/1.1 ({meta.get('ka_conns')} conns) | {f0(rps('allowed_h1'))} req/s | nginx {f0(rps('nginx_h1'))} req/s | {fr(r)} | ≥ 0.5× | {met(r, 0.5)} |")
+    r = ratio(rps("allowed_h2"), rps("nginx_h2"))
+    w(f"| full SEES path, allowed, HTTP/2 ({meta.get('h2_conns')} conns × {meta.get('h2_streams')} streams) | {f0(rps('allowed_h2'))} req/s | nginx {f0(rps('nginx_h2'))} req/s | {fr(r)} | ≥ 0.5× (reported) | {met(r, 0.5)} |")
+    r = ratio(hsrate("full_sees"), hsrate("full_nginx"))
+    w(f"| full handshakes (TLS 1.3, ECDSA P-256, client cert) | {f0(hsrate('full_sees'))} conn/s | nginx {f0(hsrate('full_nginx'))} conn/s | {fr(r)} | ≥ 1.0× | {met(r, 1.0)} |")
+    rs = reuse_share("resume_sees")
+    r = ratio(hsrate("resume_sees"), hsrate("resume_nginx"))
+    w(f"| resumed handshakes (TLS 1.3 tickets) | {f0(hsrate('resume_sees'))} conn/s, {'—' if rs is None else f'{rs:.1%}'} resumed | nginx {f0(hsrate('resume_nginx'))} conn/s | {fr(r)} | resumption supported | {met(rs, 0.99)} |")
+    if slow:
+        sees_errors = sum(v for k, v in slow["outcomes"].items() if not k.startswith("allowed"))
+        p99_ok = slow["p99"] <= 110.0 and slow["n_errors"] == 0 and slow["non200"] == 0 and sees_errors == 0
+        w(f"| upstream at 100 ms, {meta.get('slow_conns')} connections: p50 / p99 / max | {slow['p50']:.1f} / {slow['p99']:.1f} / {slow['max']:.1f} ms; "
+          f"{slow['n_errors']} transport errors, {slow['non200']} non-200, {sees_errors} SEES answers not allowed (see below) | 100 ms upstream | {slow['p99'] / 100:.2f}× | p99 ≤ 110 ms, zero errors | {'**met**' if p99_ok else '**missed**'} |")
+    w(f"| RSS idle (after start and seeding) | {'—' if idle_mib is None else f'{idle_mib:.1f} MiB'} | | | ≤ 50 MiB | {met(idle_mib, 50, False)} |")
+    n_idle = idle_conns.get("open")
+    w(f"| RSS with {n_idle if n_idle is not None else '—'} idle mTLS connections (gauge `sees_open_connections{{listener=\"sees\"}}` = {gauge if gauge is not None else '—'}) | "
+      f"{'—' if conns_mib is None else f'{conns_mib:.1f} MiB'} | | | ≤ 300 MiB with 10,000 | {met(conns_mib, 300, False) if (n_idle or 0) >= 10000 else '— (fewer than 10,000 connections)'} |")
+    w(f"| RSS max under keep-alive load | {'—' if not keepalive_rss else f'{max(keepalive_rss) / MIB:.1f} MiB'} | | | (reported) | |")
+    w(f"| RSS max with the upstream at 100 ms, {meta.get('slow_conns')} connections | {'—' if not slow_rss else f'{max(slow_rss) / MIB:.1f} MiB'} | | | (reported) | |")
+    st = startup.get("median_s")
+    smax = f"{startup['max_s'] * 1000:.0f} ms" if st is not None else "—"
+    w(f"| start-up to ready (exec → first 200 from /readyz) with {imported.get('stored', '?'):,} content keys stored, median of {len(startup.get('runs_s', []))} | "
+      f"{'—' if st is None else f'{st * 1000:.0f} ms'} (max {'—' if st is None else smax}) | | | ≤ 500 ms with 1,000,000 | "
+      f"{met(st, 0.5, False) if (imported.get('stored') or 0) >= 1000000 else '— (fewer than 1,000,000 keys)'} |")
+    for x in [r for r in rows if is_decision_target(r)] or [{}]:
+        w(f"| decision p99, warm, SQLite, 1M users / 3M entitlements (`cargo bench --bench decision`) | "
+          f"{x.get('p99_us', '—')} µs | | | ≤ 50 µs | {met(x.get('p99_us'), 50, False) if x else '— (run cargo bench)'} |")
+if FLEET:
+    fleet_targets()
 w("")
 
-w("## Every load run")
-w("")
-w("Keep-alive runs last " + str(meta.get("dur")) + f"; sees outcomes are counted from its own `sees_entitlement_requests_total` (outcome/error number) before and after each run.")
-w("")
-w("| run | req/s | p50 ms | p99 ms | max ms | HTTP statuses | transport errors | sees outcomes |")
-w("|---|---|---|---|---|---|---|---|")
-labels = {
-    "nginx_h1": "nginx static, HTTP/1.1 keep-alive", "nginx_h2": "nginx static, HTTP/2",
-    "cheap_h1": "sees cheapest route (GET → 405), HTTP/1.1", "cheap_h2": "sees cheapest route (GET → 405), HTTP/2",
-    "allowed_h1": "sees full path, allowed, HTTP/1.1", "allowed_h2": "sees full path, allowed, HTTP/2",
-    "denied_h1": "sees full path, denied (3001), HTTP/1.1", "denied_h2": "sees full path, denied (3001), HTTP/2",
-    "oha_newconn_nginx": "nginx, oha new connection per request", "oha_newconn_sees": "sees cheapest route, oha new connection per request",
-    "slow_h1": f"sees full path, upstream 100 ms, {meta.get('slow_conns')} connections (HTTP/1.1)",
-}
-for name, label in labels.items():
-    x = runs.get(name)
-    if not x:
-        continue
-    oc = ", ".join(f"{k} {v:,}" for k, v in sorted(x["outcomes"].items())) if not name.startswith(("nginx", "oha_newconn_nginx")) else ""
-    w(f"| {label} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['max']:.2f} | "
-      f"{', '.join(f'{k}: {v:,}' for k, v in sorted(x['codes'].items()))} | {x['n_errors']} {json.dumps(x['errors']) if x['errors'] else ''} | {oc} |")
-w("")
-w("Mean time per Entitlement Request in each stage during the run, from sees's own histograms "
-  "(`sees_entitlement_duration_seconds` = the whole answer; `decision` includes waiting for a store connection):")
-w("")
-w("| run | entitlement ms | decision ms | key lookup ms | upstream (token) ms |")
-w("|---|---|---|---|---|")
-for name in ["allowed_h1", "allowed_h2", "denied_h1", "denied_h2", "slow_h1"]:
-    x = runs.get(name)
-    if x and x["stages"]:
-        st_ = x["stages"]
-        w(f"| {labels[name]} | " + " | ".join("—" if st_.get(k) is None else f"{st_[k]:.3f}" for k in ["entitlement", "decision", "key_lookup", "upstream(token)"]) + " |")
-w("")
-w("Ratios to nginx on the same protocol: " + "; ".join(
-    f"{labels[n]} {fr(ratio(rps(n), rps('nginx_h' + n[-1])))}" for n in ["cheap_h1", "cheap_h2", "allowed_h1", "allowed_h2", "denied_h1", "denied_h2"] if runs.get(n)) + ".")
-w("")
-
-w("## Handshakes")
-w("")
-w(f"`bench/lib/handshakes.py`, the same client for both servers: {meta.get('hs_procs')} processes for {meta.get('hs_seconds')} s each; "
-  "every connection is TCP connect, a TLS 1.3 handshake with the client certificate, one small `GET` with `Connection: close` "
-  "read to the end, close. `full` never offers a session; `resume` offers the previous connection's ticket. Each connection's "
-  "`session_reused` is counted, and nginx's access log (`$ssl_session_reused`) confirms it on the server side.")
-w("")
-w("| server | mode | connections/s | connections | resumed (client) | resumed (nginx log) | errors |")
-w("|---|---|---|---|---|---|---|")
-for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]:
-    d = hs.get(k)
-    if not d:
-        continue
-    mode, server = k.split("_")
-    lg = hs_log.get(mode) if server == "nginx" else None
-    logged = f"{lg['reused']:,} of {lg['reused'] + lg['full']:,}" if lg else "—"
-    w(f"| {server} | {mode} | {d['per_second']:,.0f} | {d['connections']:,} | {d['reused']:,} | "
-      f"{'—' if not lg else logged} | {d['errors']} |")
-w("")
-w(f"nginx here links the system OpenSSL ({meta.get('openssl', '?')}); the Python client uses it too, for both servers. "
-  "`openssl s_time -new` against the same nginx gives a similar full-handshake rate, so the nginx figure is not an artefact "
-  "of the client. sees uses rustls with aws-lc-rs.")
-if oha_reuse:
-    tot = oha_reuse["reused"] + oha_reuse["full"]
+if MAIN:
+    w("## Every load run")
     w("")
-    w(f"oha with `--disable-keepalive` ({meta.get('hs_conns')} connections): nginx logged {oha_reuse['reused']:,} resumed of {tot:,} connections "
-      f"— {'oha resumes TLS sessions across its connections, so its figure is a resumption rate, not a full-handshake rate' if tot and oha_reuse['reused'] > tot / 2 else 'oha does full handshakes'}. "
-      f"Its rates: nginx {f0(rps('oha_newconn_nginx'))}, sees {f0(rps('oha_newconn_sees'))} connections/s.")
-w("")
-
-w("## Memory and start-up")
-w("")
-if idle_conns:
-    w(f"- Idle connections: {idle_conns.get('open'):,} opened in {idle_conns.get('seconds')} s by `bench/lib/idle_conns.py` "
-      f"({idle_conns.get('failed')} failed); the server held {gauge if gauge is not None else '?'} (`sees_open_connections`) and "
-      f"{idle_conns.get('server_fds')} file descriptors; RSS {idle_conns.get('rss_kib', 0) / MIB:.1f} MiB "
-      f"(before opening them: {(load('idle_conns.before.json') or {}).get('before_rss_kib', 0) / MIB:.1f} MiB).")
-if imported:
-    w(f"- Content keys: {imported.get('keys'):,} random keys generated as JSON lines and imported with `sees keys import` "
-      f"in {imported.get('import_s', 0):.1f} s; {imported.get('stored', '?'):,} rows in `content_keys`.")
-if startup:
-    w(f"- Start-up runs (exec of `sees serve --dev` → first 200 from `/readyz`, polled every 0.5 ms; the server is then "
-      f"stopped with SIGTERM): {', '.join(f'{t * 1000:.0f} ms' for t in startup.get('runs_s', []))}.")
-w("")
-
-w("## Decision latency (`cargo bench`)")
-w("")
-if rows:
-    w("From `target/bench-results/*.json` (written by `cargo bench`; not measured by bench/run). Target: p99 ≤ 50 µs.")
+    w("Keep-alive runs last " + str(meta.get("dur")) + f"; sees outcomes are counted from its own `sees_entitlement_requests_total` (outcome/error number) before and after each run.")
     w("")
-    w("| backend | workload | samples | p50 µs | p90 µs | p99 µs | max µs | target: p99 ≤ 50 µs warm on SQLite |")
+    w("| run | req/s | p50 ms | p99 ms | max ms | HTTP statuses | transport errors | sees outcomes |")
     w("|---|---|---|---|---|---|---|---|")
-    for x in rows:
-        w(f"| {x.get('backend', '?')} | {x.get('workload', '?')} | {x.get('samples', '?')} | {x.get('p50_us', '?')} | "
-          f"{x.get('p90_us', '?')} | {x.get('p99_us', '?')} | {x.get('max_us', '?')} | "
-          f"{met(x.get('p99_us'), 50, False) if is_decision_target(x) else '(reported)'} |")
-else:
-    w("No `target/bench-results/*.json` found: run `cargo bench` (the decision benchmark writes p50/p90/p99/max per "
-      "backend and workload there), then `bench/run` again to include them here. Target: decision p99 ≤ 50 µs.")
-w("")
+    labels = {
+        "nginx_h1": "nginx static, HTTP/1.1 keep-alive", "nginx_h2": "nginx static, HTTP/2",
+        "cheap_h1": "sees cheapest route (GET → 405), HTTP/1.1", "cheap_h2": "sees cheapest route (GET → 405), HTTP/2",
+        "allowed_h1": "sees full path, allowed, HTTP/1.1", "allowed_h2": "sees full path, allowed, HTTP/2",
+        "denied_h1": "sees full path, denied (3001), HTTP/1.1", "denied_h2": "sees full path, denied (3001), HTTP/2",
+        "oha_newconn_nginx": "nginx, oha new connection per request", "oha_newconn_sees": "sees cheapest route, oha new connection per request",
+        "slow_h1": f"sees full path, upstream 100 ms, {meta.get('slow_conns')} connections (HTTP/1.1)",
+    }
+    for name, label in labels.items():
+        x = runs.get(name)
+        if not x:
+            continue
+        oc = ", ".join(f"{k} {v:,}" for k, v in sorted(x["outcomes"].items())) if not name.startswith(("nginx", "oha_newconn_nginx")) else ""
+        w(f"| {label} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['max']:.2f} | "
+          f"{', '.join(f'{k}: {v:,}' for k, v in sorted(x['codes'].items()))} | {x['n_errors']} {json.dumps(x['errors']) if x['errors'] else ''} | {oc} |")
+    w("")
+    w("Mean time per Entitlement Request in each stage during the run, from sees's own histograms "
+      "(`sees_entitlement_duration_seconds` = the whole answer; `decision` includes waiting for a store connection):")
+    w("")
+    w("| run | entitlement ms | decision ms | key lookup ms | upstream (token) ms |")
+    w("|---|---|---|---|---|")
+    for name in ["allowed_h1", "allowed_h2", "denied_h1", "denied_h2", "slow_h1"]:
+        x = runs.get(name)
+        if x and x["stages"]:
+            st_ = x["stages"]
+            w(f"| {labels[name]} | " + " | ".join("—" if st_.get(k) is None else f"{st_[k]:.3f}" for k in ["entitlement", "decision", "key_lookup", "upstream(token)"]) + " |")
+    w("")
+    w("Ratios to nginx on the same protocol: " + "; ".join(
+        f"{labels[n]} {fr(ratio(rps(n), rps('nginx_h' + n[-1])))}" for n in ["cheap_h1", "cheap_h2", "allowed_h1", "allowed_h2", "denied_h1", "denied_h2"] if runs.get(n)) + ".")
+    w("")
+
+    w("## Handshakes")
+    w("")
+    w(f"`bench/lib/handshakes.py`, the same client for both servers: {meta.get('hs_procs')} processes for {meta.get('hs_seconds')} s each; "
+      "every connection is TCP connect, a TLS 1.3 handshake with the client certificate, one small `GET` with `Connection: close` "
+      "read to the end, close. `full` never offers a session; `resume` offers the previous connection's ticket. Each connection's "
+      "`session_reused` is counted, and nginx's access log (`$ssl_session_reused`) confirms it on the server side.")
+    w("")
+    w("| server | mode | connections/s | connections | resumed (client) | resumed (nginx log) | errors |")
+    w("|---|---|---|---|---|---|---|")
+    for k in ["full_nginx", "full_sees", "resume_nginx", "resume_sees"]:
+        d = hs.get(k)
+        if not d:
+            continue
+        mode, server = k.split("_")
+        lg = hs_log.get(mode) if server == "nginx" else None
+        logged = f"{lg['reused']:,} of {lg['reused'] + lg['full']:,}" if lg else "—"
+        w(f"| {server} | {mode} | {d['per_second']:,.0f} | {d['connections']:,} | {d['reused']:,} | "
+          f"{'—' if not lg else logged} | {d['errors']} |")
+    w("")
+    w(f"nginx here links the system OpenSSL ({meta.get('openssl', '?')}); the Python client uses it too, for both servers. "
+      "`openssl s_time -new` against the same nginx gives a similar full-handshake rate, so the nginx figure is not an artefact "
+      "of the client. sees uses rustls with aws-lc-rs.")
+    if oha_reuse:
+        tot = oha_reuse["reused"] + oha_reuse["full"]
+        w("")
+        w(f"oha with `--disable-keepalive` ({meta.get('hs_conns')} connections): nginx logged {oha_reuse['reused']:,} resumed of {tot:,} connections "
+          f"— {'oha resumes TLS sessions across its connections, so its figure is a resumption rate, not a full-handshake rate' if tot and oha_reuse['reused'] > tot / 2 else 'oha does full handshakes'}. "
+          f"Its rates: nginx {f0(rps('oha_newconn_nginx'))}, sees {f0(rps('oha_newconn_sees'))} connections/s.")
+    w("")
+
+    w("## Memory and start-up")
+    w("")
+    if idle_conns:
+        w(f"- Idle connections: {idle_conns.get('open'):,} opened in {idle_conns.get('seconds')} s by `bench/lib/idle_conns.py` "
+          f"({idle_conns.get('failed')} failed); the server held {gauge if gauge is not None else '?'} (`sees_open_connections`) and "
+          f"{idle_conns.get('server_fds')} file descriptors; RSS {idle_conns.get('rss_kib', 0) / MIB:.1f} MiB "
+          f"(before opening them: {(load('idle_conns.before.json') or {}).get('before_rss_kib', 0) / MIB:.1f} MiB).")
+    if imported:
+        w(f"- Content keys: {imported.get('keys'):,} random keys generated as JSON lines and imported with `sees keys import` "
+          f"in {imported.get('import_s', 0):.1f} s; {imported.get('stored', '?'):,} rows in `content_keys`.")
+    if startup:
+        w(f"- Start-up runs (exec of `sees serve --dev` → first 200 from `/readyz`, polled every 0.5 ms; the server is then "
+          f"stopped with SIGTERM): {', '.join(f'{t * 1000:.0f} ms' for t in startup.get('runs_s', []))}.")
+    w("")
+
+    w("## Decision latency (`cargo bench`)")
+    w("")
+    if rows:
+        w("From `target/bench-results/*.json` (written by `cargo bench`; not measured by bench/run). Target: p99 ≤ 50 µs.")
+        w("")
+        w("| backend | workload | samples | p50 µs | p90 µs | p99 µs | max µs | target: p99 ≤ 50 µs warm on SQLite |")
+        w("|---|---|---|---|---|---|---|---|")
+        for x in rows:
+            w(f"| {x.get('backend', '?')} | {x.get('workload', '?')} | {x.get('samples', '?')} | {x.get('p50_us', '?')} | "
+              f"{x.get('p90_us', '?')} | {x.get('p99_us', '?')} | {x.get('max_us', '?')} | "
+              f"{met(x.get('p99_us'), 50, False) if is_decision_target(x) else '(reported)'} |")
+    else:
+        w("No `target/bench-results/*.json` found: run `cargo bench` (the decision benchmark writes p50/p90/p99/max per "
+          "backend and workload there), then `bench/run` again to include them here. Target: decision p99 ≤ 50 µs.")
+    w("")
+if FLEET:
+    fleet_section()
+
 print("\n".join(out))
