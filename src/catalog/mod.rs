@@ -145,10 +145,10 @@ impl Catalog {
         self.store.coherence().invalidation(&[Change::User(uid)])
     }
 
-    /// Under strict consistency, waits until every committed write is applied to the caches (see
-    /// `Store::ensure_current`); nothing when no cache is in use.
-    pub async fn ensure_current(&self) {
-        self.store.ensure_current().await;
+    /// Under strict consistency, waits until every committed write is applied to the caches: `false`
+    /// when the decision must run uncached (see `Store::ensure_current`).
+    pub async fn ensure_current(&self) -> bool {
+        self.store.ensure_current().await
     }
 
     /// The store (for the query functions in this module's files).

@@ -151,10 +151,11 @@ impl Decider {
         }
     }
 
-    /// Under `decision.consistency = "strict"` on a shared store, makes the caches reflect every
-    /// write committed before now (or turns them off); nothing otherwise.
-    pub async fn ensure_current(&self) {
-        self.catalog.ensure_current().await;
+    /// Under `decision.consistency = "strict"` on a shared store, whether the caches reflect every
+    /// write committed before now (`false`: decide with `store::coherence::uncached`); `true`
+    /// otherwise.
+    pub async fn ensure_current(&self) -> bool {
+        self.catalog.ensure_current().await
     }
 
     /// The SEES path: the viewer is the user of the playback session `cookie` names.

@@ -160,13 +160,21 @@ impl EntitlementService {
         request: &EntitlementRequest,
         notes: &mut DecisionNotes,
     ) -> Outcome {
-        // Strict consistency: every write committed before now is applied to the caches first.
-        self.decider.ensure_current().await;
+        // Strict consistency: the caches must reflect every write committed before now, or this
+        // decision reads the store.
+        let caches_current = self.decider.ensure_current().await;
         let budget = Budget::new(self.upstream_budget);
-        let result = match request.request_type {
-            RequestType::TimeBased => self.time_based(request, &budget, notes).await,
-            RequestType::DeviceRegistration => self.registration(request, &budget, notes).await,
-            RequestType::DeviceBound => self.device_bound(request, &budget, notes).await,
+        let decide = async {
+            match request.request_type {
+                RequestType::TimeBased => self.time_based(request, &budget, notes).await,
+                RequestType::DeviceRegistration => self.registration(request, &budget, notes).await,
+                RequestType::DeviceBound => self.device_bound(request, &budget, notes).await,
+            }
+        };
+        let result = if caches_current {
+            decide.await
+        } else {
+            crate::store::coherence::uncached(decide).await
         };
         result.unwrap_or_else(|denial| denial)
     }

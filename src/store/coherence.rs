@@ -159,9 +159,10 @@ impl Coherence {
         coherence
     }
 
-    /// Whether caches may be used now: the store is this process's own, or the node is subscribed.
+    /// Whether caches may be used now: the store is this process's own, or the node is subscribed;
+    /// and the current task is not running [`uncached`].
     pub fn caching(&self) -> bool {
-        self.subscribed.load(Ordering::Acquire)
+        self.subscribed.load(Ordering::Acquire) && !bypassed()
     }
 
     /// Whether other nodes may write the store.
@@ -351,46 +352,58 @@ impl Coherence {
         self.resubscribe.notified().await;
     }
 
-    /// Under strict consistency on a shared store, makes sure every write committed before now has
-    /// been applied: reads the store's generation (`read` runs the one indexed query) and waits
-    /// briefly for the notifications still on their way. A node that stays behind, or cannot read
-    /// the generation, stops caching until it subscribes again: the decision that follows is
-    /// uncached, never stale.
-    pub async fn ensure_current<F>(&self, read: F)
+    /// Under strict consistency on a shared store, whether the caches reflect every write committed
+    /// before now: reads the store's generation (`read`: the one indexed query, `None` when it
+    /// failed) and waits up to `decision.strict_wait_ms` for the notifications still on their way.
+    /// `false`: the decision must run [`uncached`] (notifications late, or the generation unreadable,
+    /// which also starts a new subscription). Always `true` otherwise.
+    pub async fn ensure_current<F>(&self, read: F) -> bool
     where
-        F: std::future::Future<Output = Result<i64, sqlx::Error>>,
+        F: std::future::Future<Output = Option<i64>>,
     {
         let (consistency, wait) = self.consistency();
         if !self.shared || consistency != Consistency::Strict || !self.caching() {
-            return;
+            return true;
         }
-        let target = match read.await {
-            Ok(target) => target,
-            Err(e) => {
-                counter!(STRICT_METRIC, "result" => "error").increment(1);
-                tracing::warn!(error = %e, "strict consistency: cannot read the store's generation");
-                self.request_resubscribe();
-                return;
-            }
+        let Some(target) = read.await else {
+            counter!(STRICT_METRIC, "result" => "error").increment(1);
+            tracing::warn!("strict consistency: cannot read the store's generation");
+            self.request_resubscribe();
+            return false;
         };
         if self.applied() >= target {
             counter!(STRICT_METRIC, "result" => "current").increment(1);
-            return;
+            return true;
         }
         let mut applied = self.applied.subscribe();
         let caught_up = tokio::time::timeout(wait, applied.wait_for(|g| *g >= target)).await;
         if matches!(caught_up, Ok(Ok(_))) {
             counter!(STRICT_METRIC, "result" => "waited").increment(1);
+            true
         } else {
             counter!(STRICT_METRIC, "result" => "behind").increment(1);
-            tracing::warn!(
+            tracing::debug!(
                 applied = self.applied(),
                 target,
-                "strict consistency: notifications are late; caches are off until subscribed again"
+                "strict consistency: notifications late; this decision is uncached"
             );
-            self.request_resubscribe();
+            false
         }
     }
+}
+
+tokio::task_local! {
+    /// Set while a decision must not use the caches.
+    static UNCACHED: ();
+}
+
+/// Runs `work` with every cache bypassed (reads go to the store, nothing is kept).
+pub async fn uncached<F: std::future::Future>(work: F) -> F::Output {
+    UNCACHED.scope((), work).await
+}
+
+fn bypassed() -> bool {
+    UNCACHED.try_with(|()| ()).is_ok()
 }
 
 /// Held by a write; moves the generations it covers when dropped.
@@ -682,12 +695,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn strict_checks_wait_for_late_notifications_then_give_up_caching() {
+    async fn strict_checks_wait_for_late_notifications_then_go_uncached() {
         let hub = std::sync::Arc::new(Coherence::new(true));
         hub.set_consistency(Consistency::Strict, Duration::from_millis(200));
         hub.subscribed_at(10);
-        hub.ensure_current(async { Ok(10) }).await;
-        assert!(hub.caching(), "current");
+        assert!(hub.ensure_current(async { Some(10) }).await, "current");
 
         let late = std::sync::Arc::clone(&hub);
         let notifier = tokio::spawn(async move {
@@ -695,14 +707,20 @@ mod tests {
             late.apply_payload(&payload(11, &[Change::Catalogue]))
                 .unwrap();
         });
-        hub.ensure_current(async { Ok(11) }).await;
-        notifier.await.unwrap();
-        assert!(hub.caching(), "caught up while waiting");
-
-        hub.ensure_current(async { Ok(12) }).await;
         assert!(
-            !hub.caching(),
-            "never caught up: uncached until resubscribed"
+            hub.ensure_current(async { Some(11) }).await,
+            "caught up while waiting"
         );
+        notifier.await.unwrap();
+
+        assert!(
+            !hub.ensure_current(async { Some(12) }).await,
+            "never caught up: this decision is uncached"
+        );
+        assert!(hub.caching(), "the node keeps its caches");
+        assert!(!uncached(async { hub.caching() }).await);
+
+        assert!(!hub.ensure_current(async { None }).await);
+        assert!(!hub.caching(), "an unreadable generation: subscribe again");
     }
 }

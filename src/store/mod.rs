@@ -5,6 +5,7 @@
 //! `BIGINT` for integers and Unix-millisecond times, `TEXT`, and bytes as `BLOB`/`BYTEA`.
 
 pub mod coherence;
+mod generation_reads;
 mod migrate;
 pub mod subscriber;
 
@@ -16,6 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
 
 use coherence::{Change, Coherence};
+use generation_reads::GenerationReads;
 
 /// Which database engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,7 @@ pub struct Store {
     backend: Backend,
     url: Arc<str>,
     coherence: Arc<Coherence>,
+    generation_reads: Arc<GenerationReads>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,6 +122,7 @@ impl Store {
             backend,
             url: Arc::from(connect_url.as_str()),
             coherence: Arc::new(Coherence::new(backend == Backend::Postgres)),
+            generation_reads: Arc::new(GenerationReads::new()),
         };
         migrate::run(&store).await?;
         Ok(store)
@@ -199,9 +203,13 @@ impl Store {
     }
 
     /// Under strict consistency, waits until every write committed before now has been applied to
-    /// this node's caches, or turns them off (see [`Coherence::ensure_current`]).
-    pub async fn ensure_current(&self) {
-        self.coherence.ensure_current(self.cache_generation()).await;
+    /// this node's caches: `false` when the decision must not use them (see
+    /// [`Coherence::ensure_current`]). The read of the generation is shared by the decisions waiting
+    /// for it.
+    pub async fn ensure_current(&self) -> bool {
+        self.coherence
+            .ensure_current(self.generation_reads.read(self))
+            .await
     }
 
     /// Closes every connection (after in-flight queries end).
