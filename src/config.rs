@@ -345,8 +345,8 @@ pub struct DecisionSettings {
     /// On PostgreSQL, a node that hears nothing for this long pings itself through the store; three
     /// silent heartbeats end the subscription (caches off until it is back).
     pub heartbeat_ms: u64,
-    /// Under `strict`, how long a decision waits for notifications still on their way before the node
-    /// turns its caches off and subscribes again (the decision is then uncached, never stale).
+    /// Under `strict`, how long a decision waits for notifications still on their way before it reads
+    /// the store instead of the caches (that decision only: uncached, never stale).
     pub strict_wait_ms: u64,
 }
 

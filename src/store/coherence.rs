@@ -18,8 +18,8 @@
 //! decision (one primary-key read).
 //!
 //! Fail safe: on a shared store the caches are used only while subscribed. When the subscription is
-//! lost (connection closed, heartbeat silent, queue overflow, a strict check finding the node behind)
-//! every lookup goes to the store; on (re)subscribing every generation moves before caching resumes,
+//! lost (connection closed, heartbeat silent, queue overflow, a payload without a generation, the
+//! store's generation unreadable by a strict check) every lookup goes to the store; on (re)subscribing every generation moves before caching resumes,
 //! so nothing read before can be served after.
 
 use std::hash::{BuildHasher, RandomState};
@@ -41,7 +41,8 @@ pub(crate) const PING: &str = "ping";
 pub const SUBSCRIBED_METRIC: &str = "sees_cache_subscribed";
 /// Counter: notifications received, by `kind` (`change`, `ping`, `malformed`).
 pub const NOTIFICATIONS_METRIC: &str = "sees_cache_notifications_total";
-/// Counter: subscriptions lost, by `reason` (`connection`, `silent`, `overflow`, `lagging`).
+/// Counter: subscriptions lost, by `reason` (`connection`, `silent`, `overflow`, `lagging`: a
+/// payload without a generation, or a strict check that could not read the store's generation).
 pub const LOST_METRIC: &str = "sees_cache_subscription_lost_total";
 /// Counter: strict-consistency checks, by `result` (`current`, `waited`, `behind`, `error`).
 pub const STRICT_METRIC: &str = "sees_cache_strict_checks_total";

@@ -6,7 +6,8 @@
 //! cache again; then apply notifications as they come. It ends (caches off at once) when the
 //! connection fails, when nothing — not even its own heartbeat, a `NOTIFY` sent through the main pool
 //! every `heartbeat` of silence — arrives for three heartbeats, when notifications arrive faster than
-//! they can be applied ([`QUEUE`] waiting), or when a strict-consistency check finds the node behind.
+//! they can be applied ([`QUEUE`] waiting), or when asked to (a payload without a generation, a
+//! strict-consistency check that cannot read the store's generation).
 //! Then it subscribes again, with a growing pause while the store cannot be reached.
 
 use std::future::Future;
