@@ -16,7 +16,7 @@ use crate::admin::{AdminLimits, AdminState};
 use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Consistency, DecisionCacheMode, DecisionMode, DecisionSettings, Settings};
+use crate::config::{DecisionCacheMode, DecisionMode, DecisionSettings, Settings};
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
@@ -164,10 +164,7 @@ impl Application {
         let keys = Arc::new(stores.keys);
         let cache_capacity = decision_cache_capacity(&settings.decision);
         stores.store.coherence().set_consistency(
-            match settings.decision.consistency {
-                Consistency::Bounded => coherence::Consistency::Bounded,
-                Consistency::Strict => coherence::Consistency::Strict,
-            },
+            settings.decision.consistency,
             Duration::from_millis(settings.decision.strict_wait_ms),
         );
         let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth)

@@ -374,12 +374,7 @@ pub enum DecisionCacheMode {
 }
 
 /// See `DecisionSettings::consistency`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Consistency {
-    Bounded,
-    Strict,
-}
+pub use crate::store::coherence::Consistency;
 
 /// See `DecisionSettings::mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -84,8 +84,9 @@ impl<'a> Change<'a> {
     }
 }
 
-/// How decisions use the caches on a shared store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How decisions use the caches on a shared store (`decision.consistency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Consistency {
     /// A write on another node is seen once its notification is applied (milliseconds).
     Bounded,
@@ -105,7 +106,9 @@ pub struct Coherence {
     keys: Box<[AtomicU64]>,
     /// The store generation up to which every write has been applied here.
     applied: watch::Sender<i64>,
-    consistency: std::sync::Mutex<(Consistency, Duration)>,
+    /// `decision.consistency = "strict"`, and its `strict_wait_ms` (read on every decision: atomics).
+    strict: AtomicBool,
+    strict_wait_ms: AtomicU64,
     resubscribe: Notify,
 }
 
@@ -153,7 +156,8 @@ impl Coherence {
             users: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             keys: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             applied: watch::Sender::new(0),
-            consistency: std::sync::Mutex::new((Consistency::Bounded, Duration::from_millis(50))),
+            strict: AtomicBool::new(false),
+            strict_wait_ms: AtomicU64::new(50),
             resubscribe: Notify::new(),
         };
         gauge!(SUBSCRIBED_METRIC).set(if shared { 0.0 } else { 1.0 });
@@ -174,11 +178,10 @@ impl Coherence {
     /// Sets how decisions use the caches; `strict_wait` bounds how long a strict check waits for a
     /// notification before the node drops to uncached answers.
     pub fn set_consistency(&self, consistency: Consistency, strict_wait: Duration) {
-        *self.consistency.lock().unwrap_or_else(|e| e.into_inner()) = (consistency, strict_wait);
-    }
-
-    fn consistency(&self) -> (Consistency, Duration) {
-        *self.consistency.lock().unwrap_or_else(|e| e.into_inner())
+        let wait_ms = u64::try_from(strict_wait.as_millis()).unwrap_or(u64::MAX);
+        self.strict_wait_ms.store(wait_ms, Ordering::Relaxed);
+        self.strict
+            .store(consistency == Consistency::Strict, Ordering::Release);
     }
 
     /// The catalogue generation.
@@ -205,13 +208,14 @@ impl Coherence {
         (self.hasher.hash_one(id) % STRIPES as u64) as usize
     }
 
-    fn bump_for(&self, change: Change<'_>) -> Bump {
-        match change {
-            Change::Catalogue => Bump::Catalogue,
-            Change::Sessions => Bump::Sessions,
-            Change::User(uid) => Bump::User(self.stripe(uid.as_str())),
-            Change::Key(id) => Bump::Key(self.stripe(id.as_str())),
-            Change::AllKeys => Bump::AllKeys,
+    fn bump_for(&self, scope: Scope<'_>) -> Bump {
+        match scope {
+            Scope::Catalogue => Bump::Catalogue,
+            Scope::Sessions => Bump::Sessions,
+            Scope::User(uid) => Bump::User(self.stripe(uid)),
+            Scope::Key(id) => Bump::Key(self.stripe(id)),
+            Scope::AllUsers => Bump::AllUsers,
+            Scope::AllKeys => Bump::AllKeys,
         }
     }
 
@@ -248,7 +252,7 @@ impl Coherence {
     /// Moves the generations `changes` cover (a write of this process ended).
     pub fn apply(&self, changes: &[Change<'_>]) {
         for &change in changes {
-            self.bump(self.bump_for(change));
+            self.bump(self.bump_for(change.into()));
         }
     }
 
@@ -257,7 +261,7 @@ impl Coherence {
     pub fn invalidation<'a>(&'a self, changes: &[Change<'_>]) -> Invalidation<'a> {
         Invalidation {
             coherence: self,
-            bumps: changes.iter().map(|&c| self.bump_for(c)).collect(),
+            bumps: changes.iter().map(|&c| self.bump_for(c.into())).collect(),
         }
     }
 
@@ -273,7 +277,7 @@ impl Coherence {
         let generation = match &parsed {
             Ok((generation, bumps)) => {
                 for &bump in bumps {
-                    self.bump(self.bump_for_owned(bump));
+                    self.bump(self.bump_for(bump));
                 }
                 counter!(NOTIFICATIONS_METRIC, "kind" => "change").increment(1);
                 Some(*generation)
@@ -290,18 +294,6 @@ impl Coherence {
             None => self.request_resubscribe(),
         }
         parsed.map(|_| ()).map_err(|(_, e)| e)
-    }
-
-    fn bump_for_owned(&self, scope: Scope<'_>) -> Bump {
-        match scope {
-            Scope::Catalogue => Bump::Catalogue,
-            Scope::Sessions => Bump::Sessions,
-            Scope::User(uid) => Bump::User(self.stripe(uid)),
-            Scope::Key(id) => Bump::Key(self.stripe(id)),
-            Scope::AllUsers => Bump::AllUsers,
-            Scope::AllKeys => Bump::AllKeys,
-            Scope::Everything => Bump::Everything,
-        }
     }
 
     fn advance(&self, generation: i64) {
@@ -362,10 +354,10 @@ impl Coherence {
     where
         F: std::future::Future<Output = Option<i64>>,
     {
-        let (consistency, wait) = self.consistency();
-        if !self.shared || consistency != Consistency::Strict || !self.caching() {
+        if !self.shared || !self.strict.load(Ordering::Acquire) || !self.caching() {
             return true;
         }
+        let wait = Duration::from_millis(self.strict_wait_ms.load(Ordering::Relaxed));
         let Some(target) = read.await else {
             counter!(STRICT_METRIC, "result" => "error").increment(1);
             tracing::warn!("strict consistency: cannot read the store's generation");
@@ -431,7 +423,18 @@ enum Scope<'a> {
     Key(&'a str),
     AllUsers,
     AllKeys,
-    Everything,
+}
+
+impl<'a> From<Change<'a>> for Scope<'a> {
+    fn from(change: Change<'a>) -> Self {
+        match change {
+            Change::Catalogue => Scope::Catalogue,
+            Change::Sessions => Scope::Sessions,
+            Change::User(uid) => Scope::User(uid.as_str()),
+            Change::Key(id) => Scope::Key(id.as_str()),
+            Change::AllKeys => Scope::AllKeys,
+        }
+    }
 }
 
 impl Scope<'_> {
@@ -449,7 +452,6 @@ impl Scope<'_> {
             }
             Scope::AllUsers => out.push('U'),
             Scope::AllKeys => out.push('K'),
-            Scope::Everything => out.push('*'),
         }
     }
 
@@ -459,7 +461,6 @@ impl Scope<'_> {
             "s" => Scope::Sessions,
             "U" => Scope::AllUsers,
             "K" => Scope::AllKeys,
-            "*" => Scope::Everything,
             _ => {
                 if let Some(uid) = raw.strip_prefix("u:").filter(|s| !s.is_empty()) {
                     Scope::User(uid)
@@ -491,14 +492,10 @@ pub(crate) fn encode_scopes(changes: &[Change<'_>]) -> String {
 fn join_scopes(changes: &[Change<'_>], whole_users: bool, whole_keys: bool) -> String {
     let mut scopes: Vec<Scope<'_>> = Vec::with_capacity(changes.len());
     for &change in changes {
-        let scope = match change {
-            Change::Catalogue => Scope::Catalogue,
-            Change::Sessions => Scope::Sessions,
-            Change::User(_) if whole_users => Scope::AllUsers,
-            Change::User(uid) => Scope::User(uid.as_str()),
-            Change::AllKeys => Scope::AllKeys,
-            Change::Key(_) if whole_keys => Scope::AllKeys,
-            Change::Key(id) => Scope::Key(id.as_str()),
+        let scope = match Scope::from(change) {
+            Scope::User(_) if whole_users => Scope::AllUsers,
+            Scope::Key(_) if whole_keys => Scope::AllKeys,
+            scope => scope,
         };
         let named = matches!(scope, Scope::User(_) | Scope::Key(_));
         if named || !scopes.contains(&scope) {
