@@ -7,107 +7,34 @@
 //! entitlement whose window contains now (± the clock-skew tolerance) to a package that contains the
 //! asset directly or through the package graph, or a direct asset grant → every package on that path
 //! admits the session's country. The first rule that fails decides the denial.
+//!
+//! Two halves: [`Decider`] (this file) loads what the next rule needs — the asset's view, the playback
+//! session, the user's view and direct grant, through the catalogue and its decision cache — and
+//! turns a store failure into [`Denial::StoreUnavailable`]. The rules — `rules` orders them;
+//! `session`, `entitlement` (with `windows` and `paths`) and `region` each hold one — are pure
+//! functions over those loaded values and `now`: they never touch the store, a clock or the network.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod entitlement;
+mod outcome;
+mod paths;
+mod region;
+mod rules;
+mod session;
+mod windows;
+
+pub use outcome::{Decision, Denial, Grant, Rule, Step};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use crate::catalog::{
-    AssetView, Catalog, CatalogError, Entitlement, PlaybackSession, PlaybackSessions,
-};
-use crate::ids::{AssetId, CustomerCookie, PackageId, UserId};
-
-/// The rule a step of the trail is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Rule {
-    FreePackage,
-    Session,
-    Entitlement,
-    Region,
-}
-
-/// One step of the explanation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    pub rule: Rule,
-    pub passed: bool,
-    pub detail: String,
-}
-
-/// Why the answer is no.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denial {
-    SessionRequired,
-    SessionUnknown,
-    SessionExpired,
-    NotEntitled,
-    EntitlementExpired,
-    EntitlementNotYetValid,
-    RegionNotAllowed,
-    StoreUnavailable,
-}
-
-/// What allowed the answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Grant {
-    /// The user, when a session or the caller named one (free packages need none).
-    pub uid: Option<UserId>,
-    /// The package whose entitlement (or freeness) allows; `None` for a direct asset grant.
-    pub package: Option<PackageId>,
-    /// Entitled package → … → the package that contains the asset.
-    pub path: Vec<PackageId>,
-    /// The entitlement's own concurrency limit (monetization entitlements carry one).
-    pub concurrency_limit: Option<u32>,
-    /// The entitlement's own concurrency policy, when it sets one.
-    pub concurrency_policy: Option<crate::config::ConcurrencyPolicy>,
-    /// Who holds the stream this playback opens (the session's device, or the session): SEES path only.
-    #[serde(skip)]
-    pub holder: Option<String>,
-}
-
-/// Countries where EU content-portability (Regulation (EU) 2017/1128) lets a subscriber travelling from
-/// another member state keep access: the EU and the EEA.
-const PORTABILITY: [&str; 30] = [
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
-];
-
-/// Whether an entitlement obtained in `origin` travels to `country`.
-fn travels(origin: &str, country: &str) -> bool {
-    let member = |c: &str| PORTABILITY.iter().any(|m| m.eq_ignore_ascii_case(c));
-    member(origin) && member(country)
-}
-
-/// The answer and its explanation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub asset: AssetId,
-    /// The user the decision was about, once known (also on a denial after the session rule).
-    pub viewer: Option<UserId>,
-    pub trail: Vec<Step>,
-    pub outcome: Result<Grant, Denial>,
-}
-
-impl Decision {
-    /// Whether the viewer may play.
-    pub fn allowed(&self) -> bool {
-        self.outcome.is_ok()
-    }
-
-    /// The last failed step's detail (for `errorText`).
-    pub fn why(&self) -> String {
-        self.trail
-            .iter()
-            .rev()
-            .find(|s| !s.passed)
-            .map(|s| s.detail.clone())
-            .unwrap_or_default()
-    }
-}
+use crate::catalog::{AssetEntitlement, Catalog, CatalogError, PlaybackSessions, UserView};
+use crate::ids::{AssetId, CustomerCookie, UserId};
+use entitlement::Holdings;
+use rules::{NeedsHoldings, Next};
+use session::SessionLookup;
+use windows::Moment;
 
 /// Evaluates the rules.
 #[derive(Debug, Clone)]
@@ -115,30 +42,6 @@ pub struct Decider {
     catalog: Catalog,
     sessions: PlaybackSessions,
     skew: Duration,
-}
-
-struct Trail {
-    asset: AssetId,
-    steps: Vec<Step>,
-}
-
-impl Trail {
-    fn step(&mut self, rule: Rule, passed: bool, detail: impl Into<String>) {
-        self.steps.push(Step {
-            rule,
-            passed,
-            detail: detail.into(),
-        });
-    }
-
-    fn done(self, outcome: Result<Grant, Denial>) -> Decision {
-        Decision {
-            asset: self.asset,
-            viewer: None,
-            trail: self.steps,
-            outcome,
-        }
-    }
 }
 
 impl Decider {
@@ -165,29 +68,23 @@ impl Decider {
         cookie: Option<&CustomerCookie>,
         now: DateTime<Utc>,
     ) -> Decision {
-        let mut trail = Trail {
-            asset: asset.clone(),
-            steps: Vec::new(),
+        let view = match self.catalog.asset_view(asset).await {
+            Ok(view) => view,
+            Err(e) => return store_failure(e, rules::unavailable(asset)),
         };
-        let containing = match self.free_package(asset, &mut trail).await {
-            Ok(Ok(grant)) => return trail.done(Ok(grant)),
-            Ok(Err(containing)) => containing,
-            Err(e) => return store_failure(trail, e),
+        let needs_viewer = match rules::free_package(asset, &view, None) {
+            Next::Decided(decision) => return decision,
+            Next::Continue(needs) => needs,
         };
-        let session = match self.live_session(cookie, now, &mut trail).await {
-            Ok(Ok(session)) => session,
-            Ok(Err(denial)) => return trail.done(Err(denial)),
-            Err(e) => return store_failure(trail, e),
+        let lookup = match self.lookup(cookie).await {
+            Ok(lookup) => lookup,
+            Err(e) => return store_failure(e, needs_viewer.unavailable()),
         };
-        let mut decision = self
-            .entitlement_and_region(
-                trail,
-                containing,
-                &session.uid,
-                session.country.as_deref(),
-                now,
-            )
-            .await;
+        let (needs_holdings, session) = match needs_viewer.by_session(lookup, now) {
+            Next::Decided(decision) => return decision,
+            Next::Continue(viewed) => viewed,
+        };
+        let mut decision = self.with_holdings(needs_holdings, &view, now).await;
         if let (Ok(grant), Some(cookie)) = (&mut decision.outcome, cookie) {
             grant.holder = Some(self.sessions.stream_holder(&session, cookie));
         }
@@ -202,25 +99,16 @@ impl Decider {
         country: Option<&str>,
         now: DateTime<Utc>,
     ) -> Decision {
-        let mut trail = Trail {
-            asset: asset.clone(),
-            steps: Vec::new(),
+        let view = match self.catalog.asset_view(asset).await {
+            Ok(view) => view,
+            Err(e) => return store_failure(e, rules::unavailable(asset)),
         };
-        let containing = match self.free_package(asset, &mut trail).await {
-            Ok(Ok(grant)) => {
-                let mut decision = trail.done(Ok(Grant {
-                    uid: Some(uid.clone()),
-                    ..grant
-                }));
-                decision.viewer = Some(uid.clone());
-                return decision;
-            }
-            Ok(Err(containing)) => containing,
-            Err(e) => return store_failure(trail, e),
+        let needs_viewer = match rules::free_package(asset, &view, Some(uid)) {
+            Next::Decided(decision) => return decision,
+            Next::Continue(needs) => needs,
         };
-        trail.step(Rule::Session, true, format!("the viewer is user {uid}"));
-        self.entitlement_and_region(trail, containing, uid, country, now)
-            .await
+        let needs_holdings = needs_viewer.by_user(uid, country);
+        self.with_holdings(needs_holdings, &view, now).await
     }
 
     /// Only the session rule (device registrations need a known viewer, not an entitlement).
@@ -229,13 +117,8 @@ impl Decider {
         cookie: Option<&CustomerCookie>,
         now: DateTime<Utc>,
     ) -> Result<UserId, (Denial, String)> {
-        let mut trail = Trail {
-            asset: AssetId::parse("-").expect("a valid placeholder"),
-            steps: Vec::new(),
-        };
-        match self.live_session(cookie, now, &mut trail).await {
-            Ok(Ok(session)) => Ok(session.uid),
-            Ok(Err(denial)) => Err((denial, trail.done(Err(denial)).why())),
+        match self.lookup(cookie).await {
+            Ok(lookup) => session::session_only(lookup, now),
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
                 Err((Denial::StoreUnavailable, String::new()))
@@ -243,310 +126,50 @@ impl Decider {
         }
     }
 
-    /// The free-package rule: a grant, or what the catalogue says about the asset.
-    async fn free_package(
-        &self,
-        asset: &AssetId,
-        trail: &mut Trail,
-    ) -> Result<Result<Grant, Arc<AssetView>>, CatalogError> {
-        let view = self.catalog.asset_view(asset).await?;
-        if let Some(free) = view.containing.iter().find(|p| p.free) {
-            trail.step(
-                Rule::FreePackage,
-                true,
-                format!("free package {} contains asset {asset}", free.id),
-            );
-            return Ok(Ok(Grant {
-                package: Some(free.id.clone()),
-                path: vec![free.id.clone()],
-                ..Grant::default()
-            }));
-        }
-        trail.step(
-            Rule::FreePackage,
-            false,
-            format!(
-                "no free package contains asset {asset} ({} package(s) do)",
-                view.containing.len()
-            ),
-        );
-        Ok(Err(view))
-    }
-
-    async fn live_session(
-        &self,
-        cookie: Option<&CustomerCookie>,
-        now: DateTime<Utc>,
-        trail: &mut Trail,
-    ) -> Result<Result<PlaybackSession, Denial>, CatalogError> {
+    /// What the store holds for `cookie`.
+    async fn lookup(&self, cookie: Option<&CustomerCookie>) -> Result<SessionLookup, CatalogError> {
         let Some(cookie) = cookie else {
-            trail.step(
-                Rule::Session,
-                false,
-                "no customerCookie: a playback session is required",
-            );
-            return Ok(Err(Denial::SessionRequired));
+            return Ok(SessionLookup::NoCookie);
         };
-        match self.sessions.resolve(cookie).await? {
-            None => {
-                trail.step(
-                    Rule::Session,
-                    false,
-                    "the customerCookie names no playback session",
-                );
-                Ok(Err(Denial::SessionUnknown))
-            }
-            Some(session) if !session.is_live(now) => {
-                let detail = match session.revoked_at {
-                    Some(at) => format!("the playback session was revoked at {}", at.to_rfc3339()),
-                    None => format!(
-                        "the playback session expired at {}",
-                        session.expires_at.to_rfc3339()
-                    ),
-                };
-                trail.step(Rule::Session, false, detail);
-                Ok(Err(Denial::SessionExpired))
-            }
-            Some(session) => {
-                trail.step(
-                    Rule::Session,
-                    true,
-                    format!(
-                        "live session of user {}{}",
-                        session.uid,
-                        session
-                            .country
-                            .as_deref()
-                            .map(|c| format!(" in {c}"))
-                            .unwrap_or_default()
-                    ),
-                );
-                Ok(Ok(session))
-            }
-        }
+        Ok(match self.sessions.resolve(cookie).await? {
+            None => SessionLookup::Unknown,
+            Some(session) => SessionLookup::Found(session),
+        })
     }
 
-    async fn entitlement_and_region(
+    /// Loads the viewer's holdings and runs the entitlement and region rules at `now`.
+    async fn with_holdings(
         &self,
-        mut trail: Trail,
-        containing: Arc<AssetView>,
-        uid: &UserId,
-        country: Option<&str>,
+        needs: NeedsHoldings,
+        view: &crate::catalog::AssetView,
         now: DateTime<Utc>,
     ) -> Decision {
-        let mut decision = match self
-            .entitlement_paths(&mut trail, containing, uid, country, now)
-            .await
-        {
-            Ok(outcome) => trail.done(outcome),
-            Err(e) => store_failure(trail, e),
-        };
-        decision.viewer = Some(uid.clone());
-        decision
-    }
-
-    async fn entitlement_paths(
-        &self,
-        trail: &mut Trail,
-        view: Arc<AssetView>,
-        uid: &UserId,
-        country: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Result<Grant, Denial>, CatalogError> {
-        let skew = chrono::Duration::from_std(self.skew).unwrap_or_default();
-        let asset = trail.asset.clone();
-        let user = self.catalog.user_view(uid).await?;
-        // A direct asset grant, active within the tolerance.
-        if let Some(grant) = self.catalog.asset_grant_in(&user, uid, &asset).await? {
-            if grant.start - skew <= now && grant.end.is_none_or(|end| now < end + skew) {
-                trail.step(
-                    Rule::Entitlement,
-                    true,
-                    format!(
-                        "user {uid} holds a direct grant to asset {}",
-                        grant.asset_id
-                    ),
-                );
-                return Ok(Ok(Grant {
-                    uid: Some(uid.clone()),
-                    ..Grant::default()
-                }));
+        match self.holdings(needs.uid(), needs.asset()).await {
+            Ok((user, asset_grant)) => {
+                let holdings = Holdings {
+                    entitlements: &user.entitlements,
+                    asset_grant: asset_grant.as_ref(),
+                };
+                needs.decide(view, holdings, Moment::new(now, self.skew))
             }
+            Err(e) => store_failure(e, needs.unavailable()),
         }
-        // Packages that contain the asset, and their ancestors (child → parents edges).
-        let leaves: Vec<&PackageId> = view.containing.iter().map(|p| &p.id).collect();
-        let edges = &view.ancestor_edges;
-        let candidates: BTreeSet<&PackageId> = leaves
-            .iter()
-            .copied()
-            .chain(edges.iter().map(|(_, p)| p))
-            .collect();
-        let held: Vec<&Entitlement> = user
-            .entitlements
-            .iter()
-            .filter(|e| candidates.contains(&e.package_id))
-            .collect();
-        if held.is_empty() {
-            trail.step(
-                Rule::Entitlement,
-                false,
-                format!("user {uid} holds no entitlement to a package containing asset {asset}"),
-            );
-            return Ok(Err(Denial::NotEntitled));
-        }
-        let active: Vec<_> = held
-            .iter()
-            .filter(|e| e.start - skew <= now && e.end.is_none_or(|end| now < end + skew))
-            .collect();
-        if active.is_empty() {
-            let future = held.iter().any(|e| e.start - skew > now);
-            let (denial, word) = if future {
-                (Denial::EntitlementNotYetValid, "is not valid yet")
-            } else {
-                (Denial::EntitlementExpired, "has expired")
-            };
-            let which = held
-                .iter()
-                .map(|e| e.package_id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            trail.step(
-                Rule::Entitlement,
-                false,
-                format!("user {uid}'s entitlement ({which}) {word}"),
-            );
-            return Ok(Err(denial));
-        }
-        // For each active entitlement, the paths down to a package that contains the asset.
-        let leaf_set: BTreeSet<&PackageId> = leaves.iter().copied().collect();
-        let mut children: BTreeMap<&PackageId, Vec<&PackageId>> = BTreeMap::new();
-        for (child, parent) in edges {
-            children.entry(parent).or_default().push(child);
-        }
-        let mut paths: Vec<Vec<PackageId>> = Vec::new();
-        for entitlement in &active {
-            collect_paths(
-                &entitlement.package_id,
-                &children,
-                &leaf_set,
-                &mut vec![],
-                &mut paths,
-            );
-        }
-        let Some(first) = paths.first() else {
-            trail.step(
-                Rule::Entitlement,
-                false,
-                format!("user {uid}'s entitlements reach no package containing asset {asset}"),
-            );
-            return Ok(Err(Denial::NotEntitled));
-        };
-        trail.step(
-            Rule::Entitlement,
-            true,
-            format!("user {uid} is entitled through {}", describe(first)),
-        );
-        // Region: every package on the path must admit the country.
-        let rules = &view.rules;
-        let admits = |path: &Vec<PackageId>| {
-            path.iter().all(|id| {
-                rules.get(id).is_none_or(|r| {
-                    r.regions.is_empty()
-                        || country.is_some_and(|c| {
-                            r.regions
-                                .iter()
-                                .any(|region| region.as_str().eq_ignore_ascii_case(c))
-                        })
-                })
-            })
-        };
-        let entitlement_of =
-            |path: &[PackageId]| active.iter().find(|e| path.first() == Some(&e.package_id));
-        let grant = |path: &Vec<PackageId>| Grant {
-            uid: Some(uid.clone()),
-            package: path.first().cloned(),
-            path: path.clone(),
-            concurrency_limit: entitlement_of(path).and_then(|e| e.concurrency_limit),
-            concurrency_policy: entitlement_of(path).and_then(|e| e.concurrency_policy),
-            holder: None,
-        };
-        if let Some(path) = paths.iter().find(|p| admits(p)) {
-            trail.step(
-                Rule::Region,
-                true,
-                match country {
-                    Some(c) => format!("{c} is admitted along {}", describe(path)),
-                    None => "no package on the path restricts regions".to_owned(),
-                },
-            );
-            return Ok(Ok(grant(path)));
-        }
-        // Travel access: an entitlement obtained in an EU/EEA country keeps working in another one.
-        let travelling = country.and_then(|c| {
-            paths.iter().find_map(|path| {
-                let origin = active
-                    .iter()
-                    .find(|e| path.first() == Some(&e.package_id))
-                    .and_then(|e| e.origin_country.clone())?;
-                travels(&origin, c).then_some((path, origin))
-            })
-        });
-        if let Some((path, origin)) = travelling {
-            trail.step(
-                Rule::Region,
-                true,
-                format!(
-                    "{} is outside the whitelist of {}, but the entitlement was obtained in {origin}: EU \
-                     portability grants travel access",
-                    country.unwrap_or_default(),
-                    describe(path)
-                ),
-            );
-            return Ok(Ok(grant(path)));
-        }
-        trail.step(
-            Rule::Region,
-            false,
-            format!(
-                "{} is not in the region whitelist of {}",
-                country.unwrap_or("an unknown country"),
-                describe(first)
-            ),
-        );
-        Ok(Err(Denial::RegionNotAllowed))
+    }
+
+    /// The user's view of `uid` and the direct grant to `asset`, active or not.
+    async fn holdings(
+        &self,
+        uid: &UserId,
+        asset: &AssetId,
+    ) -> Result<(Arc<UserView>, Option<AssetEntitlement>), CatalogError> {
+        let user = self.catalog.user_view(uid).await?;
+        let grant = self.catalog.asset_grant_in(&user, uid, asset).await?;
+        Ok((user, grant))
     }
 }
 
-/// Every path from `from` down to a package in `leaves` (depth is bounded by the graph limit).
-fn collect_paths(
-    from: &PackageId,
-    children: &BTreeMap<&PackageId, Vec<&PackageId>>,
-    leaves: &BTreeSet<&PackageId>,
-    prefix: &mut Vec<PackageId>,
-    out: &mut Vec<Vec<PackageId>>,
-) {
-    if prefix.contains(from) || prefix.len() > 64 {
-        return;
-    }
-    prefix.push(from.clone());
-    if leaves.contains(from) {
-        out.push(prefix.clone());
-    }
-    for child in children.get(from).into_iter().flatten() {
-        collect_paths(child, children, leaves, prefix, out);
-    }
-    prefix.pop();
-}
-
-fn describe(path: &[PackageId]) -> String {
-    let names: Vec<&str> = path.iter().map(PackageId::as_str).collect();
-    match names.len() {
-        1 => format!("package {}", names[0]),
-        _ => format!("packages {}", names.join(" → ")),
-    }
-}
-
-fn store_failure(trail: Trail, e: CatalogError) -> Decision {
+/// Logs the store failure `e` and answers `decision` (a [`Denial::StoreUnavailable`]).
+fn store_failure(e: CatalogError, decision: Decision) -> Decision {
     tracing::error!(error = %e, "catalogue read failed during a decision");
-    trail.done(Err(Denial::StoreUnavailable))
+    decision
 }
