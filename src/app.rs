@@ -23,11 +23,10 @@ use crate::expressplay::{ClientSetupError, ExpressPlayClient};
 use crate::ids::ContentId;
 use crate::keys::{KeyStore, KeyStoreError, MasterKey, MasterKeyError, MASTER_KEY_ENV};
 use crate::net::rate_limit::RateLimiter;
-use crate::net::{serve_tls, ClientGate, ConnectionLimits, TlsSource};
+use crate::net::{serve_tls, ClientGate, ConnectionLimits, EdgeAnswers, TlsSource};
 use crate::ops::{serve_plain, Health, OpsState};
+use crate::playback::{EntitlementService, ServiceParts, TokenDefaults};
 use crate::sees::handler::SeesState;
-use crate::sees::service::ServiceParts;
-use crate::sees::{EntitlementService, TokenDefaults};
 use crate::store::coherence;
 use crate::store::subscriber::Subscriber;
 use crate::store::{redact_password, Store, StoreError};
@@ -176,6 +175,7 @@ impl Application {
             sessions.clone(),
             Duration::from_secs(settings.decision.clock_skew_s),
         );
+        let expressplay = Arc::new(ExpressPlayClient::new(&settings.expressplay)?);
         let service = Arc::new(EntitlementService::new(ServiceParts {
             decider: decider.clone(),
             open_mode: match settings.decision.mode {
@@ -194,7 +194,7 @@ impl Application {
             max_devices: settings.devices.max_per_user,
             keys: Arc::clone(&keys),
             devices: stores.devices,
-            expressplay: ExpressPlayClient::new(&settings.expressplay)?,
+            expressplay: Arc::clone(&expressplay),
             defaults: TokenDefaults {
                 lifetime: settings.expressplay.token_lifetime,
                 rental_duration_s: settings.expressplay.rental_duration_s,
@@ -207,6 +207,7 @@ impl Application {
                 .collect(),
             upstream_budget: settings.upstream_budget(),
             clock,
+            quote: crate::sees::errors::quote,
         }));
         let state = Arc::new(SeesState {
             service: Arc::clone(&service),
@@ -255,7 +256,7 @@ impl Application {
         let ops_router = crate::ops::router(Arc::new(OpsState {
             health: Arc::clone(&health),
             metrics: crate::ops::metrics::install(),
-            service: Arc::clone(&state.service),
+            expressplay,
             tls: Arc::clone(gate.tls()),
             audit: audit.clone(),
             keys: Arc::clone(&keys),
@@ -354,6 +355,8 @@ impl Application {
         let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        // The SEES shape of what the TLS listeners refuse before routing.
+        let answers: Arc<dyn EdgeAnswers> = Arc::new(crate::sees::SeesEdge);
         let (ops_stop, ops_stopped) = tokio::sync::watch::channel(false);
         let ops = self.ops;
         tracing::info!(addr = %ops.local_addr, "ops listener ready (plain HTTP)");
@@ -372,6 +375,7 @@ impl Application {
             ..self.limits
         };
         let admin_stopped = signal(stopped.clone());
+        let admin_answers = Arc::clone(&answers);
         let admin_task = async move {
             match admin.tls {
                 Some(tls) => {
@@ -381,6 +385,7 @@ impl Application {
                         TlsSource::Fixed(tls),
                         admin.router,
                         admin_limits,
+                        admin_answers,
                         admin_stopped,
                     )
                     .await;
@@ -414,6 +419,7 @@ impl Application {
             TlsSource::Live(self.gate),
             self.router,
             self.limits,
+            answers,
             signal(stopped),
         );
         let trigger = async move {

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod keys;
 pub mod net;
 pub mod ops;
+pub mod playback;
 pub mod sees;
 pub mod store;
 pub mod telemetry;

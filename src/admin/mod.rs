@@ -69,7 +69,7 @@ pub struct AdminState {
     /// The issuers of entitlement tokens, by provider name.
     pub entitlement_providers: EntitlementProviders,
     /// The SEES flow the entitlement-token endpoints share (decision, lease, keys, ExpressPlay).
-    pub playback: Arc<crate::sees::EntitlementService>,
+    pub playback: Arc<crate::playback::EntitlementService>,
     /// The Akamai signer, when `entitlement_tokens.akamai_key` is set.
     pub edge_auth: Option<crate::akamai::EdgeAuth>,
     /// `entitlement_tokens.country_header`.

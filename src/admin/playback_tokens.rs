@@ -24,8 +24,9 @@ use super::auth::{Access, Caller};
 use super::envelope::{decode_body, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
 use super::AdminState;
+use crate::decision::Denial;
 use crate::ids::{AssetId, DeviceId, UserId};
-use crate::sees::{ErrorCode, PlaybackRefusal, PlaybackToken, UserPlayback};
+use crate::playback::{PlaybackRefusal, PlaybackToken, Refusal, UserPlayback};
 
 /// The longest accepted playback URL, in bytes.
 pub const MAX_PLAYBACK_URL_BYTES: usize = 4096;
@@ -243,17 +244,20 @@ async fn issue(
     }
 }
 
-/// The admin error for a refusal.
+/// The admin error for a refusal: the one table. The message quotes the SEES number the same refusal
+/// gets on the SEES endpoint.
 async fn refusal_error(state: &AdminState, asset: &AssetId, refusal: PlaybackRefusal) -> ApiError {
-    let sees = |code: ErrorCode, why: &str| {
+    let sees = |refusal: &Refusal| {
+        let quoted = state.playback.quote(refusal);
+        let why = refusal.detail();
         if why.is_empty() {
-            format!("SEES {}: {}", code.number(), code.summary())
+            format!("SEES {}: {}", quoted.number, quoted.summary)
         } else {
-            format!("SEES {}: {why}", code.number())
+            format!("SEES {}: {why}", quoted.number)
         }
     };
     match refusal {
-        PlaybackRefusal::NotEntitled { code, decision } => {
+        PlaybackRefusal::NotEntitled { refusal, .. } => {
             match state
                 .catalog
                 .packages_containing(std::slice::from_ref(asset))
@@ -265,13 +269,11 @@ async fn refusal_error(state: &AdminState, asset: &AssetId, refusal: PlaybackRef
                         format!("asset {asset} is in no package"),
                     )
                 }
-                Ok(_) => ApiError::new(AdminCode::NotEntitled, sees(code, &decision.why())),
+                Ok(_) => ApiError::new(AdminCode::NotEntitled, sees(&refusal)),
                 Err(e) => e.into(),
             }
         }
-        PlaybackRefusal::Refused { code, detail } => {
-            ApiError::new(AdminCode::NotEntitled, sees(code, &detail))
-        }
+        PlaybackRefusal::Refused(refusal) => ApiError::new(AdminCode::NotEntitled, sees(&refusal)),
         PlaybackRefusal::NoContentKey => ApiError::new(
             AdminCode::ContentKeyNotFound,
             format!("no content key protects asset {asset} (sees keys add --asset-id)"),
@@ -280,9 +282,15 @@ async fn refusal_error(state: &AdminState, asset: &AssetId, refusal: PlaybackRef
             AdminCode::AmbiguousContentKey,
             format!("several content keys protect asset {asset}; keep one per asset"),
         ),
-        PlaybackRefusal::Failed { code, detail } => match code.number() {
-            4000..=4999 => ApiError::new(AdminCode::UpstreamFailed, sees(code, &detail)),
-            5001 | 5003 => ApiError::plain(AdminCode::StoreUnavailable),
+        PlaybackRefusal::Failed(refusal) => match &refusal {
+            Refusal::Upstream { .. } | Refusal::UnreadableRecord(_) => {
+                ApiError::new(AdminCode::UpstreamFailed, sees(&refusal))
+            }
+            Refusal::StoreUnavailable
+            | Refusal::NotEntitled {
+                denial: Denial::StoreUnavailable,
+                ..
+            } => ApiError::plain(AdminCode::StoreUnavailable),
             _ => ApiError::plain(AdminCode::Internal),
         },
     }

@@ -1,17 +1,14 @@
 //! The per-request checks of the SEES listener, before the router: the connection's client
 //! certificate must not be revoked by the current CRLs, must be on the current allow-list, and its
-//! identity (SPKI hash) must be within its rate limit. Refusals are answered in the SEES error shape
-//! (1014, 1015 with HTTP 403; 1016 with HTTP 429 and `Retry-After`), logged and counted.
+//! identity (SPKI hash) must be within its rate limit. Refusals are logged and counted here and
+//! answered by the listener's [`EdgeAnswers`](super::EdgeAnswers) (for SEES: 1014, 1015 with HTTP
+//! 403; 1016 with HTTP 429 and `Retry-After`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{header, HeaderValue};
-use axum::response::Response;
-
+use super::answers::EdgeRefusal;
 use super::rate_limit::{retry_after_seconds, RateLimiter, Verdict};
-use crate::sees::handler::refuse;
-use crate::sees::ErrorCode;
 use crate::tls::live::LiveTls;
 use crate::tls::peer::PeerCertificate;
 
@@ -34,14 +31,14 @@ impl ClientGate {
     }
 
     /// The refusal for a request from `peer`, or `None` when it may proceed.
-    pub fn check(&self, peer: Option<&PeerCertificate>) -> Option<Response> {
+    pub fn check(&self, peer: Option<&PeerCertificate>) -> Option<EdgeRefusal> {
         let current = self.tls.current();
         let counters = self.tls.counters();
         let Some(peer) = peer else {
             // The listener requires a verified certificate; one that cannot be parsed is refused.
             counters.count_not_allowed();
             tracing::info!("client certificate unreadable; request refused (1015)");
-            return Some(refuse(ErrorCode::ClientNotAllowed, ""));
+            return Some(EdgeRefusal::ClientNotAllowed);
         };
         if current.policy.is_revoked(peer) {
             counters.count_revoked();
@@ -50,7 +47,7 @@ impl ClientGate {
                 serial = %peer.serial_hex(),
                 "client certificate revoked by a CRL; request refused (1014)"
             );
-            return Some(refuse(ErrorCode::ClientRevoked, ""));
+            return Some(EdgeRefusal::ClientRevoked);
         }
         if !current.policy.admits(peer) {
             counters.count_not_allowed();
@@ -60,7 +57,7 @@ impl ClientGate {
                 spki_sha256 = %peer.spki_hex(),
                 "client certificate not in tls.allowed_clients; request refused (1015)"
             );
-            return Some(refuse(ErrorCode::ClientNotAllowed, ""));
+            return Some(EdgeRefusal::ClientNotAllowed);
         }
         if let Some(limiter) = &self.limiter {
             if let Verdict::Limited { retry_after, first } =
@@ -74,13 +71,9 @@ impl ClientGate {
                         "client over server.rate_limit_per_s; refusing with 1016 until it slows down"
                     );
                 }
-                let seconds = retry_after_seconds(retry_after);
-                let mut response =
-                    refuse(ErrorCode::RateLimited, &format!("retry after {seconds} s"));
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                return Some(response);
+                return Some(EdgeRefusal::RateLimited {
+                    retry_after_s: retry_after_seconds(retry_after),
+                });
             }
         }
         None

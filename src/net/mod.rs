@@ -2,7 +2,13 @@
 //! explanation instead), the verified client certificate attached to every request, HTTP/1.1 and
 //! HTTP/2 served by hyper, a cap on open connections, a maximum connection age, the per-request
 //! client gate (`gate`: revocation, allow-list, rate limit), and a graceful drain at shutdown.
+//! The client certificate is parsed once per connection, into the one
+//! [`PeerCertificate`](crate::tls::peer::PeerCertificate) the gate, the log and the handlers read.
+//!
+//! It serves no protocol of its own: refusals are answered by the [`EdgeAnswers`] it is given, so it
+//! never imports `sees` (or any other front end).
 
+pub mod answers;
 pub mod gate;
 pub mod rate_limit;
 
@@ -21,11 +27,10 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+pub use answers::{EdgeAnswers, EdgeRefusal, PlainAnswer};
 pub use gate::ClientGate;
 
 use crate::ops::metrics::{handshake_failed, HandshakeFailure};
-use crate::sees::wire::PROTOCOL_VERSION;
-use crate::sees::{ClientIdentity, EntitlementResponse, ErrorCode};
 use crate::tls::peer::PeerCertificate;
 
 /// Connection-level limits.
@@ -67,34 +72,18 @@ impl TlsSource {
     }
 }
 
-/// What a plaintext HTTP client on the TLS port is told before the connection closes.
-fn plaintext_answer() -> Vec<u8> {
-    let code = ErrorCode::TlsRequired;
-    let body = serde_json::to_string(&EntitlementResponse::denied(
-        String::new(),
-        PROTOCOL_VERSION,
-        code,
-        "use https:// with a client certificate",
-    ))
-    .unwrap_or_default();
-    format!(
-        "HTTP/1.1 {} Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        code.http_status(),
-        body.len()
-    )
-    .into_bytes()
-}
-
 /// Serves `router` over mutual TLS on `listener` until `shutdown` completes, then drains open
-/// connections for up to `limits.shutdown_grace`.
+/// connections for up to `limits.shutdown_grace`. Requests refused before routing (and plaintext HTTP
+/// on the port) are answered by `answers`.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: TlsSource,
     router: Router,
     limits: ConnectionLimits,
+    answers: Arc<dyn EdgeAnswers>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let plaintext: Arc<[u8]> = answers::plaintext_bytes(&answers.plaintext()).into();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (drain, draining) = tokio::sync::watch::channel(false);
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -132,19 +121,27 @@ pub async fn serve_tls(
         let router = router.clone();
         let http = Arc::clone(&http);
         let gate = gate.clone();
+        let answers = Arc::clone(&answers);
+        let plaintext = Arc::clone(&plaintext);
         let mut draining = draining.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let _open = crate::ops::metrics::OpenConnection::open(limits.name);
             let _ = tcp.set_nodelay(true);
-            let Some((tls, identity, certificate)) =
-                handshake(tcp, &acceptor, limits.handshake_timeout, limits.name).await
+            let Some((tls, certificate)) = handshake(
+                tcp,
+                &acceptor,
+                limits.handshake_timeout,
+                limits.name,
+                &plaintext,
+            )
+            .await
             else {
                 return;
             };
             tracing::debug!(
                 %peer,
-                client = identity.as_ref().map_or("-", ClientIdentity::short),
+                client = %certificate.as_deref().map_or_else(|| "-".to_owned(), PeerCertificate::short),
                 "connection established"
             );
             let service = TowerToHyperService::new(tower::service_fn(
@@ -152,14 +149,14 @@ pub async fn serve_tls(
                     if let Some(refusal) =
                         gate.as_ref().and_then(|g| g.check(certificate.as_deref()))
                     {
-                        return futures_util::future::Either::Left(std::future::ready(Ok(refusal)));
+                        let response = answers::refusal_response(answers.as_ref(), refusal);
+                        return futures_util::future::Either::Left(std::future::ready(Ok(
+                            response,
+                        )));
                     }
                     request
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
-                    if let Some(identity) = &identity {
-                        request.extensions_mut().insert(identity.clone());
-                    }
                     if let Some(certificate) = &certificate {
                         request.extensions_mut().insert(Arc::clone(certificate));
                     }
@@ -208,24 +205,25 @@ pub async fn serve_tls(
     }
 }
 
-/// The TLS handshake under its deadline, and the client certificate when one was presented (the
-/// server configuration decides whether one is required); `None` when the handshake fails (logged at
-/// debug: scanners are common).
+/// The TLS handshake under its deadline, and the client certificate, parsed (the one place it is),
+/// when one was presented (the server configuration decides whether one is required); `None` when
+/// the handshake fails (logged at debug: scanners are common) or the client spoke plaintext HTTP (it
+/// is sent `plaintext` first).
 async fn handshake(
     tcp: TcpStream,
     acceptor: &TlsAcceptor,
     deadline: Duration,
     listener: &'static str,
+    plaintext: &[u8],
 ) -> Option<(
     tokio_rustls::server::TlsStream<TcpStream>,
-    Option<ClientIdentity>,
     Option<Arc<PeerCertificate>>,
 )> {
     let outcome = tokio::time::timeout(deadline, async {
         let mut first = [0u8; 1];
         if tcp.peek(&mut first).await.ok()? == 1 && first[0].is_ascii_uppercase() {
             let mut tcp = tcp;
-            let _ = tcp.write_all(&plaintext_answer()).await;
+            let _ = tcp.write_all(plaintext).await;
             let _ = tcp.shutdown().await;
             tracing::debug!("plaintext HTTP on the TLS port");
             handshake_failed(listener, HandshakeFailure::PlaintextHttp);
@@ -254,28 +252,6 @@ async fn handshake(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first());
-    let identity = leaf.map(|leaf| ClientIdentity::from_der(leaf.as_ref()));
     let certificate = leaf.and_then(|leaf| PeerCertificate::parse(leaf.as_ref()).map(Arc::new));
-    Some((stream, identity, certificate))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plaintext_answer_is_a_well_formed_http_response() {
-        let answer = plaintext_answer();
-        let text = std::str::from_utf8(&answer).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(body.len(), length);
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(json["error"], ErrorCode::TlsRequired.number());
-    }
+    Some((stream, certificate))
 }

@@ -25,14 +25,15 @@ use super::health::Health;
 use super::metrics::{OpenConnection, Snapshot};
 use crate::catalog::StreamLeases;
 use crate::clock::Clock;
+use crate::expressplay::ExpressPlayClient;
 use crate::keys::KeyStore;
-use crate::sees::EntitlementService;
 
 /// What the ops routes read.
 pub struct OpsState {
     pub health: Arc<Health>,
     pub metrics: PrometheusHandle,
-    pub service: Arc<EntitlementService>,
+    /// The ExpressPlay client the application service calls (breaker states, counters).
+    pub expressplay: Arc<ExpressPlayClient>,
     /// The SEES listener's live TLS (reload and client-refusal counters).
     pub tls: Arc<crate::tls::live::LiveTls>,
     /// The audit log (events dropped when its queue is full).
@@ -83,8 +84,8 @@ async fn readyz(State(state): State<Arc<OpsState>>) -> Response {
 }
 
 async fn scrape(State(state): State<Arc<OpsState>>) -> Response {
-    let (token, record) = state.service.expressplay().breaker_states();
-    let counters = state.service.expressplay().counters();
+    let (token, record) = state.expressplay.breaker_states();
+    let counters = state.expressplay.counters();
     let load = |c: &std::sync::atomic::AtomicUsize| {
         u64::try_from(c.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(u64::MAX)
     };

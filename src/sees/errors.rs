@@ -1,7 +1,12 @@
 //! The SEES error numbers: one table, stable, grouped by cause. The README's table is generated from
 //! `ErrorCode::ALL` (see the `readme_table_matches_the_code` test), so the two cannot drift.
 //!
-//! A number is never reused for another meaning; new causes get new numbers in their group.
+//! A number is never reused for another meaning; new causes get new numbers in their group. The
+//! application's refusals (`playback::Refusal`) get their numbers here, in one match (`From<&Refusal>`).
+
+use crate::decision::Denial;
+use crate::expressplay::UpstreamError;
+use crate::playback::{QuotedCode, Refusal};
 
 /// Every error number sees answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,9 +304,64 @@ impl ErrorCode {
     }
 }
 
+/// The SEES number of each refusal of the application service: the one table.
+impl From<&Refusal> for ErrorCode {
+    fn from(refusal: &Refusal) -> ErrorCode {
+        match refusal {
+            Refusal::CookieRequired => ErrorCode::CookieRequired,
+            Refusal::UnknownContent => ErrorCode::UnknownContent,
+            Refusal::NotRegistrationContent => ErrorCode::NotRegistrationContent,
+            Refusal::WindowClosed(_) => ErrorCode::ContentWindowClosed,
+            Refusal::NotEntitled { denial, .. } => match denial {
+                Denial::SessionRequired => ErrorCode::SessionRequired,
+                Denial::SessionUnknown => ErrorCode::SessionUnknown,
+                Denial::SessionExpired => ErrorCode::SessionExpired,
+                Denial::NotEntitled => ErrorCode::NotEntitled,
+                Denial::EntitlementExpired => ErrorCode::EntitlementExpired,
+                Denial::EntitlementNotYetValid => ErrorCode::EntitlementNotYetValid,
+                Denial::RegionNotAllowed => ErrorCode::RegionNotAllowed,
+                Denial::StoreUnavailable => ErrorCode::StoreUnavailable,
+            },
+            Refusal::ConcurrencyLimit { .. } => ErrorCode::ConcurrencyLimit,
+            Refusal::DeviceLimit { .. } => ErrorCode::DeviceLimit,
+            Refusal::DeviceNotRegistered => ErrorCode::DeviceNotRegistered,
+            Refusal::SeveralDevices { .. } => ErrorCode::SeveralDevices,
+            Refusal::InvalidDeviceId => ErrorCode::InvalidDeviceId,
+            Refusal::Upstream { error, .. } => match error {
+                UpstreamError::Connect(_) | UpstreamError::Transport(_) => {
+                    ErrorCode::UpstreamUnreachable
+                }
+                UpstreamError::Timeout(_) | UpstreamError::BudgetSpent => {
+                    ErrorCode::UpstreamTimeout
+                }
+                UpstreamError::CircuitOpen => ErrorCode::UpstreamUnavailable,
+                UpstreamError::Busy => ErrorCode::UpstreamBusy,
+                UpstreamError::BadResponse(_) => ErrorCode::UpstreamBadResponse,
+                UpstreamError::Rejected { code, .. } => ErrorCode::for_expressplay(*code),
+            },
+            Refusal::UnreadableRecord(_) => ErrorCode::UpstreamBadResponse,
+            Refusal::StoreUnavailable => ErrorCode::StoreUnavailable,
+            Refusal::KeyUnreadable => ErrorCode::KeyUnreadable,
+            Refusal::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The SEES number and meaning of `refusal`, for front ends that quote it (the OEM token routes);
+/// the composition root hands this to the application service.
+pub fn quote(refusal: &Refusal) -> QuotedCode {
+    let code = ErrorCode::from(refusal);
+    QuotedCode {
+        number: code.number(),
+        summary: code.summary(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expressplay::{LifetimeExpired, RecordError};
+    use crate::playback::UpstreamService;
 
     #[test]
     fn numbers_are_unique_ordered_and_grouped() {
@@ -356,5 +416,141 @@ mod tests {
             "README.md's error table is out of date; paste this:\n{}",
             ErrorCode::markdown_table()
         );
+    }
+
+    fn upstream(error: UpstreamError) -> Refusal {
+        Refusal::Upstream {
+            service: UpstreamService::Token,
+            error,
+        }
+    }
+
+    fn not_entitled(denial: Denial) -> Refusal {
+        Refusal::NotEntitled {
+            denial,
+            why: String::new(),
+        }
+    }
+
+    /// Every refusal variant (and every denial and upstream error inside one) with the number it was
+    /// answered with before refusals became domain values.
+    fn every_refusal() -> Vec<(Refusal, i32)> {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        vec![
+            (Refusal::CookieRequired, 1013),
+            (Refusal::UnknownContent, 2001),
+            (Refusal::WindowClosed(LifetimeExpired(at)), 2002),
+            (Refusal::NotRegistrationContent, 2003),
+            (not_entitled(Denial::NotEntitled), 3001),
+            (not_entitled(Denial::EntitlementExpired), 3002),
+            (not_entitled(Denial::EntitlementNotYetValid), 3003),
+            (not_entitled(Denial::RegionNotAllowed), 3004),
+            (not_entitled(Denial::SessionRequired), 3005),
+            (not_entitled(Denial::SessionUnknown), 3006),
+            (not_entitled(Denial::SessionExpired), 3007),
+            (
+                Refusal::ConcurrencyLimit {
+                    limit: 1,
+                    next_free_at: at,
+                },
+                3008,
+            ),
+            (
+                Refusal::DeviceLimit {
+                    limit: 1,
+                    registered: 1,
+                },
+                3009,
+            ),
+            (Refusal::DeviceNotRegistered, 3101),
+            (Refusal::SeveralDevices { count: 2 }, 3102),
+            (Refusal::InvalidDeviceId, 3103),
+            (upstream(UpstreamError::Connect(String::new())), 4001),
+            (upstream(UpstreamError::Transport(String::new())), 4001),
+            (
+                upstream(UpstreamError::Timeout(std::time::Duration::from_secs(1))),
+                4002,
+            ),
+            (upstream(UpstreamError::BudgetSpent), 4002),
+            (
+                upstream(UpstreamError::Rejected {
+                    status: 400,
+                    code: None,
+                    text: String::new(),
+                }),
+                4003,
+            ),
+            (upstream(UpstreamError::BadResponse(String::new())), 4004),
+            (Refusal::UnreadableRecord(RecordError::NotJson), 4004),
+            (upstream(UpstreamError::CircuitOpen), 4005),
+            (upstream(UpstreamError::Busy), 4006),
+            (
+                upstream(UpstreamError::Rejected {
+                    status: 400,
+                    code: Some(-2019),
+                    text: String::new(),
+                }),
+                4013,
+            ),
+            (Refusal::internal("x"), 5000),
+            (Refusal::StoreUnavailable, 5001),
+            (not_entitled(Denial::StoreUnavailable), 5001),
+            (Refusal::KeyUnreadable, 5002),
+        ]
+    }
+
+    /// The variant's name; no wildcard, so a new variant must be added here (and to the list above).
+    fn variant(refusal: &Refusal) -> &'static str {
+        match refusal {
+            Refusal::CookieRequired => "CookieRequired",
+            Refusal::UnknownContent => "UnknownContent",
+            Refusal::NotRegistrationContent => "NotRegistrationContent",
+            Refusal::WindowClosed(_) => "WindowClosed",
+            Refusal::NotEntitled { .. } => "NotEntitled",
+            Refusal::ConcurrencyLimit { .. } => "ConcurrencyLimit",
+            Refusal::DeviceLimit { .. } => "DeviceLimit",
+            Refusal::DeviceNotRegistered => "DeviceNotRegistered",
+            Refusal::SeveralDevices { .. } => "SeveralDevices",
+            Refusal::InvalidDeviceId => "InvalidDeviceId",
+            Refusal::Upstream { .. } => "Upstream",
+            Refusal::UnreadableRecord(_) => "UnreadableRecord",
+            Refusal::StoreUnavailable => "StoreUnavailable",
+            Refusal::KeyUnreadable => "KeyUnreadable",
+            Refusal::Internal { .. } => "Internal",
+        }
+    }
+
+    #[test]
+    fn the_refusal_list_covers_every_variant() {
+        let listed: std::collections::HashSet<&str> =
+            every_refusal().iter().map(|(r, _)| variant(r)).collect();
+        assert_eq!(listed.len(), 15, "{listed:?}");
+    }
+
+    #[test]
+    fn metric_outcomes_follow_the_number_groups() {
+        use crate::ops::metrics::outcome_label;
+        let label = |code: ErrorCode| outcome_label(Some(code.number()));
+        assert_eq!(label(ErrorCode::NotEntitled), "denied");
+        assert_eq!(label(ErrorCode::UnknownContent), "denied");
+        assert_eq!(label(ErrorCode::MalformedJson), "error");
+        assert_eq!(label(ErrorCode::UpstreamRejected), "error");
+        assert_eq!(label(ErrorCode::Internal), "error");
+    }
+
+    #[test]
+    fn every_refusal_keeps_its_number() {
+        for (refusal, number) in every_refusal() {
+            assert_eq!(ErrorCode::from(&refusal).number(), number, "{refusal:?}");
+            assert_eq!(quote(&refusal).number, number, "{refusal:?}");
+            assert_eq!(quote(&refusal).summary, ErrorCode::from(&refusal).summary());
+        }
+    }
+
+    #[test]
+    fn failures_are_the_4xxx_and_5xxx_numbers() {
+        for (refusal, number) in every_refusal() {
+            assert_eq!(refusal.is_failure(), number >= 4000, "{refusal:?}");
+        }
     }
 }

@@ -17,42 +17,14 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
 use super::errors::ErrorCode;
-use super::service::{DecisionNotes, EntitlementService, Outcome};
-use super::wire::{parse_request, EntitlementResponse, Rejection, PROTOCOL_VERSION};
+use super::wire::{
+    parse_request, EntitlementRequest, EntitlementResponse, Rejection, RequestType,
+    PROTOCOL_VERSION,
+};
 use crate::audit::{AuditEvent, AuditLog, AuditOutcome, Kind};
 use crate::ops::metrics::{self, Stage, Timer};
-
-/// Who is calling: the verified client certificate of the connection.
-#[derive(Debug, Clone)]
-pub struct ClientIdentity {
-    /// SHA-256 of the leaf certificate (DER), lowercase hex.
-    pub cert_sha256: String,
-    /// The leaf's subject (RFC 4514), empty when it cannot be read.
-    pub subject: String,
-    /// The leaf's serial number, lowercase hex, empty when it cannot be read.
-    pub serial: String,
-}
-
-impl ClientIdentity {
-    /// The identity of the leaf certificate `der` (already verified by the handshake).
-    pub fn from_der(der: &[u8]) -> Self {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-        let (subject, serial) = match x509_parser::parse_x509_certificate(der) {
-            Ok((_, cert)) => (cert.subject().to_string(), hex::encode(cert.raw_serial())),
-            Err(_) => (String::new(), String::new()),
-        };
-        ClientIdentity {
-            cert_sha256: hex::encode(digest.as_ref()),
-            subject,
-            serial,
-        }
-    }
-
-    /// A short form for log lines.
-    pub fn short(&self) -> &str {
-        &self.cert_sha256[..self.cert_sha256.len().min(16)]
-    }
-}
+use crate::playback::{ContentRequest, DecisionNotes, EntitlementService, Outcome, RequestKind};
+use crate::tls::peer::PeerCertificate;
 
 /// What the handler needs.
 pub struct SeesState {
@@ -78,14 +50,13 @@ pub fn router(state: Arc<SeesState>, paths: &[String]) -> Router {
 
 async fn entitlement(
     State(state): State<Arc<SeesState>>,
-    identity: Option<Extension<ClientIdentity>>,
+    identity: Option<Extension<Arc<PeerCertificate>>>,
     body: Body,
 ) -> Response {
     let identity = identity.map(|Extension(id)| id);
     let client = identity
-        .as_ref()
-        .map_or("-", ClientIdentity::short)
-        .to_owned();
+        .as_deref()
+        .map_or_else(|| "-".to_owned(), PeerCertificate::short);
     // One span per request; the messageID and contentID are filled in once the body is read.
     let span = tracing::info_span!(
         "entitlement",
@@ -102,7 +73,7 @@ async fn entitlement(
 
 async fn answer(
     state: Arc<SeesState>,
-    identity: Option<ClientIdentity>,
+    identity: Option<Arc<PeerCertificate>>,
     body: Body,
     span: tracing::Span,
 ) -> Response {
@@ -118,7 +89,7 @@ async fn answer(
         );
         event.error = code.map(|c| i64::from(c.number()));
         event.client_subject = identity.as_ref().map(|id| id.subject.clone());
-        event.client_serial = identity.as_ref().map(|id| id.serial.clone());
+        event.client_serial = identity.as_ref().map(|id| id.serial_hex());
         event.message_id = (!message_id.is_empty()).then(|| message_id.to_owned());
         fill(&mut event);
         state.audit.record(event);
@@ -166,49 +137,47 @@ async fn answer(
     let mut notes = DecisionNotes::default();
     let decision = AssertUnwindSafe(tokio::time::timeout(
         state.request_timeout,
-        state.service.decide_noted(&request, &mut notes),
+        state
+            .service
+            .decide_noted(&content_request(&request), &mut notes),
     ))
     .catch_unwind()
     .await;
-    let outcome = match decision {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_elapsed)) => Outcome::Denied {
-            code: ErrorCode::DeadlineExceeded,
-            detail: format!("{} ms", state.request_timeout.as_millis()),
-        },
+    // The token URL, or the number and detail of the denial.
+    let answer: Result<String, (ErrorCode, String)> = match decision {
+        Ok(Ok(Outcome::Allowed { token_url })) => Ok(token_url),
+        Ok(Ok(Outcome::Refused(refusal))) => Err((ErrorCode::from(&refusal), refusal.detail())),
+        Ok(Err(_elapsed)) => Err((
+            ErrorCode::DeadlineExceeded,
+            format!("{} ms", state.request_timeout.as_millis()),
+        )),
         Err(_panic) => {
             tracing::error!("the decision panicked; denying");
-            Outcome::Denied {
-                code: ErrorCode::Internal,
-                detail: String::new(),
-            }
+            Err((ErrorCode::Internal, String::new()))
         }
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let code = match &outcome {
-        Outcome::Allowed { .. } => None,
-        Outcome::Denied { code, .. } => Some(*code),
-    };
+    let code = answer.as_ref().err().map(|(code, _)| *code);
     record(code, request.message_id.as_str(), &|event| {
         event.content_id = Some(request.content_id.as_str().to_owned());
         event.asset = notes.asset.clone();
         event.user = notes.user.clone();
         event.trail = notes.trail.clone();
     });
-    let response = match outcome {
-        Outcome::Allowed { token_url } => {
+    let response = match answer {
+        Ok(token_url) => {
             tracing::info!(allowed = true, elapsed_ms, "entitlement decided");
             metrics::entitlement_answered(None);
             EntitlementResponse::allowed(&request, token_url)
         }
-        Outcome::Denied { code, detail } => {
+        Err((code, detail)) => {
             tracing::info!(
                 allowed = false,
                 error = code.number(),
                 elapsed_ms,
                 "entitlement decided"
             );
-            metrics::entitlement_answered(Some(code));
+            metrics::entitlement_answered(Some(code.number()));
             EntitlementResponse::denied(
                 request.message_id.as_str().to_owned(),
                 request.answer_version(),
@@ -218,6 +187,19 @@ async fn answer(
         }
     };
     json(StatusCode::OK, &response)
+}
+
+/// The application's view of a valid Entitlement Request.
+fn content_request(request: &EntitlementRequest) -> ContentRequest<'_> {
+    ContentRequest {
+        kind: match request.request_type {
+            RequestType::TimeBased => RequestKind::TimeBased,
+            RequestType::DeviceRegistration => RequestKind::DeviceRegistration,
+            RequestType::DeviceBound => RequestKind::DeviceBound,
+        },
+        content: &request.content_id,
+        cookie: request.customer_cookie.as_ref(),
+    }
 }
 
 /// An answer in the protocol's shape to a request refused before its body is read (the connection's
@@ -238,7 +220,7 @@ fn refusal(code: ErrorCode, detail: &str) -> Rejection {
 
 /// A refusal before any decision (counted as an `error` outcome).
 fn reply(rejection: Rejection) -> Response {
-    metrics::entitlement_answered(Some(rejection.code));
+    metrics::entitlement_answered(Some(rejection.code.number()));
     let status =
         StatusCode::from_u16(rejection.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let response = EntitlementResponse::denied(

@@ -101,6 +101,7 @@ mod tests {
 
     fn peer() -> PeerCertificate {
         PeerCertificate {
+            cert_sha256: [0; 32],
             subject: "CN=player-1".to_owned(),
             common_names: vec!["player-1".to_owned()],
             dns_names: vec!["Player.Example.com".to_owned()],

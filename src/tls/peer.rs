@@ -1,12 +1,17 @@
 //! What the server knows about a verified client certificate: the names an allow-list can match,
-//! the key pin, the serial and issuer a CRL can name. Parsed once per connection.
+//! the key pin, the serial and issuer a CRL can name, the certificate hash logs show. Parsed once per
+//! connection (`net`), then shared: the client gate, the access log and the handlers (as a request
+//! extension, `Arc<PeerCertificate>`) all read this one value.
 
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// The facts of a client's leaf certificate that policy looks at.
+/// The facts of a client's leaf certificate that policy, logs and audit look at: the one peer
+/// identity type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate {
+    /// SHA-256 of the whole leaf certificate (DER): the client in log lines.
+    pub cert_sha256: [u8; 32],
     /// Subject distinguished name, RFC 4514 style (for logs and audit).
     pub subject: String,
     /// Subject common names.
@@ -43,10 +48,14 @@ impl PeerCertificate {
                 }
             }
         }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        let mut cert_sha256 = [0u8; 32];
+        cert_sha256.copy_from_slice(digest.as_ref());
         let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
         let mut spki_sha256 = [0u8; 32];
         spki_sha256.copy_from_slice(spki.as_ref());
         Some(PeerCertificate {
+            cert_sha256,
             subject: cert.subject().to_string(),
             common_names,
             dns_names,
@@ -65,6 +74,11 @@ impl PeerCertificate {
     /// The SPKI hash in lowercase hex: the client identity of rate limits.
     pub fn spki_hex(&self) -> String {
         hex::encode(self.spki_sha256)
+    }
+
+    /// A short form for log lines: the first 16 hex digits of the certificate hash.
+    pub fn short(&self) -> String {
+        hex::encode(&self.cert_sha256[..8])
     }
 }
 
@@ -89,6 +103,9 @@ mod tests {
         );
         assert!(!peer.serial.is_empty());
         assert_eq!(peer.spki_hex().len(), 64);
+        let whole = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+        assert_eq!(peer.cert_sha256.as_slice(), whole.as_ref());
+        assert_eq!(peer.short(), hex::encode(whole.as_ref())[..16]);
         let client = CertificateDer::from_pem_slice(pki.client_cert_pem().as_bytes()).unwrap();
         let other = PeerCertificate::parse(&client).unwrap();
         assert_eq!(other.issuer, peer.issuer);

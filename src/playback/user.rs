@@ -1,19 +1,18 @@
 //! The OEM entitlement-token flow (`POST /oem/v2/entitlement` and its admin twin): the viewer is a user
 //! the caller names rather than a playback session, but the decision, the concurrency lease, the key
-//! store and the ExpressPlay client are the ones an Entitlement Request uses, called the same way. The
+//! store and the ExpressPlay client are the ones a content request uses, called the same way. The
 //! catalogue is always consulted here, whatever `decision.mode` says for the SEES endpoint.
 
 use std::sync::Arc;
 
 use reqwest::Url;
 
-use super::{denial_code, log_trail, EntitlementService, Outcome, Step};
+use super::{EntitlementService, Refusal, Step};
 use crate::akamai::EdgeAuth;
 use crate::decision::{Decision, Grant};
 use crate::expressplay::Budget;
 use crate::ids::{AssetId, DeviceId, UserId};
 use crate::keys::StoredKey;
-use crate::sees::errors::ErrorCode;
 
 /// The most content keys looked at for one asset (two already make the answer ambiguous).
 const KEYS_LOOKED_AT: u32 = 2;
@@ -44,29 +43,27 @@ pub struct UserPlayback<'a> {
 /// Why no token was issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaybackRefusal {
-    /// The catalogue decision said no (its trail says why).
-    NotEntitled { code: ErrorCode, decision: Decision },
+    /// The catalogue decision said no (`refusal` is [`Refusal::NotEntitled`]; the trail says why).
+    NotEntitled {
+        refusal: Refusal,
+        decision: Decision,
+    },
     /// Entitled, but the stream or the token's window refuses (concurrency limit, closed window).
-    Refused { code: ErrorCode, detail: String },
+    Refused(Refusal),
     /// An ExpressPlay token was asked for and no content key protects the asset.
     NoContentKey,
     /// Several content keys protect the asset: which one to use is not for sees to guess.
     SeveralContentKeys,
-    /// ExpressPlay or the store failed (a 4xxx or 5xxx number).
-    Failed { code: ErrorCode, detail: String },
+    /// ExpressPlay or sees itself failed ([`Refusal::is_failure`]).
+    Failed(Refusal),
 }
 
-impl PlaybackRefusal {
-    fn from_outcome(outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Denied { code, detail } if code.number() >= 4000 => {
-                PlaybackRefusal::Failed { code, detail }
-            }
-            Outcome::Denied { code, detail } => PlaybackRefusal::Refused { code, detail },
-            Outcome::Allowed { .. } => PlaybackRefusal::Failed {
-                code: ErrorCode::Internal,
-                detail: String::new(),
-            },
+impl From<Refusal> for PlaybackRefusal {
+    fn from(refusal: Refusal) -> Self {
+        if refusal.is_failure() {
+            PlaybackRefusal::Failed(refusal)
+        } else {
+            PlaybackRefusal::Refused(refusal)
         }
     }
 }
@@ -92,17 +89,15 @@ impl EntitlementService {
                 ..grant.clone()
             },
             Err(denial) => {
-                return Err(PlaybackRefusal::NotEntitled {
-                    code: denial_code(*denial),
-                    decision,
-                })
+                let refusal = Refusal::NotEntitled {
+                    denial: *denial,
+                    why: decision.why(),
+                };
+                return Err(PlaybackRefusal::NotEntitled { refusal, decision });
             }
         };
         if grant.uid.is_none() {
-            return Err(PlaybackRefusal::Failed {
-                code: ErrorCode::Internal,
-                detail: String::new(),
-            });
+            return Err(PlaybackRefusal::Failed(Refusal::internal("")));
         }
         let stored = match token {
             PlaybackToken::ExpressPlay => Some(self.key_for_asset(request.asset).await?),
@@ -110,8 +105,7 @@ impl EntitlementService {
         };
         let stream = self
             .lease_stream(Some(&grant), request.asset.clone())
-            .await
-            .map_err(PlaybackRefusal::from_outcome)?;
+            .await?;
         let issued: Step<String> = match (token, &stored) {
             (PlaybackToken::None, _) => Ok(String::new()),
             (
@@ -122,49 +116,53 @@ impl EntitlementService {
                 _,
             ) => match signer.acl_for(playback_url) {
                 Ok(acl) => Ok(signer.token(&acl, now.timestamp())),
-                Err(e) => Err(Outcome::denied(ErrorCode::Internal, e.to_string())),
+                Err(e) => Err(Refusal::internal(e.to_string())),
             },
             (PlaybackToken::ExpressPlay, Some(stored)) => {
                 let budget = Budget::new(self.upstream_budget);
-                match self.token(stored, None, None, &budget).await {
-                    Ok(Outcome::Allowed { token_url }) => Ok(token_url),
-                    Ok(denied) | Err(denied) => Err(denied),
-                }
+                self.token(stored, None, None, &budget).await
             }
-            (PlaybackToken::ExpressPlay, None) => {
-                Err(Outcome::denied(ErrorCode::Internal, String::new()))
-            }
+            (PlaybackToken::ExpressPlay, None) => Err(Refusal::internal("")),
         };
         self.settle_stream(stream, issued.is_err()).await;
-        issued
-            .map(|token| (token, decision))
-            .map_err(PlaybackRefusal::from_outcome)
+        Ok((issued?, decision))
     }
 
     /// The one content key that protects `asset`.
     async fn key_for_asset(&self, asset: &AssetId) -> Result<Arc<StoredKey>, PlaybackRefusal> {
-        let store_failure = |e: crate::keys::KeyStoreError| {
-            tracing::error!(error = %e, "key store failure");
-            PlaybackRefusal::Failed {
-                code: ErrorCode::StoreUnavailable,
-                detail: String::new(),
-            }
-        };
         let contents = self
             .keys
             .contents_for_asset(asset, KEYS_LOOKED_AT)
             .await
-            .map_err(store_failure)?;
+            .map_err(|e| {
+                tracing::error!(error = %e, "key store failure");
+                PlaybackRefusal::Failed(Refusal::StoreUnavailable)
+            })?;
         match contents.as_slice() {
             [] => Err(PlaybackRefusal::NoContentKey),
-            [content] => self.key(content).await.map_err(|outcome| match outcome {
-                Outcome::Denied {
-                    code: ErrorCode::UnknownContent,
-                    ..
-                } => PlaybackRefusal::NoContentKey,
-                other => PlaybackRefusal::from_outcome(other),
+            [content] => self.key(content).await.map_err(|refusal| match refusal {
+                Refusal::UnknownContent => PlaybackRefusal::NoContentKey,
+                other => other.into(),
             }),
             _ => Err(PlaybackRefusal::SeveralContentKeys),
         }
     }
+}
+
+/// Logs the trail of a decision made for the OEM token routes, rule by rule, never a cookie (their
+/// audit event is the admin write's; SEES decisions are recorded through `DecisionNotes`).
+fn log_trail(decision: &Decision, via: &str) {
+    let trail: Vec<String> = decision
+        .trail
+        .iter()
+        .map(|step| {
+            format!(
+                "{:?}:{}:{}",
+                step.rule,
+                if step.passed { "pass" } else { "fail" },
+                step.detail
+            )
+        })
+        .collect();
+    tracing::debug!(via, allowed = decision.allowed(), asset = ?decision.asset.as_str(), trail = ?trail, "catalogue decision");
 }
