@@ -21,6 +21,10 @@ pub mod keys;
 pub mod net;
 pub mod ops;
 pub mod sees;
+pub mod settings_format;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+
+#[cfg(test)]
+mod dependency_rules;

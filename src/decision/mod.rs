@@ -8,6 +8,8 @@
 //! asset directly or through the package graph, or a direct asset grant → every package on that path
 //! admits the session's country. The first rule that fails decides the denial.
 
+pub mod settings;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +65,7 @@ pub struct Grant {
     /// The entitlement's own concurrency limit (monetization entitlements carry one).
     pub concurrency_limit: Option<u32>,
     /// The entitlement's own concurrency policy, when it sets one.
-    pub concurrency_policy: Option<crate::config::ConcurrencyPolicy>,
+    pub concurrency_policy: Option<crate::catalog::ConcurrencyPolicy>,
     /// Who holds the stream this playback opens (the session's device, or the session): SEES path only.
     #[serde(skip)]
     pub holder: Option<String>,

@@ -5,6 +5,7 @@
 
 pub mod gate;
 pub mod rate_limit;
+pub mod settings;
 
 use std::future::Future;
 use std::sync::Arc;

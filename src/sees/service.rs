@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::ConcurrencySettings;
 use crate::catalog::{Admission, DeviceAdmission, StreamLeases, UserDevices};
 use crate::clock::Clock;
-use crate::config::ConcurrencySettings;
 use crate::decision::{Decider, Denial, Grant};
 use crate::devices::DeviceBindings;
 use crate::expressplay::{
@@ -245,7 +245,7 @@ impl EntitlementService {
         let policy = grant
             .and_then(|g| g.concurrency_policy)
             .unwrap_or(self.concurrency.policy);
-        let duration = std::time::Duration::from_secs(self.concurrency.lease_seconds);
+        let duration = self.concurrency.lease;
         let now = self.clock.now();
         let store_error = |e: crate::catalog::CatalogError| {
             tracing::error!(error = %e, "stream lease failed");
