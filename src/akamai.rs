@@ -9,11 +9,14 @@
 //! The key never leaves this module: `Debug` redacts it and no error names it.
 
 use std::fmt;
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
-use reqwest::Url;
+use url::Url;
+use secrecy::SecretString;
+use serde::Deserialize;
 
-use crate::config::EntitlementTokenSettings;
+use crate::settings_format::secs;
 
 /// Characters the token format reserves: the field and ACL delimiters, and the ACL wildcard (a playback
 /// URL whose path holds one would widen what the token opens).
@@ -59,7 +62,7 @@ impl EdgeAuth {
         let bytes = zeroize::Zeroizing::new(hex::decode(key.expose_secret().trim()).ok()?);
         Some(EdgeAuth {
             key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
-            window_s: i64::try_from(settings.akamai_window_s).unwrap_or(i64::MAX),
+            window_s: i64::try_from(settings.akamai_window.as_secs()).unwrap_or(i64::MAX),
             acl_template: settings.akamai_acl.clone(),
             token_name: settings.akamai_token_name.clone(),
         })
@@ -100,6 +103,54 @@ impl EdgeAuth {
     }
 }
 
+/// `[entitlement_tokens]`: the OEM entitlement-token endpoints (`tokentype=none|akamai|expressplay`) —
+/// the trusted country header and the Akamai EdgeAuth signer. Its own defaults and checks; `config`
+/// only assembles it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntitlementTokenSettings {
+    /// A request header carrying the viewer's ISO 3166-1 country, set by a trusted edge (for example
+    /// `CloudFront-Viewer-Country`); unset = no country is known and region-restricted packages deny.
+    pub country_header: Option<String>,
+    /// The Akamai EdgeAuth key, hex (as Akamai's property manager shows it); unset = `akamai` is not
+    /// offered.
+    pub akamai_key: Option<SecretString>,
+    /// How long an Akamai token is valid, whole seconds (`akamai_window_s`).
+    #[serde(rename = "akamai_window_s", with = "secs")]
+    pub akamai_window: Duration,
+    /// The token's ACL: `{dir}` is the playback URL's directory, `{path}` its path.
+    pub akamai_acl: String,
+    /// The query parameter the CDN reads the token from (told to the client, not signed).
+    pub akamai_token_name: String,
+}
+
+impl Default for EntitlementTokenSettings {
+    fn default() -> Self {
+        Self {
+            country_header: None,
+            akamai_key: None,
+            akamai_window: Duration::from_secs(300),
+            akamai_acl: "{dir}/*".to_owned(),
+            akamai_token_name: "hdnts".to_owned(),
+        }
+    }
+}
+
+impl EntitlementTokenSettings {
+    /// Everything wrong with `[entitlement_tokens]`, one sentence each (never shows the key).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = settings_problems(self);
+        if let Some(header) = &self.country_header {
+            if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                problems.push(format!(
+                    "entitlement_tokens.country_header: {header:?} is not a header name"
+                ));
+            }
+        }
+        problems
+    }
+}
+
 /// What is wrong with the `entitlement_tokens.akamai_*` settings (never shows the key).
 pub fn settings_problems(settings: &EntitlementTokenSettings) -> Vec<String> {
     use secrecy::ExposeSecret;
@@ -116,7 +167,7 @@ pub fn settings_problems(settings: &EntitlementTokenSettings) -> Vec<String> {
             ),
         }
     }
-    if !(1..=86_400).contains(&settings.akamai_window_s) {
+    if !(1..=86_400).contains(&settings.akamai_window.as_secs()) {
         problems.push("entitlement_tokens.akamai_window_s must be between 1 and 86400".to_owned());
     }
     let acl = &settings.akamai_acl;
@@ -149,7 +200,6 @@ pub fn settings_problems(settings: &EntitlementTokenSettings) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
 
     fn signer(key: &str, acl: &str) -> EdgeAuth {
         let settings = EntitlementTokenSettings {
@@ -207,7 +257,7 @@ mod tests {
     fn bad_settings_are_reported_without_the_key() {
         let settings = EntitlementTokenSettings {
             akamai_key: Some(SecretString::from("zz-secret-zz".to_owned())),
-            akamai_window_s: 0,
+            akamai_window: Duration::ZERO,
             akamai_acl: "no-slash".to_owned(),
             akamai_token_name: "bad name".to_owned(),
             ..EntitlementTokenSettings::default()
@@ -222,5 +272,18 @@ mod tests {
         assert_eq!(settings_problems(&short).len(), 1);
         let edge = signer("00112233445566778899aabbccddeeff", "{dir}/*");
         assert!(!format!("{edge:?}").contains("00112233"));
+    }
+
+    #[test]
+    fn the_country_header_must_be_a_header_name() {
+        assert!(EntitlementTokenSettings::default().problems().is_empty());
+        let bad = EntitlementTokenSettings {
+            country_header: Some("Viewer Country".to_owned()),
+            ..EntitlementTokenSettings::default()
+        };
+        assert_eq!(
+            bad.problems(),
+            vec!["entitlement_tokens.country_header: \"Viewer Country\" is not a header name"]
+        );
     }
 }

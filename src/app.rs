@@ -16,7 +16,7 @@ use crate::admin::{AdminLimits, AdminState};
 use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DecisionCacheMode, DecisionMode, DecisionSettings, Settings};
+use crate::config::{DecisionMode, Settings};
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
@@ -83,14 +83,14 @@ pub async fn open_stores(settings: &Settings) -> Result<Stores, StartError> {
         store.clone(),
         Arc::clone(&master),
         settings.keys.cache_capacity,
-        Duration::from_millis(settings.keys.cache_ttl_ms),
+        settings.keys.cache_ttl,
         &redact_password(&settings.store.url),
     )
     .await?;
     let devices = DeviceBindings::new(
         store.clone(),
         Arc::clone(&master),
-        Duration::from_secs(settings.devices.binding_ttl_s),
+        settings.devices.binding_ttl,
     );
     Ok(Stores {
         store,
@@ -161,11 +161,11 @@ impl Application {
             AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;
         let clock_for_admin = Arc::clone(&clock);
         let keys = Arc::new(stores.keys);
-        let cache_capacity = decision_cache_capacity(&settings.decision);
-        stores.store.coherence().set_consistency(
-            settings.decision.consistency,
-            Duration::from_millis(settings.decision.strict_wait_ms),
-        );
+        let cache_capacity = settings.decision.cache_entries();
+        stores
+            .store
+            .coherence()
+            .set_consistency(settings.decision.consistency, settings.decision.strict_wait);
         let catalog = Catalog::new(stores.store.clone(), settings.admin.graph_max_depth)
             .with_decision_cache(cache_capacity);
         let sessions = PlaybackSessions::new(stores.store.clone(), Arc::clone(&stores.master))
@@ -173,7 +173,7 @@ impl Application {
         let decider = Decider::new(
             catalog.clone(),
             sessions.clone(),
-            Duration::from_secs(settings.decision.clock_skew_s),
+            settings.decision.clock_skew,
         );
         let expressplay = Arc::new(ExpressPlayClient::new(&settings.expressplay)?);
         let service = Arc::new(EntitlementService::new(ServiceParts {
@@ -205,14 +205,14 @@ impl Application {
                 .iter()
                 .filter_map(|id| ContentId::parse(id.clone()).ok())
                 .collect(),
-            upstream_budget: settings.upstream_budget(),
+            upstream_budget: settings.expressplay.budget,
             clock,
             quote: crate::sees::errors::quote,
         }));
         let state = Arc::new(SeesState {
             service: Arc::clone(&service),
             max_body_bytes: settings.server.max_body_bytes,
-            request_timeout: settings.request_timeout(),
+            request_timeout: settings.server.request_timeout,
             audit: audit.clone(),
         });
         let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
@@ -223,7 +223,7 @@ impl Application {
             sessions,
             user_devices: UserDevices::new(stores.store.clone()),
             leases: StreamLeases::new(stores.store.clone()),
-            lease_duration: Duration::from_secs(settings.concurrency.lease_seconds),
+            lease_duration: settings.concurrency.lease,
             decider,
             tokens: ApiTokens::new(stores.store.clone()),
             end_users: JwtVerifier::from_settings(&settings.auth)?,
@@ -270,12 +270,11 @@ impl Application {
             gate,
             router,
             limits: ConnectionLimits {
-                handshake_timeout: Duration::from_millis(settings.server.handshake_timeout_ms),
-                header_read_timeout: Duration::from_millis(settings.server.header_read_timeout_ms),
+                handshake_timeout: settings.server.handshake_timeout,
+                header_read_timeout: settings.server.header_read_timeout,
                 max_connections: settings.server.max_connections,
-                shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
-                max_connection_age: (settings.tls.max_connection_age_s > 0)
-                    .then(|| Duration::from_secs(settings.tls.max_connection_age_s)),
+                shutdown_grace: settings.server.shutdown_grace,
+                max_connection_age: settings.tls.connection_age_limit(),
                 name: "sees",
             },
             clock: Arc::clone(&clock_for_admin),
@@ -296,7 +295,7 @@ impl Application {
             health,
             store: stores.store,
             audit,
-            heartbeat: Duration::from_millis(settings.decision.heartbeat_ms),
+            heartbeat: settings.decision.heartbeat,
         })
     }
 
@@ -536,17 +535,4 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested");
-}
-
-/// How many assets and users the decision cache holds: none when it is off.
-fn decision_cache_capacity(decision: &DecisionSettings) -> usize {
-    let on = match decision.cache {
-        DecisionCacheMode::On | DecisionCacheMode::Auto => true,
-        DecisionCacheMode::Off => false,
-    };
-    if on {
-        decision.cache_capacity
-    } else {
-        0
-    }
 }

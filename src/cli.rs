@@ -284,7 +284,11 @@ async fn check_config(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut problems = crate::tls::check::problems(&settings);
+    let mut problems = crate::tls::check::problems(
+        &settings.tls,
+        settings.admin.tls_files(),
+        settings.admin.client_ca.as_deref(),
+    );
     match open_stores(&settings).await {
         Ok(stores) => stores.store.close().await,
         Err(e) => problems.push(format!("store: {e}")),

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use sqlx::Row;
 
-use crate::ids::{CustomerCookie, DeviceId};
+use crate::ids::{ContentId, CustomerCookie, DeviceId};
 use crate::keys::MasterKey;
+use crate::settings_format::{list_or_comma_separated, secs};
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 const HASH_DOMAIN: &str = "device-binding-cookie";
@@ -159,6 +161,67 @@ impl DeviceBindings {
                 })
             })
             .collect()
+    }
+}
+
+/// `[devices]`: device registration (requestType 2) and device-bound tokens (requestType 3). Its own
+/// defaults and checks; `config` only assembles it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// The dummy content IDs a registration (requestType 2) may name; each needs a key in the key store.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub registration_content_ids: Vec<String>,
+    /// How long a device id learned from the record service is trusted before it is asked again
+    /// (`binding_ttl_s`).
+    #[serde(rename = "binding_ttl_s", with = "secs")]
+    pub binding_ttl: Duration,
+    /// Most devices one user may register (catalogue mode); 0 = no limit.
+    pub max_per_user: u32,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        Self {
+            registration_content_ids: vec!["sees-device-registration".to_owned()],
+            binding_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_per_user: 5,
+        }
+    }
+}
+
+impl DeviceSettings {
+    /// Everything wrong with `[devices]`, one sentence each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.binding_ttl.is_zero() {
+            problems.push("devices.binding_ttl_s must be greater than 0".to_owned());
+        }
+        for id in &self.registration_content_ids {
+            if let Err(e) = ContentId::parse(id.clone()) {
+                problems.push(format!("devices.registration_content_ids: {id:?} {e}"));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn ttl_and_registration_ids_are_checked() {
+        assert!(DeviceSettings::default().problems().is_empty());
+        let bad = DeviceSettings {
+            registration_content_ids: vec![String::new()],
+            binding_ttl: Duration::ZERO,
+            ..DeviceSettings::default()
+        };
+        let problems = bad.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0], "devices.binding_ttl_s must be greater than 0");
+        assert!(problems[1].starts_with("devices.registration_content_ids: \"\" "));
     }
 }
 

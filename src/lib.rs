@@ -22,6 +22,10 @@ pub mod net;
 pub mod ops;
 pub mod playback;
 pub mod sees;
+pub mod settings_format;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+
+#[cfg(test)]
+mod dependency_rules;

@@ -1,9 +1,46 @@
 //! Logging: human-readable lines by default, JSON lines with `log.format = "json"`, to stderr.
 //! The filter comes from `RUST_LOG` when set, else `log.level`.
 
+use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, LogSettings};
+/// `[log]`: log output. Its own defaults and checks; `config` only assembles it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (human-readable) or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,sees=debug`; `RUST_LOG` takes precedence.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl LogSettings {
+    /// Everything wrong with `[log]`, one sentence each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if EnvFilter::try_new(&self.level).is_err() {
+            problems.push(format!("log.level: {:?} is not a valid filter", self.level));
+        }
+        problems
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(settings: &LogSettings) {
@@ -23,4 +60,19 @@ pub fn init(settings: &LogSettings) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_level_must_be_a_filter() {
+        assert!(LogSettings::default().problems().is_empty());
+        let bad = LogSettings {
+            level: "info,[".to_owned(),
+            ..LogSettings::default()
+        };
+        assert_eq!(bad.problems().len(), 1);
+    }
 }

@@ -297,7 +297,10 @@ fn python(interpreter: &str, script: &str, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn akamai_tokens_verify_against_independent_edgeauth_implementations() {
-    let w = world(true, |s| s.entitlement_tokens.akamai_window_s = 600).await;
+    let w = world(true, |s| {
+        s.entitlement_tokens.akamai_window = std::time::Duration::from_secs(600)
+    })
+    .await;
     let (status, answer) = w
         .mine("alice", "tokentype=akamai", body("a2", Some("tv-1")))
         .await;

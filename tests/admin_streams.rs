@@ -521,7 +521,7 @@ fn jwt(sub: &str) -> String {
 async fn server() -> (TestServer, Arc<FixedClock>, StreamLeases) {
     let clock = Arc::new(FixedClock::new(t0()));
     let server = spawn_custom(SimConfig::default(), clock.clone(), |s| {
-        s.concurrency.lease_seconds = LEASE.as_secs();
+        s.concurrency.lease = LEASE;
         s.auth.issuers = vec![IssuerSettings {
             issuer: ISSUER.to_owned(),
             audience: Some("sees".to_owned()),

@@ -358,7 +358,7 @@ async fn raw_rows(url: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn retention_prunes_events_older_than_the_setting_by_the_clock() {
-    let w = world(|s| s.audit.retention_days = 30).await;
+    let w = world(|s| s.audit.retention = Duration::from_secs(30 * 24 * 3600)).await;
     let start = w.clock.now();
     let refuse = || async {
         let (status, _) = w

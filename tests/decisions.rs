@@ -28,7 +28,7 @@ async fn world() -> World {
     let clock = Arc::new(FixedClock::new(Utc::now()));
     let server = spawn_custom(SimConfig::default(), clock.clone(), |s| {
         s.decision.mode = DecisionMode::Catalog;
-        s.decision.clock_skew_s = 60;
+        s.decision.clock_skew = Duration::from_secs(60);
     })
     .await;
     let admin = server.admin_token(Role::Admin).await;

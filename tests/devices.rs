@@ -227,7 +227,7 @@ async fn the_learned_binding_survives_a_restart() {
 async fn a_binding_is_asked_again_after_its_ttl_and_after_a_new_registration() {
     let clock = Arc::new(FixedClock::new(Utc::now()));
     let server = spawn_custom(SimConfig::default(), clock.clone(), |s| {
-        s.devices.binding_ttl_s = 3600
+        s.devices.binding_ttl = std::time::Duration::from_secs(3600)
     })
     .await;
     ready(&server).await;

@@ -53,7 +53,7 @@ async fn cluster_with(consistency: Consistency) -> Option<Cluster> {
     let shared = move |s: &mut Settings| {
         s.decision.mode = DecisionMode::Catalog;
         s.decision.consistency = consistency;
-        s.decision.heartbeat_ms = 200;
+        s.decision.heartbeat = Duration::from_millis(200);
         s.store.url = url.clone();
         s.concurrency.default_limit = 1;
         s.devices.max_per_user = 1;
@@ -406,7 +406,7 @@ async fn a_content_key_deleted_or_replaced_on_one_node_is_not_served_by_the_othe
     assert!(
         replaced.is_some(),
         "B still serves the old key after {BOUNDED_DELAY:?} (keys.cache_ttl_ms is {} ms)",
-        c.b.settings.keys.cache_ttl_ms
+        c.b.settings.keys.cache_ttl.as_millis()
     );
     // Deleted through A's key store: B answers "no key" (2001), not a token.
     let entitled = c.session(&c.a, "u-6", None).await;

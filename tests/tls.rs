@@ -116,7 +116,7 @@ async fn plaintext_http_on_the_tls_port_gets_a_clear_answer() {
 
 #[tokio::test]
 async fn a_silent_client_is_dropped_at_the_handshake_deadline() {
-    let server = spawn_with(|s| s.server.handshake_timeout_ms = 300).await;
+    let server = spawn_with(|s| s.server.handshake_timeout = Duration::from_millis(300)).await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let started = Instant::now();
     let mut buffer = [0u8; 16];

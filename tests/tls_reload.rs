@@ -48,7 +48,7 @@ async fn fresh_request(server: &TestServer, cert: ClientCert<'_>) -> Result<(u16
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_certificate_rotates_while_clients_keep_sending_without_a_failure() {
-    let (server, tls) = spawn_with_tls(|s| s.tls.reload_check_ms = 0).await;
+    let (server, tls) = spawn_with_tls(|s| s.tls.reload_check = Duration::ZERO).await;
     server.add_key("c-1").await;
     let server = Arc::new(server);
     let old = served_certificate(&server).await;
@@ -125,7 +125,7 @@ async fn the_server_certificate_rotates_while_clients_keep_sending_without_a_fai
 
 #[tokio::test]
 async fn a_changed_certificate_is_picked_up_by_the_poll_without_a_signal() {
-    let (server, tls) = spawn_with_tls(|s| s.tls.reload_check_ms = 50).await;
+    let (server, tls) = spawn_with_tls(|s| s.tls.reload_check = Duration::from_millis(50)).await;
     let old = served_certificate(&server).await;
     let (cert, key) = server.pki.issue_server(&[]).unwrap();
     replace_file(&server.settings.tls.key, key.as_bytes());
@@ -154,8 +154,8 @@ async fn a_client_revoked_mid_test_loses_access_on_its_open_connection_and_at_ne
     std::fs::write(&crl, pki.crl_pem(&[], 1).unwrap()).unwrap();
     let (revokee_cert, revokee_key) = client(&pki, "revokee");
     let (server, tls) = spawn_with_pki(pki, |s| {
-        s.tls.reload_check_ms = 0;
-        s.tls.max_connection_age_s = 1;
+        s.tls.reload_check = Duration::ZERO;
+        s.tls.max_connection_age = Duration::from_secs(1);
         s.tls.crls = vec![crl.clone()];
     })
     .await;
@@ -216,7 +216,8 @@ async fn a_client_revoked_mid_test_loses_access_on_its_open_connection_and_at_ne
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_at_its_maximum_age_and_unlimited_keeps_it() {
-    let (server, _tls) = spawn_with_tls(|s| s.tls.max_connection_age_s = 1).await;
+    let (server, _tls) =
+        spawn_with_tls(|s| s.tls.max_connection_age = Duration::from_secs(1)).await;
     server.add_key("c-1").await;
     let mut connection = KeptConnection::open(
         server.addr,
@@ -227,7 +228,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_its_maximum_age_and_unlimite
     assert_eq!(connection.post(&request("m", "c-1")).await.unwrap().0, 200);
     assert!(connection.closed_within(Duration::from_secs(5)).await);
 
-    let (server, _tls) = spawn_with_tls(|s| s.tls.max_connection_age_s = 0).await;
+    let (server, _tls) = spawn_with_tls(|s| s.tls.max_connection_age = Duration::ZERO).await;
     server.add_key("c-1").await;
     let mut connection = KeptConnection::open(
         server.addr,
@@ -248,7 +249,7 @@ async fn each_broken_file_keeps_the_old_configuration_serving() {
     let good_crl = pki.crl_pem(&[], 1).unwrap();
     std::fs::write(&crl, &good_crl).unwrap();
     let (server, tls) = spawn_with_pki(pki, |s| {
-        s.tls.reload_check_ms = 0;
+        s.tls.reload_check = Duration::ZERO;
         s.tls.crls = vec![crl.clone()];
     })
     .await;
@@ -340,7 +341,7 @@ async fn each_broken_file_keeps_the_old_configuration_serving() {
 
 #[tokio::test]
 async fn a_sighup_storm_is_coalesced() {
-    let (_server, tls) = spawn_with_tls(|s| s.tls.reload_check_ms = 0).await;
+    let (_server, tls) = spawn_with_tls(|s| s.tls.reload_check = Duration::ZERO).await;
     // Fifty signals at once: each handler is a task of its own, all queued before the first reload
     // can finish (a `join_all` of 50 would poll them in batches of 32, spreading them over reloads).
     let storm: Vec<_> = (0..50)
@@ -435,7 +436,8 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_at_once_instead_of_waiting_out_the_grace() {
-    let (server, _tls) = spawn_with_tls(|s| s.server.shutdown_grace_ms = 20_000).await;
+    let (server, _tls) =
+        spawn_with_tls(|s| s.server.shutdown_grace = Duration::from_millis(20_000)).await;
     server.add_key("c-1").await;
     let mut idle = KeptConnection::open(
         server.addr,

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 const SLACK: Duration = Duration::from_millis(750);
 
 fn budget(server: &TestServer) -> Duration {
-    Duration::from_millis(server.settings.expressplay.budget_ms)
+    server.settings.expressplay.budget
 }
 
 /// POSTs `body` and measures the answer.
@@ -250,7 +250,7 @@ async fn gateway_errors_are_retried_inside_the_budget_and_refusals_are_not() {
 async fn the_breaker_opens_answers_at_once_and_closes_after_a_good_probe() {
     let server = spawn_with(|s| {
         s.expressplay.breaker_failures = 3;
-        s.expressplay.breaker_open_ms = 400;
+        s.expressplay.breaker_open = Duration::from_millis(400);
     })
     .await;
     server.add_key("c-1").await;

@@ -25,6 +25,7 @@ pub mod packages;
 mod packages_v2;
 mod playback_tokens;
 mod sessions;
+pub mod settings;
 mod streams;
 pub mod tokens;
 mod user_devices;

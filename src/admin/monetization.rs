@@ -39,7 +39,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::config::ConcurrencyPolicy;
+use crate::catalog::ConcurrencyPolicy;
 
 use super::auth::{Access, Caller};
 use super::envelope::{decode_body, parse_date, rfc3339, AdminJson, ApiError, ApiOk};

@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use reqwest::Url;
+use url::Url;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -7,8 +7,10 @@
 
 mod event;
 mod query;
+pub mod settings;
 mod writer;
 
 pub use event::{AuditEvent, AuditOutcome, Kind, TrailStep};
 pub use query::{prune, query, AuditFilter};
+pub use settings::AuditSettings;
 pub use writer::{AuditError, AuditLog};

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::event::AuditEvent;
 use super::query;
+use super::settings::AuditSettings;
 use crate::clock::Clock;
-use crate::config::AuditSettings;
 use crate::store::Store;
 
 /// Events written per transaction at most.
@@ -81,8 +81,7 @@ impl AuditLog {
         let writer = Writer {
             store,
             jsonl: settings.jsonl_path.clone(),
-            retention: (settings.retention_days > 0)
-                .then(|| chrono::Duration::days(i64::from(settings.retention_days))),
+            retention: settings.retention_limit(),
             clock: Arc::clone(&clock),
             last_prune: None,
         };
@@ -256,7 +255,6 @@ async fn append_jsonl(path: &PathBuf, batch: &[AuditEvent]) -> Result<(), AuditE
 mod tests {
     use super::*;
     use crate::audit::event::{AuditOutcome, Kind};
-    use crate::config::AuditSettings;
 
     /// On a current-thread runtime the writer task cannot run while this test does not yield, so the
     /// queue fills: events beyond its capacity are dropped and counted, never waited for.

@@ -23,9 +23,8 @@ use crate::ids::{AssetId, PackageId, UserId};
 use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis};
 
-use crate::config::ConcurrencyPolicy;
-
 use super::graph::{package_exists, placeholders, IN_CHUNK};
+use super::leases::ConcurrencyPolicy;
 use super::packages::lock_packages;
 use super::{Catalog, CatalogError};
 

@@ -18,9 +18,36 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::lease_batch::{LeaseBatcher, Open};
 use super::CatalogError;
-use crate::config::ConcurrencyPolicy;
 use crate::ids::{AssetId, UserId};
 use crate::store::{from_unix_millis, unix_millis, Backend, Store};
+
+/// What happens when a user is over their stream limit: `block-new` (deny) or `evict-oldest`. Set by
+/// `concurrency.policy` and per entitlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConcurrencyPolicy {
+    BlockNew,
+    EvictOldest,
+}
+
+impl ConcurrencyPolicy {
+    /// The name used in configuration, storage and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyPolicy::BlockNew => "block-new",
+            ConcurrencyPolicy::EvictOldest => "evict-oldest",
+        }
+    }
+
+    /// The policy named `raw`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "block-new" => Some(ConcurrencyPolicy::BlockNew),
+            "evict-oldest" => Some(ConcurrencyPolicy::EvictOldest),
+            _ => None,
+        }
+    }
+}
 
 /// The first key of the two-key advisory locks lease writers take on PostgreSQL ("SLEA"); the second
 /// is a hash of the uid. Two-key locks never collide with the one-key graph lock, and the class keeps

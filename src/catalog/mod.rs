@@ -15,6 +15,7 @@ mod lease_batch;
 mod leases;
 mod packages;
 mod sessions;
+pub mod settings;
 mod views;
 
 pub use billing::{
@@ -26,9 +27,10 @@ pub use devices::{DeviceAdmission, UserDevices};
 pub use entitlements::{
     AssetEntitlement, Entitlement, MonetizationGrant, PackageGrant, TokenGrants,
 };
-pub use leases::{Admission, Lease, StreamLeases};
+pub use leases::{Admission, ConcurrencyPolicy, Lease, StreamLeases};
 pub use packages::{Package, PackageQuery, PackageRules};
 pub use sessions::{PlaybackSession, PlaybackSessions};
+pub use settings::ConcurrencySettings;
 
 use std::sync::Arc;
 

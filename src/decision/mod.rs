@@ -21,6 +21,7 @@ mod region;
 mod rules;
 mod session;
 mod windows;
+pub mod settings;
 
 pub use outcome::{Decision, Denial, Grant, Rule, Step};
 

@@ -49,7 +49,7 @@ pub struct Grant {
     /// The entitlement's own concurrency limit (monetization entitlements carry one).
     pub concurrency_limit: Option<u32>,
     /// The entitlement's own concurrency policy, when it sets one.
-    pub concurrency_policy: Option<crate::config::ConcurrencyPolicy>,
+    pub concurrency_policy: Option<crate::catalog::ConcurrencyPolicy>,
     /// Who holds the stream this playback opens (the session's device, or the session): SEES path only.
     #[serde(skip)]
     pub holder: Option<String>,

@@ -157,7 +157,7 @@ mod tests {
 
     use super::*;
     use crate::catalog::{AssetEntitlement, Entitlement};
-    use crate::config::ConcurrencyPolicy;
+    use crate::catalog::ConcurrencyPolicy;
     use crate::decision::paths::tests::{path, pid, view};
     use crate::decision::Step;
     use crate::ids::RegionId;

@@ -8,12 +8,12 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::{ExpressPlaySettings, RecordFields, UpstreamMethod};
 use crate::ids::DeviceId;
 use crate::keys::ContentKey;
 
 use super::guard::{guarded, BreakerState, Budget, CallPolicy, CircuitBreaker, GuardCounters};
 use super::records::{devices_for_cookie, DeviceLookup, RecordError};
+use super::settings::{ExpressPlaySettings, RecordFields, UpstreamMethod};
 use super::upstream_error::{rejection, token_url_from_body, UpstreamError};
 
 /// The largest upstream body read; a token URL is a few hundred bytes, a record page a few KiB.
@@ -79,7 +79,7 @@ impl ExpressPlayClient {
                 .map_err(|e| ClientSetupError(format!("expressplay.{name}: {e}")))
         };
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
@@ -87,7 +87,7 @@ impl ExpressPlayClient {
             .user_agent(concat!("sees/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientSetupError(e.without_url().to_string()))?;
-        let open_for = Duration::from_millis(settings.breaker_open_ms);
+        let open_for = settings.breaker_open;
         Ok(Self {
             http,
             token_url: parse("token_url", &settings.token_url)?,
@@ -97,9 +97,9 @@ impl ExpressPlayClient {
             device_param: settings.device_param.clone(),
             record_fields: settings.record_fields.clone(),
             policy: CallPolicy {
-                per_attempt: Duration::from_millis(settings.timeout_ms),
+                per_attempt: settings.timeout,
                 max_retries: settings.max_retries,
-                backoff: Duration::from_millis(settings.retry_backoff_ms),
+                backoff: settings.retry_backoff,
                 in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
             },
             token_breaker: CircuitBreaker::new(settings.breaker_failures, open_for),

@@ -8,13 +8,16 @@ mod client;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
-mod lifetime;
 mod records;
+pub mod settings;
 pub mod sim;
 mod upstream_error;
 
+/// Token lifetimes are a content key's policy, kept by `keys`; named here too because they are
+/// ExpressPlay's `expirationTime` forms.
+pub use crate::keys::{LifetimeExpired, LifetimeParseError, TokenLifetime, MAX_LIFETIME_SECS};
 pub use client::{ClientSetupError, DeviceLookupError, ExpressPlayClient, TokenRequest};
 pub use guard::{BreakerState, Budget, CircuitBreaker};
-pub use lifetime::{LifetimeExpired, LifetimeParseError, TokenLifetime, MAX_LIFETIME_SECS};
 pub use records::{devices_for_cookie, DeviceLookup, RecordError};
+pub use settings::{ExpressPlaySettings, RecordFields, UpstreamMethod};
 pub use upstream_error::UpstreamError;

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::config::RecordFields;
+use super::settings::RecordFields;
 use crate::ids::DeviceId;
 
 /// What the record service knows about a cookie.

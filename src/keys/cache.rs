@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::ids::ContentId;
 use crate::store::coherence::Coherence;
 
-use super::store::StoredKey;
+use super::record::StoredKey;
 
 /// When an entry was kept, under which generation, and the key.
 type Entry = (Instant, u64, Arc<StoredKey>);

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::expressplay::TokenLifetime;
 use crate::ids::{AssetId, ContentId};
 
+use super::lifetime::TokenLifetime;
 use super::material::ContentKey;
-use super::store::{KeyPolicy, NewContentKey};
+use super::record::{KeyPolicy, NewContentKey};
 
 /// The two import formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

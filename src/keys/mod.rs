@@ -6,11 +6,17 @@
 
 mod cache;
 mod import;
+mod lifetime;
 mod master;
 mod material;
+mod record;
+pub mod settings;
 mod store;
 
 pub use import::{parse_import, ImportError, ImportFormat};
+pub use lifetime::{LifetimeExpired, LifetimeParseError, TokenLifetime, MAX_LIFETIME_SECS};
 pub use master::{MasterKey, MasterKeyError, MASTER_KEY_ENV};
 pub use material::{ContentKey, KeyMaterialError};
-pub use store::{KeyPolicy, KeyStore, KeyStoreError, KeySummary, NewContentKey, StoredKey};
+pub use record::{KeyPolicy, KeySummary, NewContentKey, StoredKey};
+pub use settings::KeysSettings;
+pub use store::{KeyStore, KeyStoreError};

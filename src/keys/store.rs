@@ -6,62 +6,19 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::Row;
 
-use crate::expressplay::TokenLifetime;
-use crate::ids::{AssetId, ContentId, IdError};
+use crate::ids::{AssetId, ContentId};
 use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 use super::cache::KeyCache;
+use super::lifetime::TokenLifetime;
 use super::master::MasterKey;
 use super::material::ContentKey;
+use super::record::{KeyPolicy, KeySummary, NewContentKey, StoredKey};
 
 /// Associated data of the master-key canary.
 const CANARY_AAD: &[u8] = b"sees:master-key-canary:v1";
 const CANARY_PLAIN: &[u8] = b"sees master key canary";
-
-/// Per-content settings: the asset the key protects (`None` = the content ID names the asset) and
-/// overrides of the token parameters (`None` = the configured default).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyPolicy {
-    pub asset_id: Option<AssetId>,
-    pub token_lifetime: Option<TokenLifetime>,
-    pub rental_duration_s: Option<u32>,
-}
-
-impl StoredKey {
-    /// The asset this key protects: its `asset_id`, else the content ID read as an asset ID.
-    pub fn asset(&self) -> Result<AssetId, IdError> {
-        match &self.policy.asset_id {
-            Some(asset) => Ok(asset.clone()),
-            None => AssetId::parse(self.content_id.as_str()),
-        }
-    }
-}
-
-/// A key to add.
-#[derive(Debug, Clone)]
-pub struct NewContentKey {
-    pub content_id: ContentId,
-    pub key: ContentKey,
-    pub policy: KeyPolicy,
-}
-
-/// A key as read back, decrypted.
-#[derive(Debug)]
-pub struct StoredKey {
-    pub content_id: ContentId,
-    pub key: ContentKey,
-    pub policy: KeyPolicy,
-}
-
-/// What `list` shows: everything but the material.
-#[derive(Debug, Clone)]
-pub struct KeySummary {
-    pub content_id: ContentId,
-    pub policy: KeyPolicy,
-    pub created_at: chrono::DateTime<Utc>,
-    pub updated_at: chrono::DateTime<Utc>,
-}
 
 /// Why a key operation failed. Never carries key material.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@
 pub mod answers;
 pub mod gate;
 pub mod rate_limit;
+pub mod settings;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -8,6 +8,8 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod settings;
 
 pub use health::{Health, Readiness};
 pub use server::{router, serve_plain, OpsState};
+pub use settings::OpsSettings;

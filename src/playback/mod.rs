@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::catalog::{StreamLeases, UserDevices};
 use crate::clock::Clock;
-use crate::config::ConcurrencySettings;
+use crate::catalog::ConcurrencySettings;
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::ExpressPlayClient;

@@ -45,7 +45,7 @@ impl EntitlementService {
         let policy = grant
             .and_then(|g| g.concurrency_policy)
             .unwrap_or(self.concurrency.policy);
-        let duration = std::time::Duration::from_secs(self.concurrency.lease_seconds);
+        let duration = self.concurrency.lease;
         let now = self.clock.now();
         // Nothing to count: one upsert (a renewal is never released on failure).
         if limit.is_none() {

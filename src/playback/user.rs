@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use reqwest::Url;
+use url::Url;
 
 use super::{EntitlementService, Refusal, Step};
 use crate::akamai::EdgeAuth;

@@ -7,6 +7,7 @@
 pub mod coherence;
 mod generation_reads;
 mod migrate;
+pub mod settings;
 pub mod subscriber;
 
 use std::path::Path;
@@ -277,7 +278,7 @@ fn sqlite_url(path: &str) -> Result<String, StoreError> {
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
 pub fn redact_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
@@ -355,7 +356,7 @@ pub async fn fresh_postgres_database(server_url: &str) -> Result<String, StoreEr
         .execute(&mut admin)
         .await?;
     let _ = admin.close().await;
-    let mut url = reqwest::Url::parse(server_url).map_err(|e| StoreError::Connect {
+    let mut url = url::Url::parse(server_url).map_err(|e| StoreError::Connect {
         url: redact_password(server_url),
         source: sqlx::Error::Configuration(e.into()),
     })?;

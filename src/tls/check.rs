@@ -8,16 +8,21 @@ use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::material::{check_crl, load_crls, load_key};
+use super::settings::TlsSettings;
 use super::{load_certs, provider};
-use crate::config::{Settings, TlsSettings};
 
-/// Every problem of the SEES listener's TLS files and of the admin listener's, if it has TLS.
-pub fn problems(settings: &Settings) -> Vec<String> {
-    let mut problems = sees_problems(&settings.tls);
-    if let (Some(cert), Some(key)) = (&settings.admin.tls_cert, &settings.admin.tls_key) {
+/// Every problem of the SEES listener's TLS files (`tls`) and of the admin listener's, if it has TLS
+/// (`admin_cert_key`: `admin.tls_cert` and `admin.tls_key`; `admin_client_ca`: `admin.client_ca`).
+pub fn problems(
+    tls: &TlsSettings,
+    admin_cert_key: Option<(&Path, &Path)>,
+    admin_client_ca: Option<&Path>,
+) -> Vec<String> {
+    let mut problems = sees_problems(tls);
+    if let Some((cert, key)) = admin_cert_key {
         problems.extend(pair_problems("admin.tls_cert", cert, "admin.tls_key", key));
     }
-    if let Some(ca) = &settings.admin.client_ca {
+    if let Some(ca) = admin_client_ca {
         problems.extend(ca_problems("admin.client_ca", ca).1);
     }
     problems

@@ -15,11 +15,10 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use super::material::{self, Material};
+use super::settings::TlsSettings;
 use super::TlsError;
-use crate::config::TlsSettings;
 
 /// Counters of TLS reloads and of refusals made by the per-request client checks, for export.
 #[derive(Debug, Default)]
@@ -220,12 +219,12 @@ impl LiveTls {
 
     /// Polls the files every `tls.reload_check_ms` until `stop` completes (0 = never polls).
     pub async fn watch_files(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        let every = self.settings.reload_check_ms;
-        if every == 0 {
+        let every = self.settings.reload_check;
+        if every.is_zero() {
             return;
         }
         tokio::pin!(stop);
-        let mut ticks = tokio::time::interval(Duration::from_millis(every));
+        let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
         loop {

@@ -14,8 +14,8 @@ use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
 
 use super::allow::AllowList;
 use super::peer::PeerCertificate;
+use super::settings::TlsSettings;
 use super::{load_certs, pem_error, provider, TlsError};
-use crate::config::TlsSettings;
 
 /// A complete, consistent TLS configuration of the SEES listener.
 pub struct Material {

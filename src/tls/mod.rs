@@ -12,6 +12,7 @@ pub mod dev_pki;
 pub mod live;
 pub mod material;
 pub mod peer;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::TlsSettings;
+pub use settings::TlsSettings;
 
 /// TLS material that cannot be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -107,8 +107,8 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     settings.ops.listen = ([127, 0, 0, 1], 0).into();
     // Protocol tests run in open mode; the decision tests switch to the catalogue.
     settings.decision.mode = sees::config::DecisionMode::Open;
-    settings.server.handshake_timeout_ms = 2_000;
-    settings.server.request_timeout_ms = 4_000;
+    settings.server.handshake_timeout = std::time::Duration::from_millis(2_000);
+    settings.server.request_timeout = std::time::Duration::from_millis(4_000);
     settings.tls.cert = paths.server_cert;
     settings.tls.key = paths.server_key;
     settings.tls.client_ca = paths.ca_cert;
@@ -117,8 +117,8 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     settings.expressplay.token_url = sim.token_url();
     settings.expressplay.record_url = format!("http://{}/cmiapi/getrecord/", sim.addr());
     settings.expressplay.customer_authenticator = SecretString::from(AUTHENTICATOR.to_owned());
-    settings.expressplay.connect_timeout_ms = 500;
-    settings.expressplay.timeout_ms = 1_500;
+    settings.expressplay.connect_timeout = std::time::Duration::from_millis(500);
+    settings.expressplay.timeout = std::time::Duration::from_millis(1_500);
     settings
 }
 

@@ -9,8 +9,8 @@ use base64::Engine as _;
 use secrecy::SecretString;
 
 use super::providers::EntitlementProviders;
+use super::settings::{AuthSettings, EntitlementProviderSettings, IssuerSettings};
 use super::JwtVerifier;
-use crate::config::{AuthSettings, EntitlementProviderSettings, IssuerSettings};
 
 /// The HS256 secret of the fuzz issuer (a public test value, never a real one).
 pub const HS256_SECRET: &str = "fuzz-only-hs256-secret-not-used-anywhere-else";
@@ -61,7 +61,7 @@ impl JwtHarness {
             jwks_file: None,
         };
         let settings = AuthSettings {
-            clock_skew_s: 60,
+            clock_skew: std::time::Duration::from_secs(60),
             issuers: vec![hs.clone(), rs.clone()],
             entitlement_providers: vec![provider("hs", &hs), provider("rs", &rs)],
         };

@@ -38,7 +38,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::config::{AuthSettings, IssuerSettings};
+pub use settings::{AuthSettings, EntitlementProviderSettings, IssuerSettings};
 
 /// Longest token accepted; longer ones are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -231,7 +231,7 @@ impl fmt::Debug for KeySource {
 impl JwtVerifier {
     /// Checks `auth.issuers` and reads their PEM and JWKS files (once: a rotated file needs a restart).
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, JwtConfigError> {
-        Self::from_issuers(&settings.issuers, settings.clock_skew_s)
+        Self::from_issuers(&settings.issuers, settings.clock_skew.as_secs())
     }
 
     /// Checks `issuers` and reads their PEM and JWKS files; `clock_skew_s` is the leeway on `exp`,
@@ -876,6 +876,7 @@ pub mod entitlement_claims;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod providers;
+pub mod settings;
 
 #[cfg(test)]
 mod tests;

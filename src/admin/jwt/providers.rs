@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use super::entitlement_claims::{read_claims, ClaimError, EntitlementToken};
+use super::settings::AuthSettings;
 use super::{JwtConfigError, JwtError, JwtVerifier};
-use crate::config::AuthSettings;
 
 /// A mistake in `auth.entitlement_providers`, found at start. Never shows a secret.
 #[derive(Debug, thiserror::Error)]
@@ -56,12 +56,14 @@ impl EntitlementProviders {
             if providers.contains_key(&name) {
                 return Err(ProviderConfigError::DuplicateName { name });
             }
-            let verifier =
-                JwtVerifier::from_issuers(&[provider.issuer_settings()], settings.clock_skew_s)
-                    .map_err(|source| ProviderConfigError::Issuer {
-                        name: name.clone(),
-                        source,
-                    })?;
+            let verifier = JwtVerifier::from_issuers(
+                &[provider.issuer_settings()],
+                settings.clock_skew.as_secs(),
+            )
+            .map_err(|source| ProviderConfigError::Issuer {
+                name: name.clone(),
+                source,
+            })?;
             providers.insert(name, verifier);
         }
         Ok(Self { providers })
@@ -97,7 +99,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::EntitlementProviderSettings;
+    use crate::admin::jwt::EntitlementProviderSettings;
 
     const NOW: i64 = 1_800_000_000;
     const SECRET: &str = "a-provider-secret-of-at-least-32-bytes";

@@ -145,7 +145,7 @@ fn jwks_issuer(name: &str, algorithms: &[&str], path: PathBuf) -> IssuerSettings
 
 fn verifier(issuers: Vec<IssuerSettings>) -> JwtVerifier {
     JwtVerifier::from_settings(&AuthSettings {
-        clock_skew_s: SKEW,
+        clock_skew: std::time::Duration::from_secs(SKEW),
         issuers,
         ..AuthSettings::default()
     })
@@ -154,7 +154,7 @@ fn verifier(issuers: Vec<IssuerSettings>) -> JwtVerifier {
 
 fn config_error(issuers: Vec<IssuerSettings>) -> JwtConfigError {
     JwtVerifier::from_settings(&AuthSettings {
-        clock_skew_s: SKEW,
+        clock_skew: std::time::Duration::from_secs(SKEW),
         issuers,
         ..AuthSettings::default()
     })
@@ -442,7 +442,7 @@ fn clock_skew_is_tolerated_on_both_sides() {
     );
     // Without skew, no tolerance.
     let strict = JwtVerifier::from_settings(&AuthSettings {
-        clock_skew_s: 0,
+        clock_skew: std::time::Duration::ZERO,
         issuers: vec![hs_issuer("idp")],
         ..AuthSettings::default()
     })

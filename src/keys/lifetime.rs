@@ -1,5 +1,7 @@
 //! Token lifetimes: the two forms ExpressPlay's `expirationTime` accepts (`+N` seconds from issue, or an
 //! absolute RFC 3339 instant in the `Z` zone) and the 30-day cap it enforces.
+//! A lifetime is part of a content key's policy (and the `[expressplay]` default), so it lives with the
+//! keys; `expressplay` re-exports it.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,131 @@
+//! `[server]`: the SEES listener — its address and paths, its connection limits and deadlines, and the
+//! per-client rate limit. Its own defaults and checks; `config` only assembles it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::settings_format::{list_or_comma_separated, millis};
+
+/// The SEES listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the mutual-TLS SEES listener.
+    pub listen: SocketAddr,
+    /// Paths answering Entitlement Requests; `/sees/SEESServlet` is the reference server's path, which
+    /// already-packaged content carries in its DRM policy. From the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub paths: Vec<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Deadline for the TLS handshake of a new connection (`handshake_timeout_ms`).
+    #[serde(rename = "handshake_timeout_ms", with = "millis")]
+    pub handshake_timeout: Duration,
+    /// Deadline for reading a request head (slow-loris guard); it also closes HTTP/1.1 keep-alive
+    /// connections idle this long (`header_read_timeout_ms`).
+    #[serde(rename = "header_read_timeout_ms", with = "millis")]
+    pub header_read_timeout: Duration,
+    /// Deadline for a whole Entitlement Request, an outer guard around the upstream budget
+    /// (`request_timeout_ms`).
+    #[serde(rename = "request_timeout_ms", with = "millis")]
+    pub request_timeout: Duration,
+    /// Open connections beyond this wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// How long a shutdown waits for in-flight requests (`shutdown_grace_ms`).
+    #[serde(rename = "shutdown_grace_ms", with = "millis")]
+    pub shutdown_grace: Duration,
+    /// Requests per second one client identity (certificate key) may make; 0 = no limit.
+    pub rate_limit_per_s: u32,
+    /// Requests one client identity may make at once above the steady rate (the bucket size).
+    pub rate_burst: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            paths: vec![
+                "/sees/v1/entitlement".to_owned(),
+                "/sees/SEESServlet".to_owned(),
+            ],
+            max_body_bytes: 16 * 1024,
+            handshake_timeout: Duration::from_millis(5_000),
+            header_read_timeout: Duration::from_millis(20_000),
+            request_timeout: Duration::from_millis(5_000),
+            max_connections: 16_384,
+            shutdown_grace: Duration::from_millis(10_000),
+            rate_limit_per_s: 0,
+            rate_burst: 20,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Everything wrong with `[server]`, one sentence each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.paths.is_empty() {
+            problems.push("server.paths must name at least one path".to_owned());
+        }
+        for path in &self.paths {
+            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '{') {
+                problems.push(format!(
+                    "server.paths: {path:?} must start with '/' and hold no spaces or '{{'"
+                ));
+            }
+        }
+        if !(256..=1024 * 1024).contains(&self.max_body_bytes) {
+            problems.push("server.max_body_bytes must be between 256 and 1048576".to_owned());
+        }
+        for (name, value) in [
+            ("server.handshake_timeout_ms", self.handshake_timeout),
+            ("server.header_read_timeout_ms", self.header_read_timeout),
+            ("server.request_timeout_ms", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{name} must be greater than 0"));
+            }
+        }
+        if self.rate_limit_per_s > 0 && self.rate_burst == 0 {
+            problems.push(
+                "server.rate_burst must be greater than 0 when server.rate_limit_per_s is set"
+                    .to_owned(),
+            );
+        }
+        if self.max_connections == 0 {
+            problems.push("server.max_connections must be greater than 0".to_owned());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_each_check_speaks() {
+        assert!(ServerSettings::default().problems().is_empty());
+        let bad = ServerSettings {
+            paths: vec!["no-slash".to_owned()],
+            max_body_bytes: 1,
+            request_timeout: Duration::ZERO,
+            max_connections: 0,
+            rate_limit_per_s: 5,
+            rate_burst: 0,
+            ..ServerSettings::default()
+        };
+        let problems = bad.problems().join("\n");
+        for needle in [
+            "server.paths",
+            "server.max_body_bytes",
+            "server.request_timeout_ms must be greater than 0",
+            "server.max_connections",
+            "server.rate_burst",
+        ] {
+            assert!(problems.contains(needle), "{needle}: {problems}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `[store]`: which database and how many connections. Its own defaults and checks; `config` only
+//! assembles it.
+
+use serde::Deserialize;
+
+/// The database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://PATH` (created when absent) or `postgres://USER@HOST/DB`.
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/sees.db".to_owned(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// Everything wrong with `[store]`, one sentence each (never shows the URL, which may hold a
+    /// password).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(self.url.starts_with("sqlite://")
+            || self.url.starts_with("postgres://")
+            || self.url.starts_with("postgresql://"))
+        {
+            problems.push("store.url must start with sqlite:// or postgres://".to_owned());
+        }
+        if self.max_connections == 0 {
+            problems.push("store.max_connections must be greater than 0".to_owned());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_scheme_and_pool_size_are_checked() {
+        assert!(StoreSettings::default().problems().is_empty());
+        let bad = StoreSettings {
+            url: "mysql://user:hunter2@x".to_owned(),
+            max_connections: 0,
+        };
+        let problems = bad.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(|p| !p.contains("hunter2")));
+        for url in ["postgresql://x/db", "postgres://x/db", "sqlite://a.db"] {
+            let fine = StoreSettings {
+                url: url.to_owned(),
+                ..StoreSettings::default()
+            };
+            assert!(fine.problems().is_empty(), "{url}");
+        }
+    }
+}
