@@ -12,9 +12,9 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
-use url::Url;
 use secrecy::SecretString;
 use serde::Deserialize;
+use url::Url;
 
 use crate::settings_format::secs;
 

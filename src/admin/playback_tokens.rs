@@ -16,9 +16,9 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use url::Url;
 use serde::Deserialize;
 use serde_json::json;
+use url::Url;
 
 use super::auth::{Access, Caller};
 use super::envelope::{decode_body, AdminJson, ApiError, ApiOk};

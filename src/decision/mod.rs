@@ -20,8 +20,8 @@ mod paths;
 mod region;
 mod rules;
 mod session;
-mod windows;
 pub mod settings;
+mod windows;
 
 pub use outcome::{Decision, Denial, Grant, Rule, Step};
 

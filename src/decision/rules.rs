@@ -156,8 +156,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::catalog::{AssetEntitlement, Entitlement};
     use crate::catalog::ConcurrencyPolicy;
+    use crate::catalog::{AssetEntitlement, Entitlement};
     use crate::decision::paths::tests::{path, pid, view};
     use crate::decision::Step;
     use crate::ids::RegionId;

@@ -20,9 +20,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::ConcurrencySettings;
 use crate::catalog::{StreamLeases, UserDevices};
 use crate::clock::Clock;
-use crate::catalog::ConcurrencySettings;
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
 use crate::expressplay::ExpressPlayClient;
