@@ -20,7 +20,7 @@ use super::lease_batch::{LeaseBatcher, Open};
 use super::CatalogError;
 use crate::config::ConcurrencyPolicy;
 use crate::ids::{AssetId, UserId};
-use crate::store::{from_unix_millis, unix_millis, Backend, Store};
+use crate::store::{from_unix_millis, unix_millis, LockKey, Store};
 
 /// The first key of the two-key advisory locks lease writers take on PostgreSQL ("SLEA"); the second
 /// is a hash of the uid. Two-key locks never collide with the one-key graph lock, and the class keeps
@@ -272,21 +272,7 @@ impl StreamLeases {
 
     /// A transaction holding the per-user write lock (see the module comment).
     async fn begin_locked(&self, uid: &UserId) -> Result<Transaction<'static, Any>, CatalogError> {
-        let pool = self.store.ephemeral_pool();
-        Ok(match self.store.backend() {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = pool.begin().await?;
-                // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a
-                // constant from it instead. Two users whose hashes collide merely wait for each other.
-                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1, $2)")
-                    .bind(LEASE_LOCK_CLASS)
-                    .bind(lock_key(uid))
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
-        })
+        Ok(self.store.begin_locked_ephemeral(lock_key(uid)).await?)
     }
 }
 
@@ -374,15 +360,9 @@ fn lease_from_row(row: &AnyRow) -> Result<Lease, CatalogError> {
     })
 }
 
-/// The second key of the advisory lock for `uid`: the first four bytes of a SHA-256 of the uid.
-fn lock_key(uid: &UserId) -> i32 {
-    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    context.update(LOCK_HASH_DOMAIN);
-    context.update(uid.as_str().as_bytes());
-    let digest = context.finish();
-    let mut first = [0u8; 4];
-    first.copy_from_slice(&digest.as_ref()[..4]);
-    i32::from_be_bytes(first)
+/// The advisory lock of `uid`'s leases: the class and a hash of the uid.
+fn lock_key(uid: &UserId) -> LockKey {
+    LockKey::hashed(LEASE_LOCK_CLASS, LOCK_HASH_DOMAIN, uid.as_str())
 }
 
 #[cfg(test)]
