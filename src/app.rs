@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::admin::jwt::providers::{EntitlementProviders, ProviderConfigError};
 use crate::admin::jwt::{JwtConfigError, JwtVerifier};
 use crate::admin::tokens::ApiTokens;
-use crate::admin::{AdminLimits, AdminState};
+use crate::admin::{AdminIdentity, AdminLimits, AdminState, UserPlaybackState};
 use crate::audit::{AuditError, AuditLog};
 use crate::catalog::{Billing, Catalog, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::{Clock, SystemClock};
@@ -220,14 +220,18 @@ impl Application {
         let admin_state = Arc::new(AdminState {
             catalog: catalog.clone(),
             billing: Billing::new(stores.store.clone()),
-            sessions,
-            user_devices: UserDevices::new(stores.store.clone()),
-            leases: StreamLeases::new(stores.store.clone()),
-            lease_duration: settings.concurrency.lease,
+            users: UserPlaybackState {
+                sessions,
+                user_devices: UserDevices::new(stores.store.clone()),
+                leases: StreamLeases::new(stores.store.clone()),
+                lease_duration: settings.concurrency.lease,
+            },
+            identity: AdminIdentity {
+                tokens: ApiTokens::new(stores.store.clone()),
+                end_users: JwtVerifier::from_settings(&settings.auth)?,
+                entitlement_providers: EntitlementProviders::from_settings(&settings.auth)?,
+            },
             decider,
-            tokens: ApiTokens::new(stores.store.clone()),
-            end_users: JwtVerifier::from_settings(&settings.auth)?,
-            entitlement_providers: EntitlementProviders::from_settings(&settings.auth)?,
             playback: service,
             edge_auth: crate::akamai::EdgeAuth::from_settings(&settings.entitlement_tokens),
             country_header: settings

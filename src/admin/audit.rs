@@ -11,7 +11,6 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::auth::Caller;
 use super::envelope::{error_number, RequestId};
 use crate::audit::{AuditEvent, AuditLog, AuditOutcome, Kind};
 
@@ -33,15 +32,9 @@ impl AuditSlot {
         fill(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Notes who called.
-    pub fn note_caller(&self, caller: &Caller) {
-        let (who, user) = match caller {
-            Caller::Staff(token) => (format!("token {} ({})", token.name, token.role), None),
-            Caller::EndUser(user) => (
-                format!("end-user {}", user.user_id),
-                Some(user.user_id.clone()),
-            ),
-        };
+    /// Notes who called (`who` as the event shows it, never a credential) and, for an end user,
+    /// their user id. The audit knows nothing of how callers authenticate: `auth` describes them.
+    pub fn note_caller(&self, who: String, user: Option<String>) {
         self.with(|facts| {
             facts.caller = Some(who);
             if facts.user.is_none() {

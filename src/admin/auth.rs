@@ -10,10 +10,10 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::audit::AuditSlot;
+use super::credentials::{Role, TokenInfo, TOKEN_PREFIX};
 use super::envelope::ApiError;
 use super::errors::AdminCode;
 use super::jwt::EndUser;
-use super::tokens::{Role, TokenInfo, TOKEN_PREFIX};
 use super::AdminState;
 use crate::ids::UserId;
 
@@ -68,6 +68,18 @@ impl Caller {
         }
     }
 
+    /// The caller as the audit log shows it (token name and role, or end-user id; never the token),
+    /// and the end user's id.
+    fn audit_identity(&self) -> (String, Option<String>) {
+        match self {
+            Caller::Staff(token) => (format!("token {} ({})", token.name, token.role), None),
+            Caller::EndUser(user) => (
+                format!("end-user {}", user.user_id),
+                Some(user.user_id.clone()),
+            ),
+        }
+    }
+
     /// The calling end user, for the calling-user routes.
     pub fn end_user(&self) -> Result<UserId, ApiError> {
         match self {
@@ -91,7 +103,8 @@ impl FromRequestParts<Arc<AdminState>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let caller = authenticate(parts, state).await?;
         if let Some(slot) = parts.extensions.get::<AuditSlot>() {
-            slot.note_caller(&caller);
+            let (who, user) = caller.audit_identity();
+            slot.note_caller(who, user);
         }
         Ok(caller)
     }
@@ -113,7 +126,7 @@ async fn authenticate(parts: &Parts, state: &Arc<AdminState>) -> Result<Caller, 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
     if token.starts_with(TOKEN_PREFIX) {
-        return match state.tokens.authenticate(token).await {
+        return match state.identity.tokens.authenticate(token).await {
             Ok(Some(info)) => Ok(Caller::Staff(info)),
             Ok(None) => Err(unauthorized("unknown or revoked token")),
             Err(e) => {
@@ -122,13 +135,14 @@ async fn authenticate(parts: &Parts, state: &Arc<AdminState>) -> Result<Caller, 
             }
         };
     }
-    if !state.end_users.is_configured() {
+    if !state.identity.end_users.is_configured() {
         return Err(unauthorized(
             "unknown token (no end-user identity provider is configured)",
         ));
     }
     let now = state.clock.now().timestamp();
     state
+        .identity
         .end_users
         .verify(token, now)
         .map(Caller::EndUser)

@@ -13,8 +13,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::de::{Error as _, MapAccess, Visitor};
@@ -22,11 +21,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::auth::{Access, Caller};
-use super::envelope::{decode_body, AdminJson, ApiError, ApiOk, Paging};
-use super::errors::AdminCode;
-use super::packages::{
-    check_custom_key, check_text, query_pairs, CUSTOM_MAX_ENTRIES, NAME_MAX_CHARS,
-};
+use super::envelope::{bad_query, decode_body, invalid, AdminJson, ApiError, ApiOk, Paging};
+use super::extract::{AdminPath, BillingPlanParam, ProductParam, QueryPairs};
+use super::packages::{check_custom_key, check_text, CUSTOM_MAX_ENTRIES, NAME_MAX_CHARS};
 use super::AdminState;
 use crate::catalog::{
     BillingPlan, Currency, Localized, Period, Price, Prices, Product, ProductFilter, StoreProduct,
@@ -213,14 +210,6 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
     }
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
-}
-
-fn bad_query(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidQuery, message)
-}
-
 /// A short label (a store name, a `storeProductID`, a product name): 1-`max` characters, not blank,
 /// no control characters.
 fn check_label(field: &str, text: &str, max: usize) -> Result<(), ApiError> {
@@ -384,23 +373,47 @@ fn product_name(raw: UniqueMap<String>) -> Result<Localized, ApiError> {
     Ok(name)
 }
 
-fn path_plan(path: Result<Path<String>, PathRejection>) -> Result<BillingPlanId, ApiError> {
-    let Path(raw) = path.map_err(|e| invalid(format!("billingPlanID: {e}")))?;
-    BillingPlanId::parse(raw).map_err(|e| invalid(format!("billingPlanID {e}")))
-}
-
-fn path_product(path: Result<Path<String>, PathRejection>) -> Result<ProductId, ApiError> {
-    let Path(raw) = path.map_err(|e| invalid(format!("productID: {e}")))?;
-    ProductId::parse(raw).map_err(|e| invalid(format!("productID {e}")))
-}
-
-/// Sets `slot` from a query parameter given at most once.
-fn once(slot: &mut Option<String>, key: &str, value: String) -> Result<(), ApiError> {
-    if slot.is_some() {
-        return Err(bad_query(format!("{key} is given more than once")));
+/// A billing list's query: `count` and `skip` (the page) and the `filters` named, each at most once;
+/// any other parameter is refused. The filters' values are in the order of `filters`.
+fn list_query<const N: usize>(
+    query: Result<QueryPairs, ApiError>,
+    filters: [&str; N],
+    max_page_size: u32,
+) -> Result<(Paging, [Option<String>; N]), ApiError> {
+    let mut count = None;
+    let mut skip = None;
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (key, value) in query?.0 {
+        let slot = match key.as_str() {
+            "count" => &mut count,
+            "skip" => &mut skip,
+            other => match filters.iter().position(|f| *f == other) {
+                Some(i) => &mut values[i],
+                None => return Err(bad_query(format!("unknown query parameter {other:?}"))),
+            },
+        };
+        if slot.is_some() {
+            return Err(bad_query(format!("{key} is given more than once")));
+        }
+        *slot = Some(value);
     }
-    *slot = Some(value);
-    Ok(())
+    let paging = Paging::parse(count.as_deref(), skip.as_deref(), max_page_size)?;
+    Ok((paging, values))
+}
+
+/// Refuses a body `id` that is not the one of the path.
+fn same_id<T: PartialEq + fmt::Display>(
+    field: &str,
+    given: Option<&T>,
+    param: &str,
+    id: &T,
+) -> Result<(), ApiError> {
+    match given {
+        Some(given) if given != id => Err(invalid(format!(
+            "{field} ({given}) differs from the {param} of the path ({id})"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn plan_answer(plan: &BillingPlan) -> ApiOk {
@@ -457,10 +470,10 @@ fn plan_of(new: NewPlan) -> Result<BillingPlan, ApiError> {
 async fn retrieve_plan(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<BillingPlanParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let id = path_plan(path)?;
+    let AdminPath(id) = path?;
     Ok(plan_answer(&state.billing.plan(&id).await?))
 }
 
@@ -469,21 +482,15 @@ async fn retrieve_plan(
 async fn update_plan(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<BillingPlanParam>, ApiError>,
     body: Result<AdminJson<PlanBody<PlanPatch>>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
-    let id = path_plan(path)?;
+    let AdminPath(id) = path?;
     let AdminJson(PlanBody {
         billing_plan: patch,
     }) = body?;
-    if let Some(given) = &patch.id {
-        if *given != id {
-            return Err(invalid(format!(
-                "billingPlan.id ({given}) differs from the billingPlanID of the path ({id})"
-            )));
-        }
-    }
+    same_id("billingPlan.id", patch.id.as_ref(), "billingPlanID", &id)?;
     if let Some(description) = &patch.description {
         check_text("billingPlan.description", description)?;
     }
@@ -528,10 +535,10 @@ async fn update_plan(
 async fn delete_plan(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<BillingPlanParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
-    let id = path_plan(path)?;
+    let AdminPath(id) = path?;
     state.billing.delete_plan(&id).await?;
     Ok(ApiOk::message(format!(
         "Billing plan {id} was successfully deleted."
@@ -542,23 +549,10 @@ async fn delete_plan(
 async fn list_plans(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let mut count = None;
-    let mut skip = None;
-    for (key, value) in query_pairs(query)? {
-        match key.as_str() {
-            "count" => once(&mut count, &key, value)?,
-            "skip" => once(&mut skip, &key, value)?,
-            other => return Err(bad_query(format!("unknown query parameter {other:?}"))),
-        }
-    }
-    let paging = Paging::parse(
-        count.as_deref(),
-        skip.as_deref(),
-        state.limits.max_page_size,
-    )?;
+    let (paging, []) = list_query(query, [], state.limits.max_page_size)?;
     let (plans, total) = state.billing.list_plans(paging.count, paging.skip).await?;
     Ok(ApiOk::ok(json!({
         "billingPlans": plans,
@@ -615,10 +609,10 @@ async fn create_product(
 async fn retrieve_product(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<ProductParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let id = path_product(path)?;
+    let AdminPath(id) = path?;
     Ok(product_answer(&state.billing.product(&id).await?))
 }
 
@@ -627,19 +621,13 @@ async fn retrieve_product(
 async fn update_product(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<ProductParam>, ApiError>,
     body: Result<AdminJson<ProductBody<ProductPatch>>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
-    let id = path_product(path)?;
+    let AdminPath(id) = path?;
     let AdminJson(ProductBody { product: patch }) = body?;
-    if let Some(given) = &patch.id {
-        if *given != id {
-            return Err(invalid(format!(
-                "product.id ({given}) differs from the productID of the path ({id})"
-            )));
-        }
-    }
+    same_id("product.id", patch.id.as_ref(), "productID", &id)?;
     let name = patch.name.map(product_name).transpose()?;
     let short_desc = patch
         .short_desc
@@ -693,10 +681,10 @@ async fn update_product(
 async fn delete_product(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<ProductParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
-    let id = path_product(path)?;
+    let AdminPath(id) = path?;
     state.billing.delete_product(&id).await?;
     Ok(ApiOk::message(format!(
         "Product {id} was successfully deleted."
@@ -707,25 +695,12 @@ async fn delete_product(
 async fn list_products(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let mut count = None;
-    let mut skip = None;
-    let mut package = None;
-    let mut plan = None;
-    for (key, value) in query_pairs(query)? {
-        match key.as_str() {
-            "count" => once(&mut count, &key, value)?,
-            "skip" => once(&mut skip, &key, value)?,
-            "packageID" => once(&mut package, &key, value)?,
-            "billingPlanID" => once(&mut plan, &key, value)?,
-            other => return Err(bad_query(format!("unknown query parameter {other:?}"))),
-        }
-    }
-    let paging = Paging::parse(
-        count.as_deref(),
-        skip.as_deref(),
+    let (paging, [package, plan]) = list_query(
+        query,
+        ["packageID", "billingPlanID"],
         state.limits.max_page_size,
     )?;
     let filter = ProductFilter {

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -165,7 +165,7 @@ async fn grant(
     caller.allow(Access::EntitlementWrite)?;
     let GrantBody {
         entitlement: fields,
-    } = body(request).await?;
+    } = AdminJson::read(request).await?;
     let (start, end) = grant_dates(&fields)?;
     let now = state.clock.now();
     let granted = state
@@ -267,7 +267,7 @@ async fn update(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
     let (uid, package) = path_pair(userid, package)?;
-    let update: UpdateBody = body(request).await?;
+    let update: UpdateBody = AdminJson::read(request).await?;
     update_inner(&state, &uid, &package, update).await
 }
 
@@ -346,7 +346,7 @@ async fn assets_for_user(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
     let uid = path_id("userid", userid, UserId::parse)?;
-    let AssetListBody { asset_ids } = body(request).await?;
+    let AssetListBody { asset_ids } = AdminJson::read(request).await?;
     check_list_len("assetIDs", &asset_ids, state.limits.max_list_len)?;
     asset_listing(&state, &uid, &asset_ids).await
 }
@@ -438,7 +438,7 @@ async fn put_assets(
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
     let uid = path_id("userid", userid, UserId::parse)?;
-    let raw: Value = body(request).await?;
+    let raw: Value = AdminJson::read(request).await?;
     if raw.get("entitlement").is_some() {
         let package = path_id("packageID", ASSETS_SEGMENT.to_owned(), PackageId::parse)?;
         return update_inner(&state, &uid, &package, from_value(raw)?).await;
@@ -468,12 +468,6 @@ async fn put_assets(
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------
-
-/// The body of `request`, decoded as `T` (read after the role check).
-async fn body<T: DeserializeOwned>(request: Request) -> Result<T, ApiError> {
-    let AdminJson(value) = AdminJson::<T>::from_request(request, &()).await?;
-    Ok(value)
-}
 
 /// A JSON value already read, decoded as `T`: an unknown field is 1012, anything else 1011.
 fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {

@@ -37,6 +37,16 @@ impl ApiError {
     }
 }
 
+/// 400 / 1011: a field, or a path parameter, is missing, has the wrong type or is not valid.
+pub fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(AdminCode::InvalidField, message)
+}
+
+/// 400 / 1017: a query parameter is not valid.
+pub fn bad_query(message: impl Into<String>) -> ApiError {
+    ApiError::new(AdminCode::InvalidQuery, message)
+}
+
 /// A body to send inside the envelope, with its status.
 #[derive(Debug, Clone)]
 pub struct ApiOk {
@@ -197,12 +207,12 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     }
     if path
         .split('/')
-        .any(|segment| segment.starts_with(super::tokens::TOKEN_PREFIX))
+        .any(|segment| segment.starts_with(super::credentials::TOKEN_PREFIX))
     {
         let segments: Vec<&str> = path
             .split('/')
             .map(|segment| {
-                if segment.starts_with(super::tokens::TOKEN_PREFIX) {
+                if segment.starts_with(super::credentials::TOKEN_PREFIX) {
                     "[redacted]"
                 } else {
                     segment
@@ -237,6 +247,15 @@ pub struct AdminJson<T>(pub T);
 /// The size cap of admin bodies, put in request extensions by the admin router.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyCap(pub usize);
+
+impl<T: DeserializeOwned> AdminJson<T> {
+    /// The body of `request`, read and decoded now: for handlers that check the caller's role first,
+    /// so that a caller without it learns nothing about what the body should look like.
+    pub async fn read(request: Request) -> Result<T, ApiError> {
+        let AdminJson(value) = AdminJson::<T>::from_request(request, &()).await?;
+        Ok(value)
+    }
+}
 
 impl<S, T> FromRequest<S> for AdminJson<T>
 where

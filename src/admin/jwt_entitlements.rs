@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::put;
 use axum::Router;
 use serde::Deserialize;
@@ -50,9 +50,10 @@ async fn apply(
     if let Caller::Staff(_) = caller {
         caller.allow(Access::EntitlementWrite)?;
     }
-    let AdminJson(body) = AdminJson::<TokenBody>::from_request(request, &()).await?;
+    let body = AdminJson::<TokenBody>::read(request).await?;
     let now = state.clock.now();
     let token = state
+        .identity
         .entitlement_providers
         .verify(
             &body.provider,

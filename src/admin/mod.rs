@@ -1,19 +1,22 @@
 //! The admin API: the OEM Entitlements API v1 and Package Graphs routes, with the same paths, bodies
 //! and envelopes, on a listener of its own (plain HTTP only on loopback; TLS, optionally with client
-//! certificates, elsewhere). Authentication in `auth`, the envelope and error shape in `envelope` and
-//! `errors`; the routes in `packages`, `packages_v2`, `billing` (billing plans and products, sees
-//! extensions), `entitlements`, `jwt_entitlements`, `playback_tokens` and `graphs`; the OpenAPI document
-//! in `openapi`.
+//! certificates, elsewhere). Authentication in `auth` (the token store in `credentials`), the
+//! envelope and error shape in `envelope` and `errors`, typed path and query extractors answering in
+//! that shape in `extract`, the audit of writes in `audit`; the routes in `packages`, `packages_v2`,
+//! `billing` (billing plans and products, sees extensions), `entitlements`, `jwt_entitlements`,
+//! `playback_tokens` and `graphs`; the OpenAPI document in `openapi`.
 //!
 //! Never logs bearer tokens or JWTs.
 
 mod audit;
 pub mod auth;
 mod billing;
+pub mod credentials;
 mod entitlements;
 pub mod envelope;
 pub mod errors;
 mod explain;
+pub mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 mod graphs;
@@ -39,11 +42,11 @@ use tower::ServiceExt;
 
 use crate::catalog::{Billing, Catalog, CatalogError, PlaybackSessions, StreamLeases, UserDevices};
 use crate::clock::Clock;
+use credentials::ApiTokens;
 use envelope::{ApiError, BodyCap};
 use errors::AdminCode;
 use jwt::providers::EntitlementProviders;
 use jwt::JwtVerifier;
-use tokens::ApiTokens;
 
 /// Limits that shape requests.
 #[derive(Debug, Clone, Copy)]
@@ -53,22 +56,18 @@ pub struct AdminLimits {
     pub max_list_len: usize,
 }
 
-/// What the admin handlers share.
+/// What the admin handlers share, in named parts.
 pub struct AdminState {
+    /// The catalogue: packages, assets, entitlements and the package graph.
     pub catalog: Catalog,
     /// Billing plans and products.
     pub billing: Billing,
-    pub sessions: PlaybackSessions,
-    pub user_devices: UserDevices,
-    pub leases: StreamLeases,
-    /// How long a lease lasts unless renewed.
-    pub lease_duration: std::time::Duration,
+    /// Users' playback sessions, devices and running streams.
+    pub users: UserPlaybackState,
+    /// Who may call, and the issuers of entitlement tokens.
+    pub identity: AdminIdentity,
     /// The same decision the SEES endpoint makes (explanations).
     pub decider: crate::decision::Decider,
-    pub tokens: ApiTokens,
-    pub end_users: JwtVerifier,
-    /// The issuers of entitlement tokens, by provider name.
-    pub entitlement_providers: EntitlementProviders,
     /// The SEES flow the entitlement-token endpoints share (decision, lease, keys, ExpressPlay).
     pub playback: Arc<crate::playback::EntitlementService>,
     /// The Akamai signer, when `entitlement_tokens.akamai_key` is set.
@@ -79,6 +78,24 @@ pub struct AdminState {
     pub limits: AdminLimits,
     /// Where every write is recorded.
     pub audit: crate::audit::AuditLog,
+}
+
+/// The per-user state of playback: sessions (cookies), registered devices and stream leases.
+pub struct UserPlaybackState {
+    pub sessions: PlaybackSessions,
+    pub user_devices: UserDevices,
+    pub leases: StreamLeases,
+    /// How long a lease lasts unless renewed.
+    pub lease_duration: std::time::Duration,
+}
+
+/// Who may call the admin API: staff tokens, end users' JWTs, and the issuers of entitlement
+/// tokens.
+pub struct AdminIdentity {
+    pub tokens: ApiTokens,
+    pub end_users: JwtVerifier,
+    /// The issuers of entitlement tokens, by provider name.
+    pub entitlement_providers: EntitlementProviders,
 }
 
 /// Every admin route, behind the envelope; a trailing `/` on a path is ignored (the spec writes some

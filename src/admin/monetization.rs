@@ -31,8 +31,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::routing::{delete, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -42,8 +41,9 @@ use serde_json::{json, Map, Value};
 use crate::catalog::ConcurrencyPolicy;
 
 use super::auth::{Access, Caller};
-use super::envelope::{decode_body, parse_date, rfc3339, AdminJson, ApiError, ApiOk};
+use super::envelope::{decode_body, invalid, parse_date, rfc3339, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
+use super::extract::{AdminPath2, MonetizationUser, Offer};
 use super::AdminState;
 use crate::catalog::{Entitlement, MonetizationGrant};
 use crate::ids::{PackageId, UserId};
@@ -87,10 +87,6 @@ struct CreateBody {
     source_id: Option<Value>,
     #[serde(default)]
     source_type: Option<Value>,
-}
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
 }
 
 /// A string field: `Ok(None)` when absent (or `null`).
@@ -258,7 +254,7 @@ async fn create(
     request: Request,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let AdminJson(body) = AdminJson::<CreateBody>::from_request(request, &()).await?;
+    let body = AdminJson::<CreateBody>::read(request).await?;
     let now = state.clock.now();
     let grant = grant_of(body, now)?;
     let stored = state
@@ -309,12 +305,10 @@ fn query_user(query: Option<&str>) -> Result<UserId, ApiError> {
 async fn revoke(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<AdminPath2<MonetizationUser, Offer>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let Path((user, offer)) = path.map_err(|e| invalid(format!("path: {e}")))?;
-    let uid = UserId::parse(user).map_err(|e| invalid(format!("user_id {e}")))?;
-    let offer = PackageId::parse(offer).map_err(|e| invalid(format!("offer_id {e}")))?;
+    let AdminPath2(uid, offer) = path?;
     if state
         .catalog
         .revoke_monetization_entitlement(&uid, &offer)

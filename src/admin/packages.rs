@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -18,8 +17,11 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
-use super::envelope::{check_list_len, decode_body, rfc3339, AdminJson, ApiError, ApiOk, Paging};
+use super::envelope::{
+    bad_query, check_list_len, decode_body, invalid, rfc3339, AdminJson, ApiError, ApiOk, Paging,
+};
 use super::errors::AdminCode;
+use super::extract::{AdminPath, PackageParam, QueryPairs};
 use super::AdminState;
 use crate::catalog::{CatalogError, Package, Product};
 use crate::ids::{AssetId, BillingPlanId, PackageId, RegionId};
@@ -210,14 +212,6 @@ impl<'de> Deserialize<'de> for CustomData {
     }
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
-}
-
-pub fn bad_query(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidQuery, message)
-}
-
 /// A name: 1-256 characters, not blank, no control characters.
 fn check_name(name: &str) -> Result<(), ApiError> {
     let chars = name.chars().count();
@@ -295,21 +289,6 @@ fn body_list<T: Clone + Eq + std::hash::Hash>(
     let mut seen = std::collections::HashSet::with_capacity(items.len());
     items.retain(|item| seen.insert(item.clone()));
     Ok(items)
-}
-
-/// The `{packageID}` of a path.
-pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<PackageId, ApiError> {
-    let Path(raw) = path.map_err(|e| invalid(format!("packageID: {e}")))?;
-    PackageId::parse(raw).map_err(|e| invalid(format!("packageID {e}")))
-}
-
-/// The query as (key, value) pairs, in order.
-pub fn query_pairs(
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Vec<(String, String)>, ApiError> {
-    query
-        .map(|Query(pairs)| pairs)
-        .map_err(|e| bad_query(format!("the query string cannot be read: {e}")))
 }
 
 /// `excludeFields`: a comma-separated list whose only valid entry is `assetids` (any case).
@@ -403,11 +382,11 @@ pub(super) fn fuzz_assets(bytes: &[u8], max: usize) -> Result<(), ApiError> {
 async fn update(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<PackageParam>, ApiError>,
     body: Result<AdminJson<UpdateBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
-    let id = path_id(path)?;
+    let AdminPath(id) = path?;
     let AdminJson(UpdateBody { package: patch }) = body?;
     if patch.id != id {
         return Err(invalid(format!(
@@ -477,13 +456,13 @@ async fn update(
 async fn retrieve(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    path: Result<AdminPath<PackageParam>, ApiError>,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let id = path_id(path)?;
+    let AdminPath(id) = path?;
     let mut exclude_assets = false;
-    for (key, value) in query_pairs(query)? {
+    for (key, value) in query?.0 {
         match key.as_str() {
             "excludeFields" => exclude_assets = exclude_fields(&value)?,
             other => return Err(bad_query(format!("unknown query parameter {other:?}"))),
@@ -504,10 +483,10 @@ async fn retrieve(
 async fn delete(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<PackageParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
-    let id = path_id(path)?;
+    let AdminPath(id) = path?;
     state.catalog.delete_package(&id).await?;
     Ok(ApiOk::message(format!(
         "Package {id} was successfully deleted."
@@ -638,10 +617,10 @@ pub fn list_query(
 async fn list(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let query = list_query(query_pairs(query)?, state.limits, false)?;
+    let query = list_query(query?.0, state.limits, false)?;
     let (packages, total) = state
         .catalog
         .list_packages(&query.filter, query.paging.count, query.paging.skip)
@@ -701,6 +680,13 @@ async fn name_missing(state: &AdminState, packages: &[PackageId], e: CatalogErro
     }
 }
 
+/// Which way a package-assets change goes.
+#[derive(Debug, Clone, Copy)]
+enum AssetsChange {
+    Add,
+    Remove,
+}
+
 /// `PUT /oem/v1/packages/assets`: adds every asset to every package (appended; those a package has
 /// already stay where they are), all or nothing.
 async fn add_assets(
@@ -708,25 +694,7 @@ async fn add_assets(
     caller: Caller,
     body: Result<AdminJson<AssetsBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let (packages, assets) = assets_body(body, state.limits.max_list_len)?;
-    let changed = match state
-        .catalog
-        .add_assets(&packages, &assets, state.clock.now())
-        .await
-    {
-        Ok(changed) => changed,
-        Err(e) => return Err(name_missing(&state, &packages, e).await),
-    };
-    Ok(ApiOk::ok(json!({
-        "message": format!(
-            "{} asset(s) added to {} package(s); {} package(s) changed.",
-            assets.len(),
-            packages.len(),
-            changed.len()
-        ),
-        "packageIDs": packages,
-    })))
+    change_assets(&state, &caller, body, AssetsChange::Add).await
 }
 
 /// `DELETE /oem/v1/packages/assets`: removes every asset from every package, all or nothing.
@@ -735,19 +703,36 @@ async fn remove_assets(
     caller: Caller,
     body: Result<AdminJson<AssetsBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
+    change_assets(&state, &caller, body, AssetsChange::Remove).await
+}
+
+/// What both package-assets routes do, in their direction.
+async fn change_assets(
+    state: &AdminState,
+    caller: &Caller,
+    body: Result<AdminJson<AssetsBody>, ApiError>,
+    change: AssetsChange,
+) -> Result<ApiOk, ApiError> {
     caller.allow(Access::CatalogWrite)?;
     let (packages, assets) = assets_body(body, state.limits.max_list_len)?;
-    let changed = match state
-        .catalog
-        .remove_assets(&packages, &assets, state.clock.now())
-        .await
-    {
+    let now = state.clock.now();
+    let (result, done) = match change {
+        AssetsChange::Add => (
+            state.catalog.add_assets(&packages, &assets, now).await,
+            "added to",
+        ),
+        AssetsChange::Remove => (
+            state.catalog.remove_assets(&packages, &assets, now).await,
+            "removed from",
+        ),
+    };
+    let changed = match result {
         Ok(changed) => changed,
-        Err(e) => return Err(name_missing(&state, &packages, e).await),
+        Err(e) => return Err(name_missing(state, &packages, e).await),
     };
     Ok(ApiOk::ok(json!({
         "message": format!(
-            "{} asset(s) removed from {} package(s); {} package(s) changed.",
+            "{} asset(s) {done} {} package(s); {} package(s) changed.",
             assets.len(),
             packages.len(),
             changed.len()

@@ -9,17 +9,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
-use super::envelope::{ApiError, ApiOk};
+use super::envelope::{bad_query, ApiError, ApiOk};
+use super::extract::{AdminPath, PackageParam, QueryPairs};
 use super::packages::{
-    bad_query, exclude_fields, include_values, list_query, package_json, path_id, plans_of,
-    query_pairs, PackageView,
+    exclude_fields, include_values, list_query, package_json, plans_of, PackageView,
 };
 use super::AdminState;
 use crate::catalog::{BillingPlan, Package, Product};
@@ -170,10 +169,10 @@ fn add_included(body: &mut Map<String, Value>, include: Include, included: Inclu
 async fn list(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     let user = reader(&caller)?;
-    let query = list_query(query_pairs(query)?, state.limits, true)?;
+    let query = list_query(query?.0, state.limits, true)?;
     let include = Include::parse(&query.include)?;
     let (packages, total) = state
         .catalog
@@ -198,14 +197,14 @@ async fn list(
 async fn retrieve(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    path: Result<AdminPath<PackageParam>, ApiError>,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     let user = reader(&caller)?;
-    let id = path_id(path)?;
+    let AdminPath(id) = path?;
     let mut exclude_assets = false;
     let mut values = Vec::new();
-    for (key, value) in query_pairs(query)? {
+    for (key, value) in query?.0 {
         match key.as_str() {
             "excludeFields" => exclude_assets = exclude_fields(&value)?,
             "include" => values.extend(include_values(&value)),

@@ -11,8 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
@@ -21,8 +20,9 @@ use serde_json::json;
 use url::Url;
 
 use super::auth::{Access, Caller};
-use super::envelope::{decode_body, AdminJson, ApiError, ApiOk};
+use super::envelope::{decode_body, invalid, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
+use super::extract::{AdminPath, Userid};
 use super::AdminState;
 use crate::decision::Denial;
 use crate::ids::{AssetId, DeviceId, UserId};
@@ -103,14 +103,13 @@ async fn for_user(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<AdminPath<Userid>, ApiError>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<AdminJson<TokenBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let Path(raw) = path.map_err(|e| invalid(format!("userid: {e}")))?;
-    let uid = UserId::parse(raw).map_err(|e| invalid(format!("userid {e}")))?;
+    let AdminPath(uid) = path?;
     let kind = token_type(&state, query.as_deref())?;
     issue(&state, &uid, kind, peer, &headers, body?.0).await
 }
@@ -124,10 +123,6 @@ pub(super) fn fuzz_token_body(bytes: &[u8]) -> Result<(), ApiError> {
         DeviceId::parse(raw).map_err(|e| invalid(format!("deviceID {e}")))?;
     }
     Ok(())
-}
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
 }
 
 /// The `tokentype` query parameter: once, and one this server offers.

@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -22,11 +21,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
-use super::envelope::{decode_body, rfc3339, AdminJson, ApiError, ApiOk};
-use super::errors::AdminCode;
+use super::envelope::{decode_body, invalid, rfc3339, AdminJson, ApiError, ApiOk};
+use super::extract::{AdminPath, CookieParam, Userid};
 use super::AdminState;
 use crate::catalog::{PlaybackSession, PlaybackSessions};
-use crate::ids::{CustomerCookie, DeviceId, UserId};
+use crate::ids::{DeviceId, UserId};
 
 /// A session's lifetime when the body names none: 4 hours.
 const DEFAULT_TTL_SECONDS: u64 = 4 * 60 * 60;
@@ -85,10 +84,6 @@ fn listed_session(s: &PlaybackSession, now: DateTime<Utc>) -> Value {
     Value::Object(object)
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
-}
-
 /// `POST /oem/v1/admin/playback-sessions`: opens a session; the cookie is in this answer only.
 async fn open(
     State(state): State<Arc<AdminState>>,
@@ -96,9 +91,10 @@ async fn open(
     request: Request,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let AdminJson(body) = AdminJson::<OpenBody>::from_request(request, &()).await?;
+    let body = AdminJson::<OpenBody>::read(request).await?;
     let (device, country, ttl) = open_terms(&body)?;
     let (cookie, session) = state
+        .users
         .sessions
         .open(
             &body.uid,
@@ -149,13 +145,15 @@ fn open_terms(body: &OpenBody) -> Result<(Option<DeviceId>, Option<String>, u64)
 async fn revoke_one(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    cookie: Result<Path<String>, PathRejection>,
+    cookie: Result<AdminPath<CookieParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    // The rejection's text may quote the value: the cookie is a credential, so it is not echoed.
-    let Path(cookie) = cookie.map_err(|_| invalid("cookie is not valid percent-encoded UTF-8"))?;
-    let cookie = CustomerCookie::parse(cookie).map_err(|e| invalid(format!("cookie {e}")))?;
-    let revoked = state.sessions.revoke(&cookie, state.clock.now()).await?;
+    let AdminPath(cookie) = cookie?;
+    let revoked = state
+        .users
+        .sessions
+        .revoke(&cookie, state.clock.now())
+        .await?;
     let message = if revoked {
         "the playback session is revoked"
     } else {
@@ -170,11 +168,15 @@ async fn revoke_one(
 async fn revoke_for_user(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    userid: Result<Path<String>, PathRejection>,
+    userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let uid = path_user(userid)?;
-    let revoked = state.sessions.revoke_user(&uid, state.clock.now()).await?;
+    let AdminPath(uid) = userid?;
+    let revoked = state
+        .users
+        .sessions
+        .revoke_user(&uid, state.clock.now())
+        .await?;
     Ok(ApiOk::ok(json!({
         "message": format!("revoked {revoked} live playback session(s) of user {uid}"),
         "revoked": revoked,
@@ -186,18 +188,12 @@ async fn revoke_for_user(
 async fn list_for_user(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    userid: Result<Path<String>, PathRejection>,
+    userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let uid = path_user(userid)?;
+    let AdminPath(uid) = userid?;
     let now = state.clock.now();
-    let sessions = state.sessions.sessions_of(&uid).await?;
+    let sessions = state.users.sessions.sessions_of(&uid).await?;
     let listed: Vec<Value> = sessions.iter().map(|s| listed_session(s, now)).collect();
     Ok(ApiOk::ok(json!({ "sessions": listed })))
-}
-
-/// The `{userid}` of the path.
-fn path_user(path: Result<Path<String>, PathRejection>) -> Result<UserId, ApiError> {
-    let Path(raw) = path.map_err(|e| invalid(format!("userid: {e}")))?;
-    UserId::parse(raw).map_err(|e| invalid(format!("userid {e}")))
 }

@@ -10,8 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, put};
 use axum::Router;
 use serde_json::{json, Value};
@@ -19,6 +18,7 @@ use serde_json::{json, Value};
 use super::auth::{Access, Caller};
 use super::envelope::{rfc3339, ApiError, ApiOk};
 use super::errors::AdminCode;
+use super::extract::{AdminPath, AssetParam, Userid};
 use super::AdminState;
 use crate::catalog::{Lease, StreamLeases};
 use crate::ids::{AssetId, DeviceId, UserId};
@@ -33,19 +33,14 @@ pub fn routes() -> Router<Arc<AdminState>> {
         )
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
-}
-
 /// The calling user, the `{assetID}` of the path and the `device` of the query: what names a stream.
 fn stream_of(
     caller: &Caller,
-    asset: Result<Path<String>, PathRejection>,
+    asset: Result<AdminPath<AssetParam>, ApiError>,
     query: Option<&str>,
 ) -> Result<(UserId, AssetId, DeviceId), ApiError> {
     let uid = caller.end_user()?;
-    let Path(asset) = asset.map_err(|e| invalid(format!("assetID: {e}")))?;
-    let asset = AssetId::parse(asset).map_err(|e| invalid(format!("assetID {e}")))?;
+    let AdminPath(asset) = asset?;
     Ok((uid, asset, query_device(query)?))
 }
 
@@ -74,17 +69,24 @@ fn query_device(query: Option<&str>) -> Result<DeviceId, ApiError> {
 async fn heartbeat(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    asset: Result<Path<String>, PathRejection>,
+    asset: Result<AdminPath<AssetParam>, ApiError>,
     RawQuery(query): RawQuery,
 ) -> Result<ApiOk, ApiError> {
     let (uid, asset, device) = stream_of(&caller, asset, query.as_deref())?;
     let now = state.clock.now();
     let renewed = state
+        .users
         .leases
-        .renew(&uid, device.as_str(), &asset, state.lease_duration, now)
+        .renew(
+            &uid,
+            device.as_str(),
+            &asset,
+            state.users.lease_duration,
+            now,
+        )
         .await?;
     if renewed {
-        let expires_at = StreamLeases::expiry(now, state.lease_duration);
+        let expires_at = StreamLeases::expiry(now, state.users.lease_duration);
         Ok(ApiOk::ok(json!({
             "renewed": true,
             "assetID": asset,
@@ -108,11 +110,15 @@ async fn heartbeat(
 async fn stop(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    asset: Result<Path<String>, PathRejection>,
+    asset: Result<AdminPath<AssetParam>, ApiError>,
     RawQuery(query): RawQuery,
 ) -> Result<ApiOk, ApiError> {
     let (uid, asset, device) = stream_of(&caller, asset, query.as_deref())?;
-    let stopped = state.leases.stop(&uid, device.as_str(), &asset).await?;
+    let stopped = state
+        .users
+        .leases
+        .stop(&uid, device.as_str(), &asset)
+        .await?;
     let message = if stopped {
         format!("the stream of asset {asset} on device {device} is stopped; its slot is free")
     } else {
@@ -137,11 +143,11 @@ fn listed_lease(lease: &Lease) -> Value {
 async fn list_for_user(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    userid: Result<Path<String>, PathRejection>,
+    userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let uid = path_user(userid)?;
-    let leases = state.leases.live(&uid, state.clock.now()).await?;
+    let AdminPath(uid) = userid?;
+    let leases = state.users.leases.live(&uid, state.clock.now()).await?;
     let listed: Vec<Value> = leases.iter().map(listed_lease).collect();
     Ok(ApiOk::ok(json!({ "streams": listed })))
 }
@@ -151,21 +157,15 @@ async fn list_for_user(
 async fn free_all(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    userid: Result<Path<String>, PathRejection>,
+    userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let uid = path_user(userid)?;
-    let freed = state.leases.free_all(&uid).await?;
+    let AdminPath(uid) = userid?;
+    let freed = state.users.leases.free_all(&uid).await?;
     Ok(ApiOk::ok(json!({
         "message": format!("freed {freed} stream lease(s) of user {uid}; every slot is free"),
         "freed": freed,
     })))
-}
-
-/// The `{userid}` of the path.
-fn path_user(path: Result<Path<String>, PathRejection>) -> Result<UserId, ApiError> {
-    let Path(raw) = path.map_err(|e| invalid(format!("userid: {e}")))?;
-    UserId::parse(raw).map_err(|e| invalid(format!("userid {e}")))
 }
 
 #[cfg(test)]

@@ -8,17 +8,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get};
 use axum::Router;
 use serde_json::{json, Value};
 
 use super::auth::{Access, Caller};
 use super::envelope::{rfc3339, ApiError, ApiOk};
-use super::errors::AdminCode;
+use super::extract::{AdminPath, AdminPath2, DeviceParam, Userid};
 use super::AdminState;
-use crate::ids::{DeviceId, UserId};
 
 /// The user-device routes.
 pub fn routes() -> Router<Arc<AdminState>> {
@@ -33,20 +31,16 @@ pub fn routes() -> Router<Arc<AdminState>> {
         )
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(AdminCode::InvalidField, message)
-}
-
 /// `GET /oem/v1/admin/users/{userid}/devices`: the user's devices, oldest registration first (an empty
 /// list for a user with none).
 async fn list_for_user(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    userid: Result<Path<String>, PathRejection>,
+    userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::Read)?;
-    let uid = path_user(userid)?;
-    let devices = state.user_devices.list(&uid).await?;
+    let AdminPath(uid) = userid?;
+    let devices = state.users.user_devices.list(&uid).await?;
     let listed: Vec<Value> = devices
         .iter()
         .map(|(device, at)| json!({ "deviceID": device.as_str(), "registeredAt": rfc3339(*at) }))
@@ -58,13 +52,11 @@ async fn list_for_user(
 async fn remove_one(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
+    path: Result<AdminPath2<Userid, DeviceParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let Path((uid, device)) = path.map_err(|e| invalid(format!("path: {e}")))?;
-    let uid = UserId::parse(uid).map_err(|e| invalid(format!("userid {e}")))?;
-    let device = DeviceId::parse(device).map_err(|e| invalid(format!("deviceID {e}")))?;
-    let removed = state.user_devices.remove(&uid, &device).await?;
+    let AdminPath2(uid, device) = path?;
+    let removed = state.users.user_devices.remove(&uid, &device).await?;
     let message = if removed {
         format!("device {device} of user {uid} is removed")
     } else {
@@ -79,19 +71,13 @@ async fn remove_one(
 async fn remove_all(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    userid: Result<Path<String>, PathRejection>,
+    userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     caller.allow(Access::EntitlementWrite)?;
-    let uid = path_user(userid)?;
-    let removed = state.user_devices.remove_all(&uid).await?;
+    let AdminPath(uid) = userid?;
+    let removed = state.users.user_devices.remove_all(&uid).await?;
     Ok(ApiOk::ok(json!({
         "message": format!("removed {removed} device(s) of user {uid}"),
         "removed": removed,
     })))
-}
-
-/// The `{userid}` of the path.
-fn path_user(path: Result<Path<String>, PathRejection>) -> Result<UserId, ApiError> {
-    let Path(raw) = path.map_err(|e| invalid(format!("userid: {e}")))?;
-    UserId::parse(raw).map_err(|e| invalid(format!("userid {e}")))
 }

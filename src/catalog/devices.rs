@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::CatalogError;
 use crate::ids::{DeviceId, UserId};
-use crate::store::{from_unix_millis, unix_millis, Backend, Store};
+use crate::store::{from_unix_millis, unix_millis, LockKey, Store};
 
 /// The first key of the two-key advisory locks device registrations take on PostgreSQL ("SDEV"); the
 /// second is a hash of the uid. Two-key locks never collide with the one-key graph lock.
@@ -64,21 +64,7 @@ impl UserDevices {
                 return Ok(DeviceAdmission::Admitted);
             }
         }
-        let pool = self.store.pool();
-        let mut tx = match self.store.backend() {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = pool.begin().await?;
-                // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a
-                // constant from it instead. Two users whose hashes collide merely wait for each other.
-                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1, $2)")
-                    .bind(DEVICE_LOCK_CLASS)
-                    .bind(lock_key(uid))
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
-        };
+        let mut tx = self.store.begin_locked(lock_key(uid)).await?;
         // Again under the lock: a concurrent registration may have added the device meanwhile.
         if refresh(&mut tx, uid, device, now).await? {
             tx.commit().await?;
@@ -174,15 +160,9 @@ async fn devices_of(
         .collect()
 }
 
-/// The second key of the advisory lock for `uid`: the first four bytes of a SHA-256 of the uid.
-fn lock_key(uid: &UserId) -> i32 {
-    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    context.update(LOCK_HASH_DOMAIN);
-    context.update(uid.as_str().as_bytes());
-    let digest = context.finish();
-    let mut first = [0u8; 4];
-    first.copy_from_slice(&digest.as_ref()[..4]);
-    i32::from_be_bytes(first)
+/// The advisory lock of `uid`'s device registrations: the class and a hash of the uid.
+fn lock_key(uid: &UserId) -> LockKey {
+    LockKey::hashed(DEVICE_LOCK_CLASS, LOCK_HASH_DOMAIN, uid.as_str())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::ids::PackageId;
 use crate::store::coherence::Change;
-use crate::store::{unix_millis, Backend};
+use crate::store::{unix_millis, LockKey};
 
 use super::{Catalog, CatalogError, Package};
 
@@ -46,20 +46,10 @@ impl Catalog {
         now: DateTime<Utc>,
     ) -> Result<bool, CatalogError> {
         let _invalidation = self.catalogue_write();
-        let pool = self.store().pool();
-        let mut tx = match self.store().backend() {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = pool.begin().await?;
-                // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a
-                // constant from it instead.
-                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-                    .bind(GRAPH_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
-        };
+        let mut tx = self
+            .store()
+            .begin_locked(LockKey::Whole(GRAPH_LOCK_KEY))
+            .await?;
         for id in [parent, child] {
             if !package_exists(&mut tx, id).await? {
                 return Err(CatalogError::PackageNotFound(id.clone()));

@@ -19,7 +19,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use super::lease_batch::{LeaseBatcher, Open};
 use super::CatalogError;
 use crate::ids::{AssetId, UserId};
-use crate::store::{from_unix_millis, unix_millis, Backend, Store};
+use crate::store::{from_unix_millis, unix_millis, LockKey, Store};
 
 /// What happens when a user is over their stream limit: `block-new` (deny) or `evict-oldest`. Set by
 /// `concurrency.policy` and per entitlement.
@@ -299,21 +299,7 @@ impl StreamLeases {
 
     /// A transaction holding the per-user write lock (see the module comment).
     async fn begin_locked(&self, uid: &UserId) -> Result<Transaction<'static, Any>, CatalogError> {
-        let pool = self.store.ephemeral_pool();
-        Ok(match self.store.backend() {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = pool.begin().await?;
-                // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a
-                // constant from it instead. Two users whose hashes collide merely wait for each other.
-                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1, $2)")
-                    .bind(LEASE_LOCK_CLASS)
-                    .bind(lock_key(uid))
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
-        })
+        Ok(self.store.begin_locked_ephemeral(lock_key(uid)).await?)
     }
 }
 
@@ -401,15 +387,9 @@ fn lease_from_row(row: &AnyRow) -> Result<Lease, CatalogError> {
     })
 }
 
-/// The second key of the advisory lock for `uid`: the first four bytes of a SHA-256 of the uid.
-fn lock_key(uid: &UserId) -> i32 {
-    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    context.update(LOCK_HASH_DOMAIN);
-    context.update(uid.as_str().as_bytes());
-    let digest = context.finish();
-    let mut first = [0u8; 4];
-    first.copy_from_slice(&digest.as_ref()[..4]);
-    i32::from_be_bytes(first)
+/// The advisory lock of `uid`'s leases: the class and a hash of the uid.
+fn lock_key(uid: &UserId) -> LockKey {
+    LockKey::hashed(LEASE_LOCK_CLASS, LOCK_HASH_DOMAIN, uid.as_str())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod coherence;
 mod generation_reads;
+mod locked;
 mod migrate;
 pub mod settings;
 pub mod subscriber;
@@ -19,6 +20,7 @@ use sqlx::AnyPool;
 
 use coherence::{Change, Coherence};
 use generation_reads::GenerationReads;
+pub use locked::LockKey;
 
 /// Which database engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

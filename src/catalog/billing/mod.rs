@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::CatalogError;
 use crate::ids::{BillingPlanId, PackageId, ProductId};
@@ -45,16 +45,6 @@ impl Billing {
     /// Billing plans and products in `store`.
     pub fn new(store: Store) -> Self {
         Self { store }
-    }
-
-    /// A write transaction: SQLite's write lock taken up front; row locks are the caller's on
-    /// PostgreSQL.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, CatalogError> {
-        let pool = self.store.pool();
-        Ok(match self.store.backend() {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => pool.begin().await?,
-        })
     }
 
     /// Whether the row `id` of `table` exists, locked against writers until the transaction ends
@@ -179,7 +169,7 @@ impl Billing {
         id: &BillingPlanId,
         edit: impl FnOnce(&mut BillingPlan),
     ) -> Result<BillingPlan, CatalogError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         if !self
             .lock(&mut tx, "billing_plans", id.as_str(), false)
             .await?
@@ -215,7 +205,7 @@ impl Billing {
     /// Deletes the billing plan `id`, unless a product is sold through it or a package lists it in its
     /// `billingPlanIDs` (`BillingPlanInUse`, naming them; nothing changes).
     pub async fn delete_plan(&self, id: &BillingPlanId) -> Result<(), CatalogError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         if !self
             .lock(&mut tx, "billing_plans", id.as_str(), false)
             .await?
@@ -292,7 +282,7 @@ impl Billing {
         product.version = 1;
         product.created = from_unix_millis(unix_millis(product.created));
         product.modified = product.created;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         if !self
             .lock(&mut tx, "packages", product.package_id.as_str(), true)
             .await?
@@ -462,7 +452,7 @@ impl Billing {
         now: DateTime<Utc>,
         edit: impl FnOnce(&mut Product),
     ) -> Result<Product, CatalogError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         if !self.lock(&mut tx, "products", id.as_str(), false).await? {
             return Err(CatalogError::ProductNotFound(id.clone()));
         }
