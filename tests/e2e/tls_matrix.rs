@@ -205,6 +205,15 @@ fn describe(text: &str) -> (bool, String) {
     if text.contains("errno=104") {
         return (false, "refused: connection reset by the server".to_owned());
     }
+    // EPIPE: the server closed the connection while the client was still writing (a long
+    // certificate chain refused before it was all sent) — a refusal seen from the writing side.
+    if text.contains("errno=32") {
+        return (
+            false,
+            "refused: connection closed by the server while the client was still sending"
+                .to_owned(),
+        );
+    }
     (false, format!("no answer: {}", last_line(text)))
 }
 
