@@ -36,24 +36,10 @@ fn check(raw: &str, max: usize) -> Result<(), IdError> {
     }
 }
 
-macro_rules! identifier {
-    ($(#[$doc:meta])* $name:ident, max = $max:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
+/// `as_str`, `Display` (the text) and `Debug` (the quoted text) of a `String` newtype identifier.
+macro_rules! text_views {
+    ($name:ident) => {
         impl $name {
-            /// The longest accepted value, in characters.
-            pub const MAX_CHARS: usize = $max;
-
-            /// Accepts `raw` when it is non-empty, at most `MAX_CHARS` characters and free of control
-            /// characters.
-            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
-                let raw = raw.into();
-                check(&raw, Self::MAX_CHARS)?;
-                Ok(Self(raw))
-            }
-
             /// The identifier as text.
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -71,6 +57,29 @@ macro_rules! identifier {
                 fmt::Debug::fmt(&self.0, f)
             }
         }
+    };
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, max = $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The longest accepted value, in characters.
+            pub const MAX_CHARS: usize = $max;
+
+            /// Accepts `raw` when it is non-empty, at most `MAX_CHARS` characters and free of control
+            /// characters.
+            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
+                let raw = raw.into();
+                check(&raw, Self::MAX_CHARS)?;
+                Ok(Self(raw))
+            }
+        }
+
+        text_views!($name);
     };
 }
 
@@ -119,24 +128,9 @@ macro_rules! catalog_identifier {
                 check_catalog(&raw)?;
                 Ok(Self(raw))
             }
-
-            /// The identifier as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
-            }
-        }
+        text_views!($name);
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -16,10 +16,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
-use crate::ids::{AssetId, PackageId, UserId};
+use crate::ids::{AssetId, IdError, PackageId, UserId};
 use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis};
 
@@ -52,13 +53,6 @@ pub struct Entitlement {
     pub source_type: Option<String>,
 }
 
-impl Entitlement {
-    /// Whether `now` is within `[start, end)`.
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        active(self.start, self.end, now)
-    }
-}
-
 /// A user's direct entitlement to one asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetEntitlement {
@@ -69,13 +63,6 @@ pub struct AssetEntitlement {
     pub end: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
-}
-
-impl AssetEntitlement {
-    /// Whether `now` is within `[start, end)`.
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        active(self.start, self.end, now)
-    }
 }
 
 /// A monetization entitlement to write: the user's entitlement to the offer's package, from the
@@ -117,6 +104,20 @@ pub struct TokenGrants {
     pub grants: Vec<PackageGrant>,
 }
 
+/// `is_active` of the entitlement types, which all carry a window.
+macro_rules! windowed {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// Whether `now` is within `[start, end)`.
+            pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+                active(self.start, self.end, now)
+            }
+        }
+    )*};
+}
+
+windowed!(Entitlement, AssetEntitlement);
+
 fn active(start: DateTime<Utc>, end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     start <= now && end.is_none_or(|end| now < end)
 }
@@ -156,14 +157,16 @@ impl Catalog {
              VALUES ($1, $2, $3, $4, $5, $5) \
              ON CONFLICT (uid, package_id) DO NOTHING RETURNING {ENTITLEMENT_COLUMNS}"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(uid.as_str())
-            .bind(package.as_str())
-            .bind(unix_millis(start))
-            .bind(end.map(unix_millis))
-            .bind(unix_millis(now))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = window_query(
+            AssertSqlSafe(sql),
+            uid.as_str(),
+            package.as_str(),
+            start,
+            end,
+            now,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Err(CatalogError::DuplicateEntitlement(
                 uid.clone(),
@@ -171,9 +174,7 @@ impl Catalog {
             ));
         };
         let granted = entitlement_from_row(&row)?;
-        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
-        tx.commit().await?;
-        Ok(granted)
+        self.commit_user(tx, uid, granted).await
     }
 
     /// The entitlement of `uid` to `package`. `PackageNotFound` when the package does not exist,
@@ -215,21 +216,21 @@ impl Catalog {
             "UPDATE entitlements SET start_at = $3, end_at = $4, modified_at = $5 \
              WHERE uid = $1 AND package_id = $2 RETURNING {ENTITLEMENT_COLUMNS}"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(uid.as_str())
-            .bind(package.as_str())
-            .bind(unix_millis(start))
-            .bind(end.map(unix_millis))
-            .bind(unix_millis(now))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = window_query(
+            AssertSqlSafe(sql),
+            uid.as_str(),
+            package.as_str(),
+            start,
+            end,
+            now,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return missing(&mut tx, uid, package).await.map(|()| None);
         };
         let updated = entitlement_from_row(&row)?;
-        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
-        tx.commit().await?;
-        Ok(Some(updated))
+        self.commit_user(tx, uid, Some(updated)).await
     }
 
     /// Removes the entitlement of `uid` to `package`: true when removed; the same refusals as
@@ -249,20 +250,13 @@ impl Catalog {
         if result.rows_affected() == 0 {
             return missing(&mut tx, uid, package).await.map(|()| false);
         }
-        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.commit_user(tx, uid, true).await
     }
 
     /// Every package entitlement of `uid` (active or not), oldest first (then by package ID, in byte
     /// order on every backend).
     pub async fn entitlements_of(&self, uid: &UserId) -> Result<Vec<Entitlement>, CatalogError> {
-        let sql = format!("SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE uid = $1");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(uid.as_str())
-            .fetch_all(self.store().pool())
-            .await?;
-        oldest_first(&rows)
+        self.entitlements_where(uid, "").await
     }
 
     /// Writes the monetization entitlement `e`: the entitlement of `e.uid` to the package `e.package_id`
@@ -306,11 +300,7 @@ impl Catalog {
             .fetch_one(&mut *tx)
             .await?;
         let written = entitlement_from_row(&row)?;
-        self.store()
-            .publish(&mut tx, &[Change::User(&e.uid)])
-            .await?;
-        tx.commit().await?;
-        Ok(written)
+        self.commit_user(tx, &e.uid, written).await
     }
 
     /// Applies the entitlement token `t`, all or nothing, in one transaction: remembers its
@@ -381,11 +371,7 @@ impl Catalog {
                 .await?;
             granted.push(entitlement_from_row(&row)?);
         }
-        self.store()
-            .publish(&mut tx, &[Change::User(&t.uid)])
-            .await?;
-        tx.commit().await?;
-        Ok(granted)
+        self.commit_user(tx, &t.uid, granted).await
     }
 
     /// The direct grant of `uid` to `asset`, active or not (one indexed lookup; the decision checks
@@ -412,15 +398,8 @@ impl Catalog {
         &self,
         uid: &UserId,
     ) -> Result<Vec<Entitlement>, CatalogError> {
-        let sql = format!(
-            "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements \
-             WHERE uid = $1 AND project_id IS NOT NULL"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(uid.as_str())
-            .fetch_all(self.store().pool())
-            .await?;
-        oldest_first(&rows)
+        self.entitlements_where(uid, " AND project_id IS NOT NULL")
+            .await
     }
 
     /// Removes the monetization entitlement of `uid` to `package`: true when removed; false when
@@ -444,9 +423,7 @@ impl Catalog {
         if result.rows_affected() == 0 {
             return Ok(false);
         }
-        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.commit_user(tx, uid, true).await
     }
 
     /// Every package `uid` is entitled to at `now`: the packages of their active entitlements and
@@ -500,19 +477,19 @@ impl Catalog {
         );
         let mut granted = Vec::with_capacity(assets.len());
         for asset in assets {
-            let row = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(uid.as_str())
-                .bind(asset.as_str())
-                .bind(unix_millis(start))
-                .bind(end.map(unix_millis))
-                .bind(unix_millis(now))
-                .fetch_one(&mut *tx)
-                .await?;
+            let row = window_query(
+                AssertSqlSafe(sql.clone()),
+                uid.as_str(),
+                asset.as_str(),
+                start,
+                end,
+                now,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             granted.push(asset_entitlement_from_row(&row)?);
         }
-        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
-        tx.commit().await?;
-        Ok(granted)
+        self.commit_user(tx, uid, granted).await
     }
 
     /// The direct asset entitlements of `uid` among `assets` that are active at `now`, in the order
@@ -548,6 +525,51 @@ impl Catalog {
             .filter_map(|asset| found.remove(asset.as_str()))
             .collect())
     }
+
+    /// The entitlements of `uid` that also meet the SQL condition `and` (empty: all of them), in the
+    /// order of `oldest_first`.
+    async fn entitlements_where(
+        &self,
+        uid: &UserId,
+        and: &'static str,
+    ) -> Result<Vec<Entitlement>, CatalogError> {
+        let sql = format!("SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE uid = $1{and}");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .fetch_all(self.store().pool())
+            .await?;
+        oldest_first(&rows)
+    }
+
+    /// Publishes the change to `uid`'s entitlements in `tx`, commits it and answers `written`.
+    async fn commit_user<T>(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        uid: &UserId,
+        written: T,
+    ) -> Result<T, CatalogError> {
+        self.store().publish(&mut tx, &[Change::User(uid)]).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
+/// `sql` bound to an owner and a target (`$1`, `$2`), a window from `start` (`$3`) to `end` (`$4`,
+/// NULL: open-ended) and the time of the write (`$5`), all times in Unix milliseconds.
+fn window_query<'q>(
+    sql: AssertSqlSafe<String>,
+    owner: &'q str,
+    target: &'q str,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Query<'q, Any, AnyArguments> {
+    sqlx::query(sql)
+        .bind(owner)
+        .bind(target)
+        .bind(unix_millis(start))
+        .bind(end.map(unix_millis))
+        .bind(unix_millis(now))
 }
 
 /// Why a (user, package) pair has no entitlement: the package does not exist, or the user is unknown
@@ -598,17 +620,47 @@ fn oldest_first(rows: &[AnyRow]) -> Result<Vec<Entitlement>, CatalogError> {
     Ok(found)
 }
 
+/// The identifier in `column` of `row`, read with `parse`.
+fn id_at<T>(
+    row: &AnyRow,
+    column: &str,
+    parse: fn(String) -> Result<T, IdError>,
+) -> Result<T, CatalogError> {
+    parse(row.try_get::<String, _>(column)?).map_err(|e| decode(column, e))
+}
+
+/// The window and the write times every entitlement row carries.
+struct Times {
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    modified_at: DateTime<Utc>,
+}
+
+impl Times {
+    fn of(row: &AnyRow) -> Result<Self, CatalogError> {
+        Ok(Self {
+            start: from_unix_millis(row.try_get("start_at")?),
+            end: row
+                .try_get::<Option<i64>, _>("end_at")?
+                .map(from_unix_millis),
+            created_at: from_unix_millis(row.try_get("created_at")?),
+            modified_at: from_unix_millis(row.try_get("modified_at")?),
+        })
+    }
+}
+
 fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
+    let uid = id_at(row, "uid", UserId::parse)?;
+    let package_id = id_at(row, "package_id", PackageId::parse)?;
+    let times = Times::of(row)?;
     Ok(Entitlement {
-        uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
-        package_id: PackageId::parse(row.try_get::<String, _>("package_id")?)
-            .map_err(|e| decode("package_id", e))?,
-        start: from_unix_millis(row.try_get("start_at")?),
-        end: row
-            .try_get::<Option<i64>, _>("end_at")?
-            .map(from_unix_millis),
-        created_at: from_unix_millis(row.try_get("created_at")?),
-        modified_at: from_unix_millis(row.try_get("modified_at")?),
+        uid,
+        package_id,
+        start: times.start,
+        end: times.end,
+        created_at: times.created_at,
+        modified_at: times.modified_at,
         concurrency_limit: row
             .try_get::<Option<i64>, _>("concurrency_limit")?
             .map(|n| u32::try_from(n).map_err(|e| decode("concurrency_limit", e)))
@@ -624,15 +676,15 @@ fn entitlement_from_row(row: &AnyRow) -> Result<Entitlement, CatalogError> {
 }
 
 pub(super) fn asset_entitlement_from_row(row: &AnyRow) -> Result<AssetEntitlement, CatalogError> {
+    let uid = id_at(row, "uid", UserId::parse)?;
+    let asset_id = id_at(row, "asset_id", AssetId::parse)?;
+    let times = Times::of(row)?;
     Ok(AssetEntitlement {
-        uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
-        asset_id: AssetId::parse(row.try_get::<String, _>("asset_id")?)
-            .map_err(|e| decode("asset_id", e))?,
-        start: from_unix_millis(row.try_get("start_at")?),
-        end: row
-            .try_get::<Option<i64>, _>("end_at")?
-            .map(from_unix_millis),
-        created_at: from_unix_millis(row.try_get("created_at")?),
-        modified_at: from_unix_millis(row.try_get("modified_at")?),
+        uid,
+        asset_id,
+        start: times.start,
+        end: times.end,
+        created_at: times.created_at,
+        modified_at: times.modified_at,
     })
 }

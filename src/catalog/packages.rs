@@ -9,8 +9,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, FromRow, Row, Transaction};
 
 use crate::ids::{AssetId, BillingPlanId, IdError, PackageId, RegionId};
 use crate::store::coherence::Change;
@@ -118,28 +119,30 @@ impl PackageQuery {
         self
     }
 
-    /// Ordered by ID (the default).
-    pub fn order_by_id(mut self) -> Self {
-        self.order = PackageOrder::Id;
+    /// Ordered by `order`, then ID.
+    pub fn order_by(mut self, order: PackageOrder) -> Self {
+        self.order = order;
         self
+    }
+
+    /// Ordered by ID (the default).
+    pub fn order_by_id(self) -> Self {
+        self.order_by(PackageOrder::Id)
     }
 
     /// Ordered by name (byte order of the UTF-8 text on every backend), then ID.
-    pub fn order_by_name(mut self) -> Self {
-        self.order = PackageOrder::Name;
-        self
+    pub fn order_by_name(self) -> Self {
+        self.order_by(PackageOrder::Name)
     }
 
     /// Ordered by creation time, then ID.
-    pub fn order_by_created(mut self) -> Self {
-        self.order = PackageOrder::Created;
-        self
+    pub fn order_by_created(self) -> Self {
+        self.order_by(PackageOrder::Created)
     }
 
     /// Ordered by last modification time, then ID.
-    pub fn order_by_modified(mut self) -> Self {
-        self.order = PackageOrder::Modified;
-        self
+    pub fn order_by_modified(self) -> Self {
+        self.order_by(PackageOrder::Modified)
     }
 
     /// Descending instead of ascending.
@@ -218,6 +221,43 @@ fn numbered(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// Binding a run of text values, in order, on either kind of query.
+trait BindAll<'q>: Sized {
+    /// Binds `value` as the next parameter.
+    fn bind_text(self, value: &'q str) -> Self;
+
+    /// Binds each of `values` as the next parameter.
+    fn bind_all(self, values: &[&'q str]) -> Self {
+        values
+            .iter()
+            .fold(self, |query, value| query.bind_text(value))
+    }
+}
+
+impl<'q> BindAll<'q> for Query<'q, Any, AnyArguments> {
+    fn bind_text(self, value: &'q str) -> Self {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> BindAll<'q> for QueryAs<'q, Any, O, AnyArguments> {
+    fn bind_text(self, value: &'q str) -> Self {
+        self.bind(value)
+    }
+}
+
+/// The query `sql` makes of the placeholder list `$1, $2, …` of `chunk`, with `chunk` bound to it
+/// (`sql` builds its text from constants and that list only).
+fn query_in<'q, O>(
+    chunk: &[&'q str],
+    sql: impl FnOnce(String) -> String,
+) -> QueryAs<'q, Any, O, AnyArguments>
+where
+    O: for<'r> FromRow<'r, AnyRow>,
+{
+    sqlx::query_as(AssertSqlSafe(sql(numbered(1, chunk.len())))).bind_all(chunk)
+}
+
 /// A `packages` row, before its lists are read.
 struct Head {
     id: String,
@@ -265,10 +305,7 @@ impl Catalog {
                 "SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.id IN ({})",
                 numbered(1, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = sqlx::query(AssertSqlSafe(sql)).bind_all(chunk);
             for row in query.fetch_all(&mut *conn).await? {
                 heads.push(Head::from_row(&row)?);
             }
@@ -317,23 +354,13 @@ impl Catalog {
         let mut rules = Vec::new();
         let wanted: Vec<&str> = ids.iter().map(PackageId::as_str).collect();
         for chunk in wanted.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id, bypass FROM packages WHERE id IN ({})",
-                numbered(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = query_in::<(String, i64)>(chunk, |list| {
+                format!("SELECT id, bypass FROM packages WHERE id IN ({list})")
+            });
             let heads = query.fetch_all(&mut *conn).await?;
-            let sql = format!(
-                "SELECT package_id, region_id FROM package_regions WHERE package_id IN ({})",
-                numbered(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = query_in::<(String, String)>(chunk, |list| {
+                format!("SELECT package_id, region_id FROM package_regions WHERE package_id IN ({list})")
+            });
             let regions = query.fetch_all(&mut *conn).await?;
             for (id, bypass) in heads {
                 let Ok(package) = PackageId::parse(id.clone()) else {
@@ -364,14 +391,9 @@ impl Catalog {
         wanted.dedup();
         let mut holders: HashMap<String, Vec<PackageId>> = HashMap::new();
         for chunk in wanted.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT asset_id, package_id FROM package_assets WHERE asset_id IN ({}) ORDER BY package_id",
-                numbered(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = query_in::<(String, String)>(chunk, |list| {
+                format!("SELECT asset_id, package_id FROM package_assets WHERE asset_id IN ({list}) ORDER BY package_id")
+            });
             for (asset, package) in query.fetch_all(&mut *conn).await? {
                 if let Ok(package) = PackageId::parse(package) {
                     holders.entry(asset).or_default().push(package);
@@ -422,9 +444,7 @@ impl Catalog {
         .await?;
         insert_list(&mut tx, List::Regions, id, &strs(&package.region_ids), 0).await?;
         insert_custom_data(&mut tx, id, &package.custom_data).await?;
-        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
-        tx.commit().await?;
-        Ok(package)
+        self.commit_catalogue(tx, package).await
     }
 
     /// Changes the package `id` with `edit`, in one transaction, and returns it as stored: lists that
@@ -489,9 +509,7 @@ impl Catalog {
                 .await?;
             insert_custom_data(&mut tx, key, &after.custom_data).await?;
         }
-        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
-        tx.commit().await?;
-        Ok(after)
+        self.commit_catalogue(tx, after).await
     }
 
     /// Deletes the package `id` and its products, in one transaction; the schema's cascades remove
@@ -507,9 +525,7 @@ impl Catalog {
         if deleted.rows_affected() == 0 {
             return Err(CatalogError::PackageNotFound(id.clone()));
         }
-        self.store().publish(&mut tx, &[Change::Catalogue]).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_catalogue(tx, ()).await
     }
 
     /// Appends every asset of `assets` that a package lacks to every package of `packages`, in one
@@ -562,14 +578,9 @@ impl Catalog {
         let mut held: HashMap<String, (HashSet<String>, i64)> = HashMap::new();
         let ids = strs(&packages);
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT package_id, asset_id, position FROM package_assets WHERE package_id IN ({})",
-                numbered(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = query_in::<(String, String, i64)>(chunk, |list| {
+                format!("SELECT package_id, asset_id, position FROM package_assets WHERE package_id IN ({list})")
+            });
             for (package, asset, position) in query.fetch_all(&mut *tx).await? {
                 let entry = held.entry(package).or_insert_with(|| (HashSet::new(), 0));
                 entry.0.insert(asset);
@@ -599,11 +610,11 @@ impl Catalog {
                             "DELETE FROM package_assets WHERE package_id = $1 AND asset_id IN ({})",
                             numbered(2, chunk.len())
                         );
-                        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(package.as_str());
-                        for asset in chunk {
-                            query = query.bind(*asset);
-                        }
-                        query.execute(&mut *tx).await?;
+                        sqlx::query(AssertSqlSafe(sql))
+                            .bind(package.as_str())
+                            .bind_all(chunk)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
             }
@@ -615,15 +626,24 @@ impl Catalog {
                 "UPDATE packages SET modified_at = $1 WHERE id IN ({})",
                 numbered(2, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(unix_millis(now));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&mut *tx).await?;
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(unix_millis(now))
+                .bind_all(chunk)
+                .execute(&mut *tx)
+                .await?;
         }
+        self.commit_catalogue(tx, changed).await
+    }
+
+    /// Publishes a catalogue change in `tx`, commits it and answers `written`.
+    pub(super) async fn commit_catalogue<T>(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        written: T,
+    ) -> Result<T, CatalogError> {
         self.store().publish(&mut tx, &[Change::Catalogue]).await?;
         tx.commit().await?;
-        Ok(changed)
+        Ok(written)
     }
 
     /// One page of the packages `query` selects (`count` of them after skipping `skip`), with the
@@ -637,13 +657,13 @@ impl Catalog {
         let mut conn = self.store().pool().acquire().await?;
         let mut binds = Vec::new();
         let filter = query.filter_sql(&mut binds);
+        let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
 
         let sql = format!("SELECT COUNT(*) FROM packages p{filter}");
-        let mut total = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(sql));
-        for value in &binds {
-            total = total.bind(value.as_str());
-        }
-        let (total,) = total.fetch_one(&mut *conn).await?;
+        let (total,) = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(sql))
+            .bind_all(&binds)
+            .fetch_one(&mut *conn)
+            .await?;
         let total = u64::try_from(total).unwrap_or(0);
         if count == 0 || total <= u64::from(skip) {
             return Ok((Vec::new(), total));
@@ -655,11 +675,8 @@ impl Catalog {
             binds.len() + 1,
             binds.len() + 2
         );
-        let mut page = sqlx::query(AssertSqlSafe(sql));
-        for value in &binds {
-            page = page.bind(value.as_str());
-        }
-        let rows = page
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind_all(&binds)
             .bind(i64::from(count))
             .bind(i64::from(skip))
             .fetch_all(&mut *conn)
@@ -799,14 +816,9 @@ async fn existing_ids(
     wanted.dedup();
     let mut found = HashSet::new();
     for chunk in wanted.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT id FROM packages WHERE id IN ({})",
-            numbered(1, chunk.len())
-        );
-        let mut query = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query = query_in::<(String,)>(chunk, |list| {
+            format!("SELECT id FROM packages WHERE id IN ({list})")
+        });
         found.extend(
             query
                 .fetch_all(&mut *conn)
@@ -836,10 +848,7 @@ pub(super) async fn lock_packages(
                 let sql = format!(
                     "SELECT id FROM packages WHERE id IN ({list}) ORDER BY id COLLATE \"C\" FOR UPDATE"
                 );
-                let mut query = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
-                for id in chunk {
-                    query = query.bind(*id);
-                }
+                let query = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql)).bind_all(chunk);
                 found.extend(
                     query
                         .fetch_all(&mut *conn)
@@ -852,11 +861,10 @@ pub(super) async fn lock_packages(
                 // A write first: the transaction holds SQLite's write lock from here on.
                 let sql =
                     format!("UPDATE packages SET modified_at = modified_at WHERE id IN ({list})");
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for id in chunk {
-                    query = query.bind(*id);
-                }
-                query.execute(&mut *conn).await?;
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind_all(chunk)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
     }
@@ -881,14 +889,9 @@ async fn assemble(
     let mut regions = read_list(conn, List::Regions, &ids).await?;
     let mut custom: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT package_id, name, value FROM package_custom_data WHERE package_id IN ({})",
-            numbered(1, chunk.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query = query_in::<(String, String, String)>(chunk, |list| {
+            format!("SELECT package_id, name, value FROM package_custom_data WHERE package_id IN ({list})")
+        });
         for (package, name, value) in query.fetch_all(&mut *conn).await? {
             custom.entry(package).or_default().insert(name, value);
         }
@@ -927,17 +930,14 @@ async fn read_list(
 ) -> Result<HashMap<String, Vec<String>>, CatalogError> {
     let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     for chunk in packages.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT package_id, {column} FROM {table} WHERE package_id IN ({ids}) \
-             ORDER BY package_id, position, {column}",
-            column = list.column(),
-            table = list.table(),
-            ids = numbered(1, chunk.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query = query_in::<(String, String)>(chunk, |ids| {
+            format!(
+                "SELECT package_id, {column} FROM {table} WHERE package_id IN ({ids}) \
+                 ORDER BY package_id, position, {column}",
+                column = list.column(),
+                table = list.table(),
+            )
+        });
         for (package, item) in query.fetch_all(&mut *conn).await? {
             lists.entry(package).or_default().push(item);
         }

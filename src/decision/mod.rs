@@ -15,6 +15,8 @@
 //! functions over those loaded values and `now`: they never touch the store, a clock or the network.
 
 mod entitlement;
+#[cfg(test)]
+mod fixtures;
 mod outcome;
 mod paths;
 mod region;
@@ -30,10 +32,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{AssetEntitlement, Catalog, CatalogError, PlaybackSessions, UserView};
+use crate::catalog::{
+    AssetEntitlement, AssetView, Catalog, CatalogError, PlaybackSessions, UserView,
+};
 use crate::ids::{AssetId, CustomerCookie, UserId};
 use entitlement::Holdings;
-use rules::{NeedsHoldings, Next};
+use rules::{NeedsHoldings, NeedsViewer, Next};
 use session::SessionLookup;
 use windows::Moment;
 
@@ -69,13 +73,9 @@ impl Decider {
         cookie: Option<&CustomerCookie>,
         now: DateTime<Utc>,
     ) -> Decision {
-        let view = match self.catalog.asset_view(asset).await {
-            Ok(view) => view,
-            Err(e) => return store_failure(e, rules::unavailable(asset)),
-        };
-        let needs_viewer = match rules::free_package(asset, &view, None) {
+        let (view, needs_viewer) = match self.free_package(asset, None).await {
             Next::Decided(decision) => return decision,
-            Next::Continue(needs) => needs,
+            Next::Continue(loaded) => loaded,
         };
         let lookup = match self.lookup(cookie).await {
             Ok(lookup) => lookup,
@@ -100,16 +100,30 @@ impl Decider {
         country: Option<&str>,
         now: DateTime<Utc>,
     ) -> Decision {
-        let view = match self.catalog.asset_view(asset).await {
-            Ok(view) => view,
-            Err(e) => return store_failure(e, rules::unavailable(asset)),
-        };
-        let needs_viewer = match rules::free_package(asset, &view, Some(uid)) {
+        let (view, needs_viewer) = match self.free_package(asset, Some(uid)).await {
             Next::Decided(decision) => return decision,
-            Next::Continue(needs) => needs,
+            Next::Continue(loaded) => loaded,
         };
         let needs_holdings = needs_viewer.by_user(uid, country);
         self.with_holdings(needs_holdings, &view, now).await
+    }
+
+    /// Loads the view of `asset` and applies the free-package rule (`named`: the user the caller
+    /// names, if any): decided when the asset is free or unreadable, else the view and what the
+    /// next rule needs.
+    async fn free_package(
+        &self,
+        asset: &AssetId,
+        named: Option<&UserId>,
+    ) -> Next<(Arc<AssetView>, NeedsViewer)> {
+        let view = match self.catalog.asset_view(asset).await {
+            Ok(view) => view,
+            Err(e) => return Next::Decided(store_failure(e, rules::unavailable(asset))),
+        };
+        match rules::free_package(asset, &view, named) {
+            Next::Decided(decision) => Next::Decided(decision),
+            Next::Continue(needs) => Next::Continue((view, needs)),
+        }
     }
 
     /// Only the session rule (device registrations need a known viewer, not an entitlement).
@@ -142,7 +156,7 @@ impl Decider {
     async fn with_holdings(
         &self,
         needs: NeedsHoldings,
-        view: &crate::catalog::AssetView,
+        view: &AssetView,
         now: DateTime<Utc>,
     ) -> Decision {
         match self.holdings(needs.uid(), needs.asset()).await {

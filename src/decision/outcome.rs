@@ -126,14 +126,7 @@ impl Trail {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn step(rule: Rule, passed: bool, detail: &str) -> Step {
-        Step {
-            rule,
-            passed,
-            detail: detail.to_owned(),
-        }
-    }
+    use crate::decision::fixtures::step;
 
     fn decision(trail: Vec<Step>, outcome: Result<Grant, Denial>) -> Decision {
         Decision {

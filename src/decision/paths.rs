@@ -68,41 +68,9 @@ pub fn describe(path: &[PackageId]) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
-    use crate::catalog::PackageRules;
-
-    pub(in crate::decision) fn pid(s: &str) -> PackageId {
-        PackageId::parse(s).unwrap()
-    }
-
-    pub(in crate::decision) fn path(ids: &[&str]) -> Vec<PackageId> {
-        ids.iter().map(|s| pid(s)).collect()
-    }
-
-    /// A view of an asset contained in `leaves`, with child → parent `edges`; no package restricts
-    /// regions or is free.
-    pub(in crate::decision) fn view(leaves: &[&str], edges: &[(&str, &str)]) -> AssetView {
-        let ancestor_edges: Vec<(PackageId, PackageId)> =
-            edges.iter().map(|(c, p)| (pid(c), pid(p))).collect();
-        let rules_of = |id: &PackageId| PackageRules {
-            id: id.clone(),
-            free: false,
-            regions: Vec::new(),
-        };
-        let containing: Vec<PackageRules> = leaves.iter().map(|l| rules_of(&pid(l))).collect();
-        let rules = leaves
-            .iter()
-            .map(|l| pid(l))
-            .chain(ancestor_edges.iter().map(|(_, p)| p.clone()))
-            .map(|id| (id.clone(), rules_of(&id)))
-            .collect();
-        AssetView {
-            containing,
-            ancestor_edges,
-            rules,
-        }
-    }
+    use crate::decision::fixtures::{deep_chain, path, pid, view};
 
     #[test]
     fn a_package_containing_the_asset_is_a_path_of_one() {
@@ -168,12 +136,7 @@ pub(super) mod tests {
     #[test]
     fn a_chain_deeper_than_the_limit_is_cut() {
         // p0 → p1 → … → p70, where only p70 contains the asset.
-        let names: Vec<String> = (0..=70).map(|i| format!("p{i}")).collect();
-        let edges: Vec<(&str, &str)> = names
-            .windows(2)
-            .map(|w| (w[1].as_str(), w[0].as_str()))
-            .collect();
-        let v = view(&["p70"], &edges);
+        let v = deep_chain();
         assert!(paths_from([&pid("p0")], &v).is_empty());
         // 65 packages (p6 … p70) is the longest path followed.
         assert_eq!(paths_from([&pid("p6")], &v)[0].len(), 65);

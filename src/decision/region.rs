@@ -102,11 +102,8 @@ pub fn rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::fixtures::pid;
     use crate::ids::RegionId;
-
-    fn pid(s: &str) -> PackageId {
-        PackageId::parse(s).unwrap()
-    }
 
     fn rules(packages: &[(&str, &[&str])]) -> HashMap<PackageId, PackageRules> {
         packages

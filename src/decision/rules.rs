@@ -153,27 +153,12 @@ impl NeedsHoldings {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::catalog::ConcurrencyPolicy;
     use crate::catalog::{AssetEntitlement, Entitlement};
-    use crate::decision::paths::tests::{path, pid, view};
+    use crate::decision::fixtures::{deep_chain, moment, path, pid, session, step, t, uid, view};
     use crate::decision::Step;
     use crate::ids::RegionId;
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
-    }
-
-    /// Decisions are taken at t(0) with 30 s of skew tolerance.
-    fn at() -> Moment {
-        Moment::new(t(0), Duration::from_secs(30))
-    }
-
-    fn uid(s: &str) -> UserId {
-        UserId::parse(s).unwrap()
-    }
 
     fn asset() -> AssetId {
         AssetId::parse("a1").unwrap()
@@ -219,14 +204,14 @@ mod tests {
         }
     }
 
-    fn session(country: Option<&str>, expires: i64, revoked: Option<i64>) -> PlaybackSession {
-        PlaybackSession {
-            uid: uid("u1"),
-            device_id: None,
-            country: country.map(str::to_owned),
-            created_at: t(-3_600),
-            expires_at: t(expires),
-            revoked_at: revoked.map(t),
+    /// `entitlements` and the direct grant `grant`.
+    fn holds_with<'a>(
+        entitlements: &'a [Entitlement],
+        grant: &'a AssetEntitlement,
+    ) -> Holdings<'a> {
+        Holdings {
+            entitlements,
+            asset_grant: Some(grant),
         }
     }
 
@@ -261,7 +246,7 @@ mod tests {
             Next::Continue(needs) => {
                 needs
                     .by_user(&uid("u1"), country)
-                    .decide(view, holdings, at())
+                    .decide(view, holdings, moment())
             }
         }
     }
@@ -274,16 +259,20 @@ mod tests {
         };
         match needs.by_session(lookup, t(0)) {
             Next::Decided(decision) => decision,
-            Next::Continue((needs, _session)) => needs.decide(view, holdings, at()),
+            Next::Continue((needs, _session)) => needs.decide(view, holdings, moment()),
         }
     }
 
-    fn step(rule: Rule, passed: bool, detail: &str) -> Step {
-        Step {
-            rule,
-            passed,
-            detail: detail.to_owned(),
-        }
+    fn session_step(passed: bool, detail: &str) -> Step {
+        step(Rule::Session, passed, detail)
+    }
+
+    fn entitlement_step(passed: bool, detail: &str) -> Step {
+        step(Rule::Entitlement, passed, detail)
+    }
+
+    fn region_step(passed: bool, detail: &str) -> Step {
+        step(Rule::Region, passed, detail)
     }
 
     fn not_free(count: usize) -> Step {
@@ -295,7 +284,7 @@ mod tests {
     }
 
     fn viewer_u1() -> Step {
-        step(Rule::Session, true, "the viewer is user u1")
+        session_step(true, "the viewer is user u1")
     }
 
     fn granted(path_ids: &[&str]) -> Grant {
@@ -376,8 +365,7 @@ mod tests {
             vec![
                 not_free(0),
                 viewer_u1(),
-                step(
-                    Rule::Entitlement,
+                entitlement_step(
                     false,
                     "user u1 holds no entitlement to a package containing asset a1"
                 ),
@@ -400,11 +388,7 @@ mod tests {
                 viewer: None,
                 trail: vec![
                     not_free(2),
-                    step(
-                        Rule::Session,
-                        false,
-                        "no customerCookie: a playback session is required"
-                    ),
+                    session_step(false, "no customerCookie: a playback session is required"),
                 ],
                 outcome: Err(Denial::SessionRequired),
             }
@@ -417,11 +401,7 @@ mod tests {
         let d = for_session(&view(&["p1"], &[]), SessionLookup::Unknown, holds(&[]));
         assert_eq!(
             d.trail[1],
-            step(
-                Rule::Session,
-                false,
-                "the customerCookie names no playback session"
-            )
+            session_step(false, "the customerCookie names no playback session")
         );
         assert_eq!(d.outcome, Err(Denial::SessionUnknown));
         assert_eq!(d.viewer, None);
@@ -433,8 +413,7 @@ mod tests {
         let d = for_session(&view(&["p1"], &[]), lookup, holds(&[]));
         assert_eq!(
             d.trail[1],
-            step(
-                Rule::Session,
+            session_step(
                 false,
                 "the playback session expired at 2027-01-15T07:59:59+00:00"
             )
@@ -477,29 +456,18 @@ mod tests {
                 viewer: Some(uid("u1")),
                 trail: vec![
                     not_free(1),
-                    step(Rule::Session, true, "live session of user u1 in DE"),
-                    step(
-                        Rule::Entitlement,
-                        true,
-                        "user u1 is entitled through package p1"
-                    ),
-                    step(Rule::Region, true, "DE is admitted along package p1"),
+                    session_step(true, "live session of user u1 in DE"),
+                    entitlement_step(true, "user u1 is entitled through package p1"),
+                    region_step(true, "DE is admitted along package p1"),
                 ],
                 outcome: Ok(granted(&["p1"])),
             }
         );
         let d = for_session(&v, SessionLookup::Found(session(None, 60, None)), holds(&e));
-        assert_eq!(
-            d.trail[1],
-            step(Rule::Session, true, "live session of user u1")
-        );
+        assert_eq!(d.trail[1], session_step(true, "live session of user u1"));
         assert_eq!(
             d.trail[3],
-            step(
-                Rule::Region,
-                true,
-                "no package on the path restricts regions"
-            )
+            region_step(true, "no package on the path restricts regions")
         );
     }
 
@@ -525,21 +493,14 @@ mod tests {
     fn an_active_direct_grant_allows_without_a_package_or_region() {
         let v = whitelist(view(&["p1"], &[]), "p1", &["DE"]);
         let grant = direct(-100, None);
-        let holdings = Holdings {
-            entitlements: &[],
-            asset_grant: Some(&grant),
-        };
+        let holdings = holds_with(&[], &grant);
         let d = for_user(&v, holdings, Some("US"));
         assert_eq!(
             d.trail,
             vec![
                 not_free(1),
                 viewer_u1(),
-                step(
-                    Rule::Entitlement,
-                    true,
-                    "user u1 holds a direct grant to asset a1"
-                ),
+                entitlement_step(true, "user u1 holds a direct grant to asset a1"),
             ]
         );
         assert_eq!(
@@ -556,10 +517,7 @@ mod tests {
         let v = view(&["p1"], &[]);
         for (start, end) in [(30, None), (-100, Some(-29))] {
             let grant = direct(start, end);
-            let holdings = Holdings {
-                entitlements: &[],
-                asset_grant: Some(&grant),
-            };
+            let holdings = holds_with(&[], &grant);
             let d = for_user(&v, holdings, None);
             assert!(d.allowed(), "{start} {end:?}: {:?}", d.trail);
         }
@@ -570,17 +528,11 @@ mod tests {
         let v = view(&["p1"], &[]);
         for (start, end) in [(31, None), (-100, Some(-30))] {
             let grant = direct(start, end);
-            let holdings = Holdings {
-                entitlements: &[],
-                asset_grant: Some(&grant),
-            };
+            let holdings = holds_with(&[], &grant);
             let d = for_user(&v, holdings, None);
             assert_eq!(d.outcome, Err(Denial::NotEntitled), "{start} {end:?}");
             let e = [ent("p1", -100, None)];
-            let holdings = Holdings {
-                entitlements: &e,
-                asset_grant: Some(&grant),
-            };
+            let holdings = holds_with(&e, &grant);
             assert_eq!(for_user(&v, holdings, None).outcome, Ok(granted(&["p1"])));
         }
     }
@@ -611,11 +563,7 @@ mod tests {
             vec![
                 not_free(2),
                 viewer_u1(),
-                step(
-                    Rule::Entitlement,
-                    false,
-                    "user u1's entitlement (p1, p2) has expired"
-                ),
+                entitlement_step(false, "user u1's entitlement (p1, p2) has expired"),
             ]
         );
         assert_eq!(d.outcome, Err(Denial::EntitlementExpired));
@@ -665,11 +613,7 @@ mod tests {
         );
         assert_eq!(
             d.trail[2],
-            step(
-                Rule::Entitlement,
-                true,
-                "user u1 is entitled through package p2"
-            )
+            entitlement_step(true, "user u1 is entitled through package p2")
         );
         assert_eq!(d.outcome, Ok(granted(&["p2"])));
     }
@@ -685,16 +629,11 @@ mod tests {
             vec![
                 not_free(1),
                 viewer_u1(),
-                step(
-                    Rule::Entitlement,
+                entitlement_step(
                     true,
                     "user u1 is entitled through packages top → mid → leaf"
                 ),
-                step(
-                    Rule::Region,
-                    true,
-                    "no package on the path restricts regions"
-                ),
+                region_step(true, "no package on the path restricts regions"),
             ]
         );
         assert_eq!(d.outcome, Ok(granted(&["top", "mid", "leaf"])));
@@ -702,17 +641,11 @@ mod tests {
 
     #[test]
     fn an_entitlement_beyond_the_depth_limit_reaches_nothing() {
-        let names: Vec<String> = (0..=70).map(|i| format!("p{i}")).collect();
-        let edges: Vec<(&str, &str)> = names
-            .windows(2)
-            .map(|w| (w[1].as_str(), w[0].as_str()))
-            .collect();
-        let v = view(&["p70"], &edges);
+        let v = deep_chain();
         let d = for_user(&v, holds(&[ent("p0", -100, None)]), None);
         assert_eq!(
             d.trail[2],
-            step(
-                Rule::Entitlement,
+            entitlement_step(
                 false,
                 "user u1's entitlements reach no package containing asset a1"
             )
@@ -728,11 +661,7 @@ mod tests {
         assert!(d.allowed());
         assert_eq!(
             d.trail[2],
-            step(
-                Rule::Entitlement,
-                true,
-                "user u1 is entitled through packages top → y"
-            )
+            entitlement_step(true, "user u1 is entitled through packages top → y")
         );
         assert_eq!(d.outcome, Ok(granted(&["top", "y"])));
     }
@@ -748,16 +677,8 @@ mod tests {
             vec![
                 not_free(1),
                 viewer_u1(),
-                step(
-                    Rule::Entitlement,
-                    true,
-                    "user u1 is entitled through package p1"
-                ),
-                step(
-                    Rule::Region,
-                    false,
-                    "US is not in the region whitelist of package p1"
-                ),
+                entitlement_step(true, "user u1 is entitled through package p1"),
+                region_step(false, "US is not in the region whitelist of package p1"),
             ]
         );
         assert_eq!(d.outcome, Err(Denial::RegionNotAllowed));
@@ -783,11 +704,7 @@ mod tests {
         let d = for_user(&v, holds(&e), Some("de"));
         assert_eq!(
             d.trail[3],
-            step(
-                Rule::Region,
-                true,
-                "de is admitted along packages top → leaf"
-            )
+            region_step(true, "de is admitted along packages top → leaf")
         );
         let d = for_user(&v, holds(&e), Some("FR"));
         assert_eq!(
@@ -805,12 +722,8 @@ mod tests {
         assert_eq!(
             d.trail[2..],
             [
-                step(
-                    Rule::Entitlement,
-                    true,
-                    "user u1 is entitled through package x"
-                ),
-                step(Rule::Region, true, "DE is admitted along packages top → y"),
+                entitlement_step(true, "user u1 is entitled through package x"),
+                region_step(true, "DE is admitted along packages top → y"),
             ]
         );
         assert_eq!(d.outcome, Ok(granted(&["top", "y"])));
@@ -838,11 +751,10 @@ mod tests {
         let d = for_user(&v, holds(&e), Some("FR"));
         assert_eq!(
             d.trail[3],
-            step(
-                Rule::Region,
+            region_step(
                 true,
-                "FR is outside the whitelist of package p1, but the entitlement was obtained in DE: EU \
-                 portability grants travel access"
+                "FR is outside the whitelist of package p1, but the entitlement was obtained in DE: \
+                 EU portability grants travel access"
             )
         );
         assert_eq!(d.outcome, Ok(granted(&["p1"])));

@@ -84,25 +84,7 @@ pub fn live_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
-    }
-
-    fn uid(s: &str) -> UserId {
-        UserId::parse(s).unwrap()
-    }
-
-    fn session(country: Option<&str>, expires: i64, revoked: Option<i64>) -> PlaybackSession {
-        PlaybackSession {
-            uid: uid("u1"),
-            device_id: None,
-            country: country.map(str::to_owned),
-            created_at: t(-3_600),
-            expires_at: t(expires),
-            revoked_at: revoked.map(t),
-        }
-    }
+    use crate::decision::fixtures::{session, t, uid};
 
     #[test]
     fn a_live_session_passes_and_is_handed_back() {

@@ -51,16 +51,8 @@ impl Moment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::fixtures::{moment, t};
     use std::time::Duration;
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
-    }
-
-    /// Now is t(0); skew 30 s.
-    fn moment() -> Moment {
-        Moment::new(t(0), Duration::from_secs(30))
-    }
 
     #[test]
     fn before_the_start_beyond_the_skew_is_not_yet() {

@@ -62,6 +62,24 @@ pub fn plaintext_bytes(answer: &PlainAnswer) -> Vec<u8> {
     bytes
 }
 
+/// Splits the bytes of a plaintext answer into its head and its JSON body, checking that the
+/// answer is HTTP/1.1 `400 Bad Request` and that `Content-Length` is the body's length (tests).
+#[cfg(test)]
+pub(crate) fn parse_plaintext_400(answer: &PlainAnswer) -> (String, serde_json::Value) {
+    let answer = plaintext_bytes(answer);
+    let text = std::str::from_utf8(&answer).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), length);
+    (head.to_owned(), serde_json::from_str(body).unwrap())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,20 +109,9 @@ mod tests {
 
     #[test]
     fn plaintext_answer_is_a_well_formed_http_response() {
-        let answer = plaintext_bytes(&Fixed.plaintext());
-        let text = std::str::from_utf8(&answer).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        let (head, json) = parse_plaintext_400(&Fixed.plaintext());
         assert!(head.contains("Content-Type: application/json"));
         assert!(head.contains("Connection: close"));
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(body.len(), length);
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["error"], 1012);
     }
 

@@ -1,6 +1,8 @@
 //! The content flow (what a SEES Entitlement Request asks for): a time-bound token, a device
 //! registration token, or a token bound to the device registered under the customer cookie.
 
+use std::sync::Arc;
+
 use crate::decision::{Denial, Grant};
 use crate::expressplay::Budget;
 use crate::ids::{ContentId, CustomerCookie};
@@ -46,10 +48,21 @@ impl EntitlementService {
         let caches_current = self.decider.ensure_current().await;
         let budget = Budget::new(self.upstream_budget);
         let decide = async {
+            let content = request.content;
             match request.kind {
-                RequestKind::TimeBased => self.time_based(request, &budget, notes).await,
-                RequestKind::DeviceRegistration => self.registration(request, &budget, notes).await,
-                RequestKind::DeviceBound => self.device_bound(request, &budget, notes).await,
+                RequestKind::TimeBased => {
+                    self.streamed(content, request.cookie, None, &budget, notes)
+                        .await
+                }
+                RequestKind::DeviceRegistration => {
+                    let cookie = require_cookie(request)?;
+                    self.registration(content, cookie, &budget, notes).await
+                }
+                RequestKind::DeviceBound => {
+                    let cookie = require_cookie(request)?;
+                    self.streamed(content, Some(cookie), Some(cookie), &budget, notes)
+                        .await
+                }
             }
         };
         let result = if caches_current {
@@ -63,33 +76,18 @@ impl EntitlementService {
         }
     }
 
-    async fn time_based(
-        &self,
-        request: &ContentRequest<'_>,
-        budget: &Budget,
-        notes: &mut DecisionNotes,
-    ) -> Step<String> {
-        let stored = self.key(request.content).await?;
-        notes.note_key(&stored);
-        let grant = self.allow(&stored, request.cookie, notes).await?;
-        let stream = self.open_stream(grant.as_ref(), &stored).await?;
-        let outcome = self.token(&stored, request.cookie, None, budget).await;
-        self.settle_stream(stream, outcome.is_err()).await;
-        outcome
-    }
-
+    /// A registration token for `content`, bound to `cookie`, whose registration is recorded.
     async fn registration(
         &self,
-        request: &ContentRequest<'_>,
+        content: &ContentId,
+        cookie: &CustomerCookie,
         budget: &Budget,
         notes: &mut DecisionNotes,
     ) -> Step<String> {
-        let cookie = require_cookie(request)?;
-        if !self.registration_content.contains(request.content) {
+        if !self.registration_content.contains(content) {
             return Err(Refusal::NotRegistrationContent);
         }
-        let stored = self.key(request.content).await?;
-        notes.note_key(&stored);
+        let stored = self.noted_key(content, notes).await?;
         if !self.open_mode {
             let _timer = Timer::start(Stage::Decision);
             self.decider
@@ -110,24 +108,42 @@ impl EntitlementService {
         Ok(token_url)
     }
 
-    async fn device_bound(
+    /// A token for `content` under the catalogue decision and the concurrent-stream limit: bound to
+    /// the device registered under `device_of` when given (admitted against the grant first), else
+    /// time-bound. The stream slot is given back when the token cannot be had.
+    async fn streamed(
         &self,
-        request: &ContentRequest<'_>,
+        content: &ContentId,
+        cookie: Option<&CustomerCookie>,
+        device_of: Option<&CustomerCookie>,
         budget: &Budget,
         notes: &mut DecisionNotes,
     ) -> Step<String> {
-        let cookie = require_cookie(request)?;
-        let stored = self.key(request.content).await?;
-        notes.note_key(&stored);
-        let grant = self.allow(&stored, Some(cookie), notes).await?;
-        let device = self.device(cookie, budget).await?;
-        self.admit_device(grant.as_ref(), &device).await?;
+        let stored = self.noted_key(content, notes).await?;
+        let grant = self.allow(&stored, cookie, notes).await?;
+        let device = match device_of {
+            Some(cookie) => {
+                let device = self.device(cookie, budget).await?;
+                self.admit_device(grant.as_ref(), &device).await?;
+                Some(device)
+            }
+            None => None,
+        };
         let stream = self.open_stream(grant.as_ref(), &stored).await?;
-        let outcome = self
-            .token(&stored, Some(cookie), Some(&device), budget)
-            .await;
+        let outcome = self.token(&stored, cookie, device.as_ref(), budget).await;
         self.settle_stream(stream, outcome.is_err()).await;
         outcome
+    }
+
+    /// The stored key of `content`, noted in `notes`.
+    async fn noted_key(
+        &self,
+        content: &ContentId,
+        notes: &mut DecisionNotes,
+    ) -> Step<Arc<StoredKey>> {
+        let stored = self.key(content).await?;
+        notes.note_key(&stored);
+        Ok(stored)
     }
 
     /// The catalogue decision for the asset `stored` protects: its grant, or `None` in open mode.

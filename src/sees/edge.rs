@@ -45,22 +45,11 @@ impl EdgeAnswers for SeesEdge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::answers::plaintext_bytes;
+    use crate::net::answers::parse_plaintext_400;
 
     #[test]
     fn plaintext_answer_is_a_well_formed_http_response() {
-        let answer = plaintext_bytes(&SeesEdge.plaintext());
-        let text = std::str::from_utf8(&answer).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(body.len(), length);
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        let (_, json) = parse_plaintext_400(&SeesEdge.plaintext());
         assert_eq!(json["error"], ErrorCode::TlsRequired.number());
         assert_eq!(json["messageID"], "");
         assert_eq!(json["isAllowed"], false);

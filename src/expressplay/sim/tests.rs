@@ -34,6 +34,17 @@ fn with<'a>(overrides: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a str
     all
 }
 
+/// Asserts that `check` refuses each of `bad` with `error`.
+fn refuses_each<T: PartialEq + std::fmt::Debug>(
+    bad: &[&str],
+    error: TokenError,
+    check: impl Fn(&str) -> Result<T, TokenError>,
+) {
+    for bad in bad {
+        assert_eq!(check(bad), Err(error), "{bad:?}");
+    }
+}
+
 fn without(name: &str) -> Vec<(&'static str, &'static str)> {
     good().into_iter().filter(|(k, _)| *k != name).collect()
 }
@@ -51,12 +62,11 @@ fn error_format_parsing() {
     assert_eq!(parse_error_format(None), Ok(ErrorFormat::Html));
     assert_eq!(parse_error_format(Some("html")), Ok(ErrorFormat::Html));
     assert_eq!(parse_error_format(Some("json")), Ok(ErrorFormat::Json));
-    for bad in ["JSON", "xml", "", " json"] {
-        assert_eq!(
-            parse_error_format(Some(bad)),
-            Err(TokenError::InvalidErrorFormat)
-        );
-    }
+    refuses_each(
+        &["JSON", "xml", "", " json"],
+        TokenError::InvalidErrorFormat,
+        |bad| parse_error_format(Some(bad)),
+    );
 }
 
 #[test]
@@ -70,21 +80,19 @@ fn authenticator_validation() {
         Err(TokenError::AuthenticatorMissing)
     );
     assert_eq!(check_authenticator(Some(AUTH), &[]), Ok(()));
-    for bad in [
-        "1000",
-        ",0123456789abcdef0123456789abcdef",
-        "10a0,0123456789abcdef0123456789abcdef",
-        "1000,0123456789abcdef0123456789abcde",
-        "1000,0123456789abcdef0123456789abcdeg",
-        "1000 0123456789abcdef0123456789abcdef",
-        "1000,0123456789abcdef0123456789abcdef,1",
-    ] {
-        assert_eq!(
-            check_authenticator(Some(bad), &[]),
-            Err(TokenError::AuthenticatorInvalid),
-            "{bad}"
-        );
-    }
+    refuses_each(
+        &[
+            "1000",
+            ",0123456789abcdef0123456789abcdef",
+            "10a0,0123456789abcdef0123456789abcdef",
+            "1000,0123456789abcdef0123456789abcde",
+            "1000,0123456789abcdef0123456789abcdeg",
+            "1000 0123456789abcdef0123456789abcdef",
+            "1000,0123456789abcdef0123456789abcdef,1",
+        ],
+        TokenError::AuthenticatorInvalid,
+        |bad| check_authenticator(Some(bad), &[]),
+    );
     let accepted = vec![AUTH.to_owned()];
     assert_eq!(check_authenticator(Some(AUTH), &accepted), Ok(()));
     assert_eq!(
@@ -120,22 +128,20 @@ fn rental_duration_validation() {
     assert_eq!(parse_rental_duration(Some("0")), Ok(0));
     assert_eq!(parse_rental_duration(Some("86400")), Ok(86_400));
     assert_eq!(parse_rental_duration(Some("4294967295")), Ok(u32::MAX));
-    for bad in [
-        "",
-        "-1",
-        "+5",
-        " 5",
-        "4294967296",
-        "1.5",
-        "abc",
-        "99999999999999999999",
-    ] {
-        assert_eq!(
-            parse_rental_duration(Some(bad)),
-            Err(TokenError::InvalidRentalDuration),
-            "{bad}"
-        );
-    }
+    refuses_each(
+        &[
+            "",
+            "-1",
+            "+5",
+            " 5",
+            "4294967296",
+            "1.5",
+            "abc",
+            "99999999999999999999",
+        ],
+        TokenError::InvalidRentalDuration,
+        |bad| parse_rental_duration(Some(bad)),
+    );
 }
 
 #[test]
@@ -150,22 +156,20 @@ fn expiration_relative() {
         parse_expiration(Some("+2592000"), n),
         Ok(n + TimeDelta::days(30))
     );
-    for bad in [
-        "+0",
-        "+2592001",
-        "+",
-        "+-5",
-        "++5",
-        "60",
-        "+6 0",
-        "+99999999999999999999999",
-    ] {
-        assert_eq!(
-            parse_expiration(Some(bad), n),
-            Err(TokenError::InvalidExpiration),
-            "{bad}"
-        );
-    }
+    refuses_each(
+        &[
+            "+0",
+            "+2592001",
+            "+",
+            "+-5",
+            "++5",
+            "60",
+            "+6 0",
+            "+99999999999999999999999",
+        ],
+        TokenError::InvalidExpiration,
+        |bad| parse_expiration(Some(bad), n),
+    );
 }
 
 #[test]
@@ -186,24 +190,22 @@ fn expiration_absolute() {
     );
     assert!(parse_expiration(Some("2024-01-02T12:01:10.250Z"), n).is_ok());
     assert!(parse_expiration(Some("2024-01-31T00:00:00Z"), n).is_ok());
-    for bad in [
-        "2024-01-31T00:00:01Z",      // beyond 30 days
-        "2024-01-01T00:00:00Z",      // not in the future
-        "2023-12-31T23:59:59Z",      // past
-        "2024-01-02T12:01:10+00:00", // not the Z designator
-        "2024-01-02T12:01:10z",
-        "2024-01-02t12:01:10Z",
-        "2024-01-02 12:01:10Z",
-        "2024-01-02",
-        "tomorrow",
-        "",
-    ] {
-        assert_eq!(
-            parse_expiration(Some(bad), n),
-            Err(TokenError::InvalidExpiration),
-            "{bad}"
-        );
-    }
+    refuses_each(
+        &[
+            "2024-01-31T00:00:01Z",      // beyond 30 days
+            "2024-01-01T00:00:00Z",      // not in the future
+            "2023-12-31T23:59:59Z",      // past
+            "2024-01-02T12:01:10+00:00", // not the Z designator
+            "2024-01-02T12:01:10z",
+            "2024-01-02t12:01:10Z",
+            "2024-01-02 12:01:10Z",
+            "2024-01-02",
+            "tomorrow",
+            "",
+        ],
+        TokenError::InvalidExpiration,
+        |bad| parse_expiration(Some(bad), n),
+    );
 }
 
 #[test]
@@ -215,13 +217,11 @@ fn cookie_validation() {
     // Only printable ASCII other than space (the simulator's reading of an unpublished rule).
     let printable: String = (0x21u8..=0x7E).map(char::from).take(32).collect();
     assert_eq!(check_cookie(Some(&printable)), Ok(Some(printable.clone())));
-    for bad in ["a b", "caf\u{e9}", "tab\there", "nl\n", "\u{7f}", " "] {
-        assert_eq!(
-            check_cookie(Some(bad)),
-            Err(TokenError::InvalidCookie),
-            "{bad:?}"
-        );
-    }
+    refuses_each(
+        &["a b", "caf\u{e9}", "tab\there", "nl\n", "\u{7f}", " "],
+        TokenError::InvalidCookie,
+        |bad| check_cookie(Some(bad)),
+    );
     assert_eq!(
         check_cookie(Some(&"\u{e9}".repeat(16))),
         Err(TokenError::InvalidCookie)
@@ -630,14 +630,15 @@ async fn simulator_routes_and_404() {
     let sim = start().await;
     let client = reqwest::Client::new();
     let base = format!("http://{}", sim.addr());
-    let resp = client
-        .put(format!("{base}/_sim/behaviour"))
-        .header(CONTENT_TYPE, "application/json")
-        .body(r#"{"force_error":{"status":401,"code":-2031,"text":"Service account disabled"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        put_control(
+            &sim,
+            "behaviour",
+            r#"{"force_error":{"status":401,"code":-2031,"text":"Service account disabled"}}"#
+        )
+        .await,
+        204
+    );
     let mut pairs = good();
     pairs.push(("errorFormat", "json"));
     assert_eq!(json_error(get(&sim, &pairs).await).await.1, -2031);
@@ -682,23 +683,21 @@ fn device_id_validation() {
     let max = "d".repeat(256);
     assert_eq!(check_device_id(Some(&max)), Ok(Some(max.clone())));
     let too_long = "d".repeat(257);
-    for bad in [
-        too_long.as_str(),
-        "dev 1",
-        "dev#1",
-        "dev%1",
-        "dev&1",
-        "dévice",
-        "dev\n",
-        "dev\u{0}",
-        " ",
-    ] {
-        assert_eq!(
-            check_device_id(Some(bad)),
-            Err(TokenError::InvalidDeviceId),
-            "{bad:?}"
-        );
-    }
+    refuses_each(
+        &[
+            too_long.as_str(),
+            "dev 1",
+            "dev#1",
+            "dev%1",
+            "dev&1",
+            "dévice",
+            "dev\n",
+            "dev\u{0}",
+            " ",
+        ],
+        TokenError::InvalidDeviceId,
+        |bad| check_device_id(Some(bad)),
+    );
 }
 
 #[test]
@@ -1379,6 +1378,24 @@ fn set(sim: &Simulator, api: Api, behaviour: Behaviour) {
     }
 }
 
+/// The status `api` answers a good request with.
+async fn status_of(sim: &Simulator, api: Api) -> u16 {
+    request(sim, api).send().await.unwrap().status().as_u16()
+}
+
+/// PUTs the JSON `body` to the control route `/_sim/{route}`; answers its status.
+async fn put_control(sim: &Simulator, route: &str, body: &str) -> u16 {
+    client()
+        .put(format!("http://{}/_sim/{route}", sim.addr()))
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn request(sim: &Simulator, api: Api) -> reqwest::RequestBuilder {
     match api {
         Api::Token => client().get(sim.token_url()).query(&good()),
@@ -1406,7 +1423,7 @@ async fn status_fault_answers_a_bare_status() {
         assert_eq!(resp.text().await.unwrap(), "", "{api:?}");
         // Out-of-range statuses become 500.
         set(&sim, api, fault(Fault::Status { status: 99 }));
-        assert_eq!(request(&sim, api).send().await.unwrap().status(), 500);
+        assert_eq!(status_of(&sim, api).await, 500);
     }
     assert_eq!(sim.issued_tokens(), 0);
     let rec = sim.recent_requests();
@@ -1469,7 +1486,7 @@ async fn close_mid_response_fails_the_body_read() {
         );
         // The simulator still serves afterwards.
         set(&sim, api, Behaviour::default());
-        assert_eq!(request(&sim, api).send().await.unwrap().status(), 200);
+        assert_eq!(status_of(&sim, api).await, 200);
     }
 }
 
@@ -1509,7 +1526,7 @@ async fn fault_times_fails_exactly_n_times() {
         );
         let mut statuses = Vec::new();
         for _ in 0..4 {
-            statuses.push(request(&sim, api).send().await.unwrap().status().as_u16());
+            statuses.push(status_of(&sim, api).await);
         }
         assert_eq!(statuses, [502, 502, 200, 200], "{api:?}");
     }
@@ -1524,14 +1541,8 @@ async fn fault_times_fails_exactly_n_times() {
         fault_times: Some(1),
         ..Behaviour::default()
     });
-    assert_eq!(
-        request(&sim, Api::Token).send().await.unwrap().status(),
-        503
-    );
-    assert_eq!(
-        request(&sim, Api::Token).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(status_of(&sim, Api::Token).await, 503);
+    assert_eq!(status_of(&sim, Api::Token).await, 200);
 }
 
 #[tokio::test]
@@ -1555,42 +1566,27 @@ async fn fault_times_is_consistent_under_concurrency() {
 #[tokio::test]
 async fn record_behaviour_over_the_control_route() {
     let sim = start().await;
-    let base = format!("http://{}", sim.addr());
-    let resp = client()
-        .put(format!("{base}/_sim/record-behaviour"))
-        .header(CONTENT_TYPE, "application/json")
-        .body(r#"{"fault":{"kind":"malformed","status":200,"content_type":"application/json","body":"{garbage"},"fault_times":1}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    let malformed = r#"{"fault":{"kind":"malformed","status":200,"content_type":"application/json","body":"{garbage"},"fault_times":1}"#;
+    assert_eq!(put_control(&sim, "record-behaviour", malformed).await, 204);
     // The token route is unaffected.
-    assert_eq!(
-        request(&sim, Api::Token).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(status_of(&sim, Api::Token).await, 200);
     let resp = request(&sim, Api::Record).send().await.unwrap();
     assert_eq!(resp.text().await.unwrap(), "{garbage");
     assert!(records_of(&sim, &[("customerAuthenticator", AUTH)])
         .await
         .is_empty());
     // The token route's control route takes faults too.
-    let resp = client()
-        .put(format!("{base}/_sim/behaviour"))
-        .header(CONTENT_TYPE, "application/json")
-        .body(r#"{"fault":{"kind":"status","status":504}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
     assert_eq!(
-        request(&sim, Api::Token).send().await.unwrap().status(),
-        504
+        put_control(
+            &sim,
+            "behaviour",
+            r#"{"fault":{"kind":"status","status":504}}"#
+        )
+        .await,
+        204
     );
-    assert_eq!(
-        request(&sim, Api::Record).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(status_of(&sim, Api::Token).await, 504);
+    assert_eq!(status_of(&sim, Api::Record).await, 200);
 }
 
 #[tokio::test]
@@ -1653,8 +1649,5 @@ async fn hostile_inputs_never_break_the_simulator() {
         }
     }
     // Still alive.
-    assert_eq!(
-        request(&sim, Api::Token).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(status_of(&sim, Api::Token).await, 200);
 }
