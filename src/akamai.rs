@@ -200,6 +200,7 @@ pub fn settings_problems(settings: &EntitlementTokenSettings) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     fn signer(key: &str, acl: &str) -> EdgeAuth {
         let settings = EntitlementTokenSettings {
@@ -276,11 +277,9 @@ mod tests {
 
     #[test]
     fn the_country_header_must_be_a_header_name() {
-        assert!(EntitlementTokenSettings::default().problems().is_empty());
-        let bad = EntitlementTokenSettings {
-            country_header: Some("Viewer Country".to_owned()),
-            ..EntitlementTokenSettings::default()
-        };
+        let bad = default_with(EntitlementTokenSettings::problems, |s| {
+            s.country_header = Some("Viewer Country".to_owned());
+        });
         assert_eq!(
             bad.problems(),
             vec!["entitlement_tokens.country_header: \"Viewer Country\" is not a header name"]

@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use crate::ids::{ContentId, CustomerCookie, DeviceId};
 use crate::keys::MasterKey;
-use crate::settings_format::{list_or_comma_separated, secs};
+use crate::settings_format::{list_or_comma_separated, secs, zero_problems};
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 const HASH_DOMAIN: &str = "device-binding-cookie";
@@ -193,10 +193,8 @@ impl Default for DeviceSettings {
 impl DeviceSettings {
     /// Everything wrong with `[devices]`, one sentence each.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.binding_ttl.is_zero() {
-            problems.push("devices.binding_ttl_s must be greater than 0".to_owned());
-        }
+        let mut problems: Vec<String> =
+            zero_problems([("devices.binding_ttl_s", self.binding_ttl.is_zero())]).collect();
         for id in &self.registration_content_ids {
             if let Err(e) = ContentId::parse(id.clone()) {
                 problems.push(format!("devices.registration_content_ids: {id:?} {e}"));
@@ -209,15 +207,14 @@ impl DeviceSettings {
 #[cfg(test)]
 mod settings_tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn ttl_and_registration_ids_are_checked() {
-        assert!(DeviceSettings::default().problems().is_empty());
-        let bad = DeviceSettings {
-            registration_content_ids: vec![String::new()],
-            binding_ttl: Duration::ZERO,
-            ..DeviceSettings::default()
-        };
+        let bad = default_with(DeviceSettings::problems, |s| {
+            s.registration_content_ids = vec![String::new()];
+            s.binding_ttl = Duration::ZERO;
+        });
         let problems = bad.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0], "devices.binding_ttl_s must be greater than 0");

@@ -79,6 +79,16 @@ pub fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<St
     })
 }
 
+/// "`name` must be greater than 0" for each named setting that is zero, in the order given.
+pub fn zero_problems<'a>(
+    settings: impl IntoIterator<Item = (&'a str, bool)> + 'a,
+) -> impl Iterator<Item = String> + 'a {
+    settings
+        .into_iter()
+        .filter(|(_, zero)| *zero)
+        .map(|(name, _)| format!("{name} must be greater than 0"))
+}
+
 /// Paths as a list, or (from an environment variable) one comma-separated string.
 pub fn paths_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
     Ok(list_or_comma_separated(d)?
@@ -144,5 +154,21 @@ mod tests {
         let lists: Lists = serde_json::from_str(r#"{"names": [], "files": "/x,/y"}"#).unwrap();
         assert!(lists.names.is_empty());
         assert_eq!(lists.files.len(), 2);
+    }
+}
+
+/// Test support for the sections' `problems()` checks.
+#[cfg(test)]
+pub mod testing {
+    /// The default section, first checked to have no problems, then changed by `change`.
+    pub fn default_with<T: Default>(
+        problems: fn(&T) -> Vec<String>,
+        change: impl FnOnce(&mut T),
+    ) -> T {
+        let mut settings = T::default();
+        let found = problems(&settings);
+        assert!(found.is_empty(), "the default has problems: {found:?}");
+        change(&mut settings);
+        settings
     }
 }

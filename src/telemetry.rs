@@ -65,14 +65,13 @@ pub fn init(settings: &LogSettings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn the_level_must_be_a_filter() {
-        assert!(LogSettings::default().problems().is_empty());
-        let bad = LogSettings {
-            level: "info,[".to_owned(),
-            ..LogSettings::default()
-        };
+        let bad = default_with(LogSettings::problems, |s| {
+            s.level = "info,[".to_owned();
+        });
         assert_eq!(bad.problems().len(), 1);
     }
 }

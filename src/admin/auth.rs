@@ -53,6 +53,13 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The request's `input` once the caller may do `access`: the role is checked first, so a
+    /// caller without it is refused before the input is looked at.
+    pub fn allowed<T>(&self, access: Access, input: Result<T, ApiError>) -> Result<T, ApiError> {
+        self.allow(access)?;
+        input
+    }
+
     /// Passes when the caller is staff with a role that reaches `access`.
     pub fn allow(&self, access: Access) -> Result<(), ApiError> {
         match self {

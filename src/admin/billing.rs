@@ -21,7 +21,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::auth::{Access, Caller};
-use super::envelope::{bad_query, decode_body, invalid, AdminJson, ApiError, ApiOk, Paging};
+use super::envelope::{
+    bad_query, decode_body, invalid, replace_if_given, AdminJson, ApiError, ApiOk, Paging,
+};
 use super::extract::{AdminPath, BillingPlanParam, ProductParam, QueryPairs};
 use super::packages::{check_custom_key, check_text, CUSTOM_MAX_ENTRIES, NAME_MAX_CHARS};
 use super::AdminState;
@@ -430,8 +432,7 @@ async fn create_plan(
     caller: Caller,
     body: Result<AdminJson<PlanBody<NewPlan>>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminJson(PlanBody { billing_plan: new }) = body?;
+    let AdminJson(PlanBody { billing_plan: new }) = caller.allowed(Access::CatalogWrite, body)?;
     let stored = state.billing.create_plan(&plan_of(new)?).await?;
     Ok(plan_answer(&stored))
 }
@@ -472,8 +473,7 @@ async fn retrieve_plan(
     caller: Caller,
     path: Result<AdminPath<BillingPlanParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::Read, path)?;
     Ok(plan_answer(&state.billing.plan(&id).await?))
 }
 
@@ -485,8 +485,7 @@ async fn update_plan(
     path: Result<AdminPath<BillingPlanParam>, ApiError>,
     body: Result<AdminJson<PlanBody<PlanPatch>>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::CatalogWrite, path)?;
     let AdminJson(PlanBody {
         billing_plan: patch,
     }) = body?;
@@ -510,21 +509,11 @@ async fn update_plan(
     let stored = state
         .billing
         .update_plan(&id, |plan| {
-            if let Some(description) = patch.description {
-                plan.description = description;
-            }
-            if let Some(recurrence) = recurrence {
-                plan.recurrence = recurrence;
-            }
-            if let Some(prices) = new_prices {
-                plan.prices = prices;
-            }
-            if let Some(trial) = trial_period {
-                plan.trial_period = trial;
-            }
-            if let Some(custom) = custom {
-                plan.custom_data = custom;
-            }
+            replace_if_given(&mut plan.description, patch.description);
+            replace_if_given(&mut plan.recurrence, recurrence);
+            replace_if_given(&mut plan.prices, new_prices);
+            replace_if_given(&mut plan.trial_period, trial_period);
+            replace_if_given(&mut plan.custom_data, custom);
         })
         .await?;
     Ok(plan_answer(&stored))
@@ -537,12 +526,9 @@ async fn delete_plan(
     caller: Caller,
     path: Result<AdminPath<BillingPlanParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::CatalogWrite, path)?;
     state.billing.delete_plan(&id).await?;
-    Ok(ApiOk::message(format!(
-        "Billing plan {id} was successfully deleted."
-    )))
+    Ok(ApiOk::deleted(format_args!("Billing plan {id}")))
 }
 
 /// `GET /oem/v1/billingplans`: a page of billing plans, by ID.
@@ -554,10 +540,7 @@ async fn list_plans(
     caller.allow(Access::Read)?;
     let (paging, []) = list_query(query, [], state.limits.max_page_size)?;
     let (plans, total) = state.billing.list_plans(paging.count, paging.skip).await?;
-    Ok(ApiOk::ok(json!({
-        "billingPlans": plans,
-        "metadata": paging.metadata(plans.len(), total),
-    })))
+    Ok(paging.answer("billingPlans", &plans, total))
 }
 
 /// `POST /oem/v1/products`: adds a product; without an `id` it is `<packageID>_<billingPlanID>`.
@@ -566,8 +549,7 @@ async fn create_product(
     caller: Caller,
     body: Result<AdminJson<ProductBody<NewProduct>>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminJson(ProductBody { product: new }) = body?;
+    let AdminJson(ProductBody { product: new }) = caller.allowed(Access::CatalogWrite, body)?;
     let id = match new.id {
         Some(id) => id,
         None => Product::default_id(&new.package_id, &new.billing_plan_id).map_err(|e| {
@@ -611,8 +593,7 @@ async fn retrieve_product(
     caller: Caller,
     path: Result<AdminPath<ProductParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::Read, path)?;
     Ok(product_answer(&state.billing.product(&id).await?))
 }
 
@@ -624,8 +605,7 @@ async fn update_product(
     path: Result<AdminPath<ProductParam>, ApiError>,
     body: Result<AdminJson<ProductBody<ProductPatch>>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::CatalogWrite, path)?;
     let AdminJson(ProductBody { product: patch }) = body?;
     same_id("product.id", patch.id.as_ref(), "productID", &id)?;
     let name = patch.name.map(product_name).transpose()?;
@@ -660,18 +640,10 @@ async fn update_product(
     let stored = state
         .billing
         .update_product(&id, patch.version, state.clock.now(), |product| {
-            if let Some(name) = name {
-                product.name = name;
-            }
-            if let Some(short) = short_desc {
-                product.short_desc = short;
-            }
-            if let Some(long) = long_desc {
-                product.long_desc = long;
-            }
-            if let Some(stores) = stores {
-                product.store_data = stores;
-            }
+            replace_if_given(&mut product.name, name);
+            replace_if_given(&mut product.short_desc, short_desc);
+            replace_if_given(&mut product.long_desc, long_desc);
+            replace_if_given(&mut product.store_data, stores);
         })
         .await?;
     Ok(product_answer(&stored))
@@ -683,12 +655,9 @@ async fn delete_product(
     caller: Caller,
     path: Result<AdminPath<ProductParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::CatalogWrite, path)?;
     state.billing.delete_product(&id).await?;
-    Ok(ApiOk::message(format!(
-        "Product {id} was successfully deleted."
-    )))
+    Ok(ApiOk::deleted(format_args!("Product {id}")))
 }
 
 /// `GET /oem/v1/products`: a page of products, by ID, narrowed by `packageID` and `billingPlanID`.
@@ -715,10 +684,7 @@ async fn list_products(
         .billing
         .list_products(&filter, paging.count, paging.skip)
         .await?;
-    Ok(ApiOk::ok(json!({
-        "products": products,
-        "metadata": paging.metadata(products.len(), total),
-    })))
+    Ok(paging.answer("products", &products, total))
 }
 
 #[cfg(test)]

@@ -172,9 +172,7 @@ async fn grant(
         .catalog
         .grant_entitlement(&fields.uid, &fields.package_id, start, end, now)
         .await?;
-    Ok(ApiOk::ok(
-        json!({ "entitlement": entitlement_json(&granted, now) }),
-    ))
+    Ok(entitlement_answer(&granted, now))
 }
 
 /// Fuzzing: a body decoded and checked as `POST /oem/v1/admin/entitlements` does, without HTTP.
@@ -228,8 +226,7 @@ async fn one(
     caller: Caller,
     Path((userid, package)): Path<(String, String)>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let (uid, package) = path_pair(userid, package)?;
+    let (uid, package) = caller.allowed(Access::Read, path_pair(userid, package))?;
     one_inner(&state, &uid, &package).await
 }
 
@@ -239,8 +236,8 @@ async fn one_named_assets(
     caller: Caller,
     Path(userid): Path<String>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let (uid, package) = path_pair(userid, ASSETS_SEGMENT.to_owned())?;
+    let (uid, package) =
+        caller.allowed(Access::Read, path_pair(userid, ASSETS_SEGMENT.to_owned()))?;
     one_inner(&state, &uid, &package).await
 }
 
@@ -251,9 +248,7 @@ async fn one_inner(
 ) -> Result<ApiOk, ApiError> {
     let now = state.clock.now();
     match state.catalog.entitlement(uid, package).await? {
-        Some(found) => Ok(ApiOk::ok(
-            json!({ "entitlement": entitlement_json(&found, now) }),
-        )),
+        Some(found) => Ok(entitlement_answer(&found, now)),
         None => Err(no_entitlement(uid, package)),
     }
 }
@@ -265,8 +260,7 @@ async fn update(
     Path((userid, package)): Path<(String, String)>,
     request: Request,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let (uid, package) = path_pair(userid, package)?;
+    let (uid, package) = caller.allowed(Access::EntitlementWrite, path_pair(userid, package))?;
     let update: UpdateBody = AdminJson::read(request).await?;
     update_inner(&state, &uid, &package, update).await
 }
@@ -293,9 +287,7 @@ async fn update_inner(
         .update_entitlement(uid, package, start, Some(end), now)
         .await?
     {
-        Some(updated) => Ok(ApiOk::ok(
-            json!({ "entitlement": entitlement_json(&updated, now) }),
-        )),
+        Some(updated) => Ok(entitlement_answer(&updated, now)),
         None => Err(no_entitlement(uid, package)),
     }
 }
@@ -306,8 +298,7 @@ async fn revoke(
     caller: Caller,
     Path((userid, package)): Path<(String, String)>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let (uid, package) = path_pair(userid, package)?;
+    let (uid, package) = caller.allowed(Access::EntitlementWrite, path_pair(userid, package))?;
     revoke_inner(&state, &uid, &package).await
 }
 
@@ -317,8 +308,10 @@ async fn revoke_named_assets(
     caller: Caller,
     Path(userid): Path<String>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let (uid, package) = path_pair(userid, ASSETS_SEGMENT.to_owned())?;
+    let (uid, package) = caller.allowed(
+        Access::EntitlementWrite,
+        path_pair(userid, ASSETS_SEGMENT.to_owned()),
+    )?;
     revoke_inner(&state, &uid, &package).await
 }
 
@@ -328,8 +321,8 @@ async fn revoke_inner(
     package: &PackageId,
 ) -> Result<ApiOk, ApiError> {
     if state.catalog.revoke_entitlement(uid, package).await? {
-        Ok(ApiOk::message(format!(
-            "Entitlement of {uid} to {package} was successfully deleted."
+        Ok(ApiOk::deleted(format_args!(
+            "Entitlement of {uid} to {package}"
         )))
     } else {
         Err(no_entitlement(uid, package))
@@ -496,6 +489,11 @@ fn path_pair(userid: String, package: String) -> Result<(UserId, PackageId), Api
         path_id("userid", userid, UserId::parse)?,
         path_id("packageID", package, PackageId::parse)?,
     ))
+}
+
+/// 200 with `{"entitlement": …}`.
+fn entitlement_answer(entitlement: &Entitlement, now: DateTime<Utc>) -> ApiOk {
+    ApiOk::ok(json!({ "entitlement": entitlement_json(entitlement, now) }))
 }
 
 /// The user is known and the package exists, but the user holds no entitlement to it.

@@ -70,6 +70,11 @@ impl ApiOk {
         Self::ok(json!({ "message": text.into() }))
     }
 
+    /// 200 with the message `<what> was successfully deleted.`
+    pub fn deleted(what: impl std::fmt::Display) -> Self {
+        Self::message(format!("{what} was successfully deleted."))
+    }
+
     fn with_status(status: StatusCode, body: Value) -> Self {
         let body = match body {
             Value::Object(map) => map,
@@ -357,6 +362,14 @@ impl Paging {
     pub fn metadata(&self, returned: usize, total: u64) -> Value {
         json!({ "count": returned, "skip": self.skip, "totalCount": total })
     }
+
+    /// 200 with one page of a listing: `items` under `key`, then its `metadata`.
+    pub fn answer<T: serde::Serialize>(&self, key: &str, items: &[T], total: u64) -> ApiOk {
+        let mut body = Map::new();
+        body.insert(key.to_owned(), json!(items));
+        body.insert("metadata".to_owned(), self.metadata(items.len(), total));
+        ApiOk::ok(Value::Object(body))
+    }
 }
 
 /// Refuses a body list longer than `max`.
@@ -368,6 +381,13 @@ pub fn check_list_len<T>(field: &str, list: &[T], max: usize) -> Result<(), ApiE
         ));
     }
     Ok(())
+}
+
+/// A PUT body's field replaces the stored value whole when the body has it.
+pub fn replace_if_given<T>(stored: &mut T, given: Option<T>) {
+    if let Some(value) = given {
+        *stored = value;
+    }
 }
 
 #[cfg(test)]

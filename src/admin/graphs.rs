@@ -31,11 +31,9 @@ pub fn routes() -> Router<Arc<AdminState>> {
 async fn add_child(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    Path((parent, child)): Path<(String, String)>,
+    Path(edge): Path<(String, String)>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let parent = package_id("parentID", parent)?;
-    let child = package_id("childID", child)?;
+    let (parent, child) = edge_to_change(&caller, edge)?;
     let added = state
         .catalog
         .add_child(&parent, &child, state.clock.now())
@@ -52,11 +50,9 @@ async fn add_child(
 async fn remove_child(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
-    Path((parent, child)): Path<(String, String)>,
+    Path(edge): Path<(String, String)>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let parent = package_id("parentID", parent)?;
-    let child = package_id("childID", child)?;
+    let (parent, child) = edge_to_change(&caller, edge)?;
     let removed = state.catalog.remove_child(&parent, &child).await?;
     let message = if removed {
         format!("Package {child} was removed from the children of {parent}.")
@@ -86,6 +82,18 @@ async fn children(
     caller.allow(Access::Read)?;
     let parent = package_id("parentID", parent)?;
     Ok(listing(&state.catalog.children(&parent).await?))
+}
+
+/// The parent and child of an edge the caller may change (admin role first, then the IDs).
+fn edge_to_change(
+    caller: &Caller,
+    (parent, child): (String, String),
+) -> Result<(PackageId, PackageId), ApiError> {
+    caller.allow(Access::CatalogWrite)?;
+    Ok((
+        package_id("parentID", parent)?,
+        package_id("childID", child)?,
+    ))
 }
 
 fn edge_answer(message: String, parent: &PackageId, child: &PackageId) -> ApiOk {

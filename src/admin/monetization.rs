@@ -307,15 +307,14 @@ async fn revoke(
     caller: Caller,
     path: Result<AdminPath2<MonetizationUser, Offer>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath2(uid, offer) = path?;
+    let AdminPath2(uid, offer) = caller.allowed(Access::EntitlementWrite, path)?;
     if state
         .catalog
         .revoke_monetization_entitlement(&uid, &offer)
         .await?
     {
-        Ok(ApiOk::message(format!(
-            "The entitlement of {uid} to offer {offer} was successfully deleted."
+        Ok(ApiOk::deleted(format_args!(
+            "The entitlement of {uid} to offer {offer}"
         )))
     } else {
         Err(ApiError::new(

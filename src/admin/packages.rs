@@ -18,7 +18,8 @@ use serde_json::{json, Map, Value};
 
 use super::auth::{Access, Caller};
 use super::envelope::{
-    bad_query, check_list_len, decode_body, invalid, rfc3339, AdminJson, ApiError, ApiOk, Paging,
+    bad_query, check_list_len, decode_body, invalid, replace_if_given, rfc3339, AdminJson,
+    ApiError, ApiOk, Paging,
 };
 use super::errors::AdminCode;
 use super::extract::{AdminPath, PackageParam, QueryPairs};
@@ -318,8 +319,7 @@ async fn create(
     caller: Caller,
     body: Result<AdminJson<CreateBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminJson(CreateBody { package: new }) = body?;
+    let AdminJson(CreateBody { package: new }) = caller.allowed(Access::CatalogWrite, body)?;
     let package = package_of(new, state.limits.max_list_len, state.clock.now())?;
     let stored = state.catalog.create_package(&package).await?;
     Ok(ApiOk::ok(
@@ -385,8 +385,7 @@ async fn update(
     path: Result<AdminPath<PackageParam>, ApiError>,
     body: Result<AdminJson<UpdateBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::CatalogWrite, path)?;
     let AdminJson(UpdateBody { package: patch }) = body?;
     if patch.id != id {
         return Err(invalid(format!(
@@ -420,27 +419,13 @@ async fn update(
     let stored = state
         .catalog
         .update_package(&id, state.clock.now(), |package| {
-            if let Some(name) = patch.name {
-                package.name = name;
-            }
-            if let Some(description) = patch.description {
-                package.description = description;
-            }
-            if let Some(bypass) = patch.bypass_entitlement_check {
-                package.bypass = bypass;
-            }
-            if let Some(assets) = asset_ids {
-                package.asset_ids = assets;
-            }
-            if let Some(plans) = billing_plan_ids {
-                package.billing_plan_ids = plans;
-            }
-            if let Some(regions) = region_ids {
-                package.region_ids = regions;
-            }
-            if let Some(data) = custom_data {
-                package.custom_data = data;
-            }
+            replace_if_given(&mut package.name, patch.name);
+            replace_if_given(&mut package.description, patch.description);
+            replace_if_given(&mut package.bypass, patch.bypass_entitlement_check);
+            replace_if_given(&mut package.asset_ids, asset_ids);
+            replace_if_given(&mut package.billing_plan_ids, billing_plan_ids);
+            replace_if_given(&mut package.region_ids, region_ids);
+            replace_if_given(&mut package.custom_data, custom_data);
         })
         .await?;
     let products = state
@@ -459,8 +444,7 @@ async fn retrieve(
     path: Result<AdminPath<PackageParam>, ApiError>,
     query: Result<QueryPairs, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::Read, path)?;
     let mut exclude_assets = false;
     for (key, value) in query?.0 {
         match key.as_str() {
@@ -485,12 +469,9 @@ async fn delete(
     caller: Caller,
     path: Result<AdminPath<PackageParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::CatalogWrite)?;
-    let AdminPath(id) = path?;
+    let AdminPath(id) = caller.allowed(Access::CatalogWrite, path)?;
     state.catalog.delete_package(&id).await?;
-    Ok(ApiOk::message(format!(
-        "Package {id} was successfully deleted."
-    )))
+    Ok(ApiOk::deleted(format_args!("Package {id}")))
 }
 
 /// The query of a package list, read: the filter (with its order), the page and the view.
@@ -630,10 +611,7 @@ async fn list(
         ..PackageView::default()
     };
     let rendered: Vec<Value> = packages.iter().map(|p| package_json(p, view)).collect();
-    Ok(ApiOk::ok(json!({
-        "packages": rendered,
-        "metadata": query.paging.metadata(packages.len(), total),
-    })))
+    Ok(query.paging.answer("packages", &rendered, total))
 }
 
 /// Checks an assets body: both lists non-empty and within the limit, repeats dropped.

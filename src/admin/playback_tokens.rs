@@ -108,8 +108,7 @@ async fn for_user(
     RawQuery(query): RawQuery,
     body: Result<AdminJson<TokenBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath(uid) = path?;
+    let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, path)?;
     let kind = token_type(&state, query.as_deref())?;
     issue(&state, &uid, kind, peer, &headers, body?.0).await
 }

@@ -147,8 +147,7 @@ async fn revoke_one(
     caller: Caller,
     cookie: Result<AdminPath<CookieParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath(cookie) = cookie?;
+    let AdminPath(cookie) = caller.allowed(Access::EntitlementWrite, cookie)?;
     let revoked = state
         .users
         .sessions
@@ -170,8 +169,7 @@ async fn revoke_for_user(
     caller: Caller,
     userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath(uid) = userid?;
+    let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, userid)?;
     let revoked = state
         .users
         .sessions
@@ -190,8 +188,7 @@ async fn list_for_user(
     caller: Caller,
     userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let AdminPath(uid) = userid?;
+    let AdminPath(uid) = caller.allowed(Access::Read, userid)?;
     let now = state.clock.now();
     let sessions = state.users.sessions.sessions_of(&uid).await?;
     let listed: Vec<Value> = sessions.iter().map(|s| listed_session(s, now)).collect();

@@ -77,17 +77,16 @@ impl AdminSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn plain_http_only_on_loopback_and_tls_files_go_together() {
-        assert!(AdminSettings::default().problems().is_empty());
         assert_eq!(AdminSettings::default().tls_files(), None);
-        let exposed = AdminSettings {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8444)),
-            tls_cert: Some(PathBuf::from("admin.pem")),
-            max_page_size: 0,
-            ..AdminSettings::default()
-        };
+        let exposed = default_with(AdminSettings::problems, |s| {
+            s.listen = SocketAddr::from(([0, 0, 0, 0], 8444));
+            s.tls_cert = Some(PathBuf::from("admin.pem"));
+            s.max_page_size = 0;
+        });
         let problems = exposed.problems();
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("admin.listen is not a loopback address"));

@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::routing::{get, put};
 use axum::Router;
 use serde_json::{json, Value};
@@ -33,15 +34,28 @@ pub fn routes() -> Router<Arc<AdminState>> {
         )
 }
 
-/// The calling user, the `{assetID}` of the path and the `device` of the query: what names a stream.
-fn stream_of(
-    caller: &Caller,
-    asset: Result<AdminPath<AssetParam>, ApiError>,
-    query: Option<&str>,
-) -> Result<(UserId, AssetId, DeviceId), ApiError> {
-    let uid = caller.end_user()?;
-    let AdminPath(asset) = asset?;
-    Ok((uid, asset, query_device(query)?))
+/// What names a stream: the calling end user, the `{assetID}` of the path and the `device` of the
+/// query, refused in that order.
+struct StreamOf {
+    uid: UserId,
+    asset: AssetId,
+    device: DeviceId,
+}
+
+impl FromRequestParts<Arc<AdminState>> for StreamOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AdminState>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let asset = AdminPath::<AssetParam>::from_request_parts(parts, state).await;
+        let uid = caller.end_user()?;
+        let AdminPath(asset) = asset?;
+        let device = query_device(parts.uri.query())?;
+        Ok(StreamOf { uid, asset, device })
+    }
 }
 
 /// The `device` query parameter: required, exactly once, a device id.
@@ -68,11 +82,8 @@ fn query_device(query: Option<&str>) -> Result<DeviceId, ApiError> {
 /// for another `concurrency.lease_seconds`.
 async fn heartbeat(
     State(state): State<Arc<AdminState>>,
-    caller: Caller,
-    asset: Result<AdminPath<AssetParam>, ApiError>,
-    RawQuery(query): RawQuery,
+    StreamOf { uid, asset, device }: StreamOf,
 ) -> Result<ApiOk, ApiError> {
-    let (uid, asset, device) = stream_of(&caller, asset, query.as_deref())?;
     let now = state.clock.now();
     let renewed = state
         .users
@@ -109,11 +120,8 @@ async fn heartbeat(
 /// `DELETE /oem/v2/streams/{assetID}?device=ID`: the calling user stops the stream (idempotent).
 async fn stop(
     State(state): State<Arc<AdminState>>,
-    caller: Caller,
-    asset: Result<AdminPath<AssetParam>, ApiError>,
-    RawQuery(query): RawQuery,
+    StreamOf { uid, asset, device }: StreamOf,
 ) -> Result<ApiOk, ApiError> {
-    let (uid, asset, device) = stream_of(&caller, asset, query.as_deref())?;
     let stopped = state
         .users
         .leases
@@ -145,8 +153,7 @@ async fn list_for_user(
     caller: Caller,
     userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let AdminPath(uid) = userid?;
+    let AdminPath(uid) = caller.allowed(Access::Read, userid)?;
     let leases = state.users.leases.live(&uid, state.clock.now()).await?;
     let listed: Vec<Value> = leases.iter().map(listed_lease).collect();
     Ok(ApiOk::ok(json!({ "streams": listed })))
@@ -159,8 +166,7 @@ async fn free_all(
     caller: Caller,
     userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath(uid) = userid?;
+    let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, userid)?;
     let freed = state.users.leases.free_all(&uid).await?;
     Ok(ApiOk::ok(json!({
         "message": format!("freed {freed} stream lease(s) of user {uid}; every slot is free"),

@@ -38,8 +38,7 @@ async fn list_for_user(
     caller: Caller,
     userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::Read)?;
-    let AdminPath(uid) = userid?;
+    let AdminPath(uid) = caller.allowed(Access::Read, userid)?;
     let devices = state.users.user_devices.list(&uid).await?;
     let listed: Vec<Value> = devices
         .iter()
@@ -54,8 +53,7 @@ async fn remove_one(
     caller: Caller,
     path: Result<AdminPath2<Userid, DeviceParam>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath2(uid, device) = path?;
+    let AdminPath2(uid, device) = caller.allowed(Access::EntitlementWrite, path)?;
     let removed = state.users.user_devices.remove(&uid, &device).await?;
     let message = if removed {
         format!("device {device} of user {uid} is removed")
@@ -73,8 +71,7 @@ async fn remove_all(
     caller: Caller,
     userid: Result<AdminPath<Userid>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
-    caller.allow(Access::EntitlementWrite)?;
-    let AdminPath(uid) = userid?;
+    let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, userid)?;
     let removed = state.users.user_devices.remove_all(&uid).await?;
     Ok(ApiOk::ok(json!({
         "message": format!("removed {removed} device(s) of user {uid}"),

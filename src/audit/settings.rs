@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings_format::days;
+use crate::settings_format::{days, zero_problems};
 
 /// The audit log: one event per SEES decision and admin write.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,30 +46,25 @@ impl AuditSettings {
 
     /// Everything wrong with `[audit]`, one sentence each.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.queue_capacity == 0 {
-            problems.push("audit.queue_capacity must be greater than 0".to_owned());
-        }
-        problems
+        zero_problems([("audit.queue_capacity", self.queue_capacity == 0)]).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn retention_zero_keeps_forever_and_the_queue_must_hold_something() {
-        assert!(AuditSettings::default().problems().is_empty());
         assert_eq!(
             AuditSettings::default().retention_limit(),
             Some(chrono::Duration::days(90))
         );
-        let bad = AuditSettings {
-            retention: Duration::ZERO,
-            queue_capacity: 0,
-            ..AuditSettings::default()
-        };
+        let bad = default_with(AuditSettings::problems, |s| {
+            s.retention = Duration::ZERO;
+            s.queue_capacity = 0;
+        });
         assert_eq!(bad.retention_limit(), None);
         assert_eq!(
             bad.problems(),

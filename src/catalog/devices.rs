@@ -11,16 +11,17 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::CatalogError;
+use super::UserLock;
+use super::{decode, CatalogError};
 use crate::ids::{DeviceId, UserId};
-use crate::store::{from_unix_millis, unix_millis, LockKey, Store};
+use crate::store::{from_unix_millis, unix_millis, Store};
 
-/// The first key of the two-key advisory locks device registrations take on PostgreSQL ("SDEV"); the
-/// second is a hash of the uid. Two-key locks never collide with the one-key graph lock.
-const DEVICE_LOCK_CLASS: i32 = 0x5344_4556;
-
-/// The domain of the uid hash that picks the advisory lock.
-const LOCK_HASH_DOMAIN: &[u8] = b"sees user-devices lock\0";
+/// The two-key advisory locks device registrations take on PostgreSQL: class "SDEV", then a hash of
+/// the uid. Two-key locks never collide with the one-key graph lock.
+pub(super) const DEVICE_LOCK: UserLock = UserLock {
+    class: 0x5344_4556,
+    domain: b"sees user-devices lock\0",
+};
 
 /// What `register` decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ impl UserDevices {
                 return Ok(DeviceAdmission::Admitted);
             }
         }
-        let mut tx = self.store.begin_locked(lock_key(uid)).await?;
+        let mut tx = self.store.begin_locked(DEVICE_LOCK.key(uid)).await?;
         // Again under the lock: a concurrent registration may have added the device meanwhile.
         if refresh(&mut tx, uid, device, now).await? {
             tx.commit().await?;
@@ -152,28 +153,8 @@ async fn devices_of(
     rows.iter()
         .map(|row| {
             let raw: String = row.try_get("device_id")?;
-            let device = DeviceId::parse(raw).map_err(|e| {
-                CatalogError::from(sqlx::Error::Decode(format!("device_id {e}").into()))
-            })?;
+            let device = DeviceId::parse(raw).map_err(|e| decode("device_id", e))?;
             Ok((device, from_unix_millis(row.try_get("registered_at")?)))
         })
         .collect()
-}
-
-/// The advisory lock of `uid`'s device registrations: the class and a hash of the uid.
-fn lock_key(uid: &UserId) -> LockKey {
-    LockKey::hashed(DEVICE_LOCK_CLASS, LOCK_HASH_DOMAIN, uid.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_keys_are_stable_and_differ_by_user() {
-        let alice = UserId::parse("alice").unwrap();
-        let bob = UserId::parse("bob").unwrap();
-        assert_eq!(lock_key(&alice), lock_key(&alice));
-        assert_ne!(lock_key(&alice), lock_key(&bob));
-    }
 }

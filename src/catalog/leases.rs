@@ -17,9 +17,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::lease_batch::{LeaseBatcher, Open};
-use super::CatalogError;
+use super::UserLock;
+use super::{decode, CatalogError};
 use crate::ids::{AssetId, UserId};
-use crate::store::{from_unix_millis, unix_millis, LockKey, Store};
+use crate::store::{from_unix_millis, unix_millis, Store};
 
 /// What happens when a user is over their stream limit: `block-new` (deny) or `evict-oldest`. Set by
 /// `concurrency.policy` and per entitlement.
@@ -49,13 +50,13 @@ impl ConcurrencyPolicy {
     }
 }
 
-/// The first key of the two-key advisory locks lease writers take on PostgreSQL ("SLEA"); the second
-/// is a hash of the uid. Two-key locks never collide with the one-key graph lock, and the class keeps
-/// them apart from the device-registration locks.
-const LEASE_LOCK_CLASS: i32 = 0x534C_4541;
-
-/// The domain of the uid hash that picks the advisory lock.
-const LOCK_HASH_DOMAIN: &[u8] = b"sees stream-leases lock\0";
+/// The two-key advisory locks lease writers take on PostgreSQL: class "SLEA", then a hash of the
+/// uid. Two-key locks never collide with the one-key graph lock, and the class keeps them apart from
+/// the device-registration locks.
+pub(super) const LEASE_LOCK: UserLock = UserLock {
+    class: 0x534C_4541,
+    domain: b"sees stream-leases lock\0",
+};
 
 const COLUMNS: &str = "uid, holder, asset_id, started_at, renewed_at, expires_at";
 
@@ -177,20 +178,21 @@ impl StreamLeases {
             }
         }
         let expires_at = Self::expiry(now, duration);
-        if this.is_empty() {
-            let sql =
-                format!("INSERT INTO stream_leases ({COLUMNS}) VALUES ($1, $2, $3, $4, $4, $5)");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(uid.as_str())
-                .bind(holder)
-                .bind(asset.as_str())
-                .bind(unix_millis(now))
-                .bind(unix_millis(expires_at))
-                .execute(&mut *tx)
-                .await?;
+        let sql = if this.is_empty() {
+            format!("INSERT INTO stream_leases ({COLUMNS}) VALUES ($1, $2, $3, $4, $4, $5)")
         } else {
-            update_one(&mut tx, uid, holder, asset, now, expires_at).await?;
-        }
+            "UPDATE stream_leases SET renewed_at = $4, expires_at = $5 \
+             WHERE uid = $1 AND holder = $2 AND asset_id = $3"
+                .to_owned()
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(uid.as_str())
+            .bind(holder)
+            .bind(asset.as_str())
+            .bind(unix_millis(now))
+            .bind(unix_millis(expires_at))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Admission::Granted { evicted })
     }
@@ -299,7 +301,10 @@ impl StreamLeases {
 
     /// A transaction holding the per-user write lock (see the module comment).
     async fn begin_locked(&self, uid: &UserId) -> Result<Transaction<'static, Any>, CatalogError> {
-        Ok(self.store.begin_locked_ephemeral(lock_key(uid)).await?)
+        Ok(self
+            .store
+            .begin_locked_ephemeral(LEASE_LOCK.key(uid))
+            .await?)
     }
 }
 
@@ -334,28 +339,6 @@ async fn live_of(
     rows.iter().map(lease_from_row).collect()
 }
 
-async fn update_one(
-    conn: &mut AnyConnection,
-    uid: &UserId,
-    holder: &str,
-    asset: &AssetId,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<(), CatalogError> {
-    sqlx::query(
-        "UPDATE stream_leases SET renewed_at = $4, expires_at = $5 \
-         WHERE uid = $1 AND holder = $2 AND asset_id = $3",
-    )
-    .bind(uid.as_str())
-    .bind(holder)
-    .bind(asset.as_str())
-    .bind(unix_millis(now))
-    .bind(unix_millis(expires_at))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 async fn delete_one(
     conn: &mut AnyConnection,
     uid: &UserId,
@@ -373,9 +356,6 @@ async fn delete_one(
 }
 
 fn lease_from_row(row: &AnyRow) -> Result<Lease, CatalogError> {
-    let decode = |field: &str, e: crate::ids::IdError| {
-        CatalogError::from(sqlx::Error::Decode(format!("{field} {e}").into()))
-    };
     Ok(Lease {
         uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
         holder: row.try_get("holder")?,
@@ -385,11 +365,6 @@ fn lease_from_row(row: &AnyRow) -> Result<Lease, CatalogError> {
         renewed_at: from_unix_millis(row.try_get("renewed_at")?),
         expires_at: from_unix_millis(row.try_get("expires_at")?),
     })
-}
-
-/// The advisory lock of `uid`'s leases: the class and a hash of the uid.
-fn lock_key(uid: &UserId) -> LockKey {
-    LockKey::hashed(LEASE_LOCK_CLASS, LOCK_HASH_DOMAIN, uid.as_str())
 }
 
 #[cfg(test)]
@@ -432,14 +407,5 @@ mod tests {
             StreamLeases::expiry(now, Duration::MAX),
             from_unix_millis(unix_millis(DateTime::<Utc>::MAX_UTC))
         );
-    }
-
-    #[test]
-    fn lock_keys_are_stable_and_differ_by_user() {
-        let alice = UserId::parse("alice").unwrap();
-        let bob = UserId::parse("bob").unwrap();
-        assert_eq!(lock_key(&alice), lock_key(&alice));
-        assert_ne!(lock_key(&alice), lock_key(&bob));
-        assert_ne!(LEASE_LOCK_CLASS, 0x5344_4556, "the device lock class");
     }
 }

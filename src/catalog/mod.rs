@@ -38,7 +38,21 @@ use cache::DecisionCache;
 
 use crate::ids::{BillingPlanId, PackageId, ProductId, UserId};
 use crate::store::coherence::{Change, Invalidation};
-use crate::store::{Store, StoreError};
+use crate::store::{LockKey, Store, StoreError};
+
+/// A class of per-user advisory locks (one user's leases, one user's device registrations): the
+/// class, then a hash of the uid in `domain`.
+pub(crate) struct UserLock {
+    class: i32,
+    domain: &'static [u8],
+}
+
+impl UserLock {
+    /// The lock of `uid` in this class.
+    fn key(&self, uid: &UserId) -> LockKey {
+        LockKey::hashed(self.class, self.domain, uid.as_str())
+    }
+}
 
 /// Why a catalogue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +114,11 @@ fn id_list(ids: &[PackageId]) -> String {
     }
 }
 
+/// A stored value that does not read back as its type: `<what> <why>`.
+pub(crate) fn decode(what: &str, e: impl std::fmt::Display) -> CatalogError {
+    CatalogError::from(sqlx::Error::Decode(format!("{what} {e}").into()))
+}
+
 impl From<sqlx::Error> for CatalogError {
     fn from(e: sqlx::Error) -> Self {
         CatalogError::Store(StoreError::Database(e))
@@ -156,5 +175,25 @@ impl Catalog {
     /// The store (for the query functions in this module's files).
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_lock_keys_are_stable_and_differ_by_user_and_class() {
+        let alice = UserId::parse("alice").unwrap();
+        let bob = UserId::parse("bob").unwrap();
+        for lock in [&devices::DEVICE_LOCK, &leases::LEASE_LOCK] {
+            assert_eq!(lock.key(&alice), lock.key(&alice));
+            assert_ne!(lock.key(&alice), lock.key(&bob));
+        }
+        assert_ne!(
+            leases::LEASE_LOCK.class,
+            devices::DEVICE_LOCK.class,
+            "the device lock class"
+        );
     }
 }

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::cache::Shards;
-use super::CatalogError;
+use super::{decode, CatalogError};
 use crate::ids::{CustomerCookie, UserId};
 use crate::keys::MasterKey;
 use crate::store::coherence::{Change, Coherence};
@@ -307,8 +307,7 @@ impl PlaybackSessions {
 
 fn session_from_row(row: &AnyRow) -> Result<PlaybackSession, CatalogError> {
     Ok(PlaybackSession {
-        uid: UserId::parse(row.try_get::<String, _>("uid")?)
-            .map_err(|e| CatalogError::from(sqlx::Error::Decode(format!("uid {e}").into())))?,
+        uid: UserId::parse(row.try_get::<String, _>("uid")?).map_err(|e| decode("uid", e))?,
         device_id: row.try_get("device_id")?,
         country: row.try_get("country")?,
         created_at: from_unix_millis(row.try_get("created_at")?),

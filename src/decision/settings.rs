@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings_format::{millis, secs};
+use crate::settings_format::{millis, secs, zero_problems};
 /// See `DecisionSettings::consistency`.
 pub use crate::store::coherence::Consistency;
 
@@ -82,13 +82,10 @@ impl DecisionSettings {
 
     /// Everything wrong with `[decision]`, one sentence each.
     pub fn problems(&self) -> Vec<String> {
-        [
-            ("decision.heartbeat_ms", self.heartbeat),
-            ("decision.strict_wait_ms", self.strict_wait),
-        ]
-        .into_iter()
-        .filter(|(_, value)| value.is_zero())
-        .map(|(name, _)| format!("{name} must be greater than 0"))
+        zero_problems([
+            ("decision.heartbeat_ms", self.heartbeat.is_zero()),
+            ("decision.strict_wait_ms", self.strict_wait.is_zero()),
+        ])
         .collect()
     }
 }
@@ -96,16 +93,15 @@ impl DecisionSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn zero_waits_are_problems_and_off_means_no_cache() {
-        assert!(DecisionSettings::default().problems().is_empty());
-        let bad = DecisionSettings {
-            heartbeat: Duration::ZERO,
-            strict_wait: Duration::ZERO,
-            cache: DecisionCacheMode::Off,
-            ..DecisionSettings::default()
-        };
+        let bad = default_with(DecisionSettings::problems, |s| {
+            s.heartbeat = Duration::ZERO;
+            s.strict_wait = Duration::ZERO;
+            s.cache = DecisionCacheMode::Off;
+        });
         assert_eq!(
             bad.problems(),
             vec![

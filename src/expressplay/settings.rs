@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::keys::TokenLifetime;
-use crate::settings_format::millis;
+use crate::settings_format::{millis, zero_problems};
 
 /// How the token request travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -122,17 +122,16 @@ impl ExpressPlaySettings {
 
     /// Everything wrong with `[expressplay]`, one sentence each; never quotes the authenticator.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for (name, value) in [
-            ("expressplay.connect_timeout_ms", self.connect_timeout),
-            ("expressplay.timeout_ms", self.timeout),
-            ("expressplay.budget_ms", self.budget),
-            ("expressplay.breaker_open_ms", self.breaker_open),
-        ] {
-            if value.is_zero() {
-                problems.push(format!("{name} must be greater than 0"));
-            }
-        }
+        let mut problems: Vec<String> = zero_problems([
+            (
+                "expressplay.connect_timeout_ms",
+                self.connect_timeout.is_zero(),
+            ),
+            ("expressplay.timeout_ms", self.timeout.is_zero()),
+            ("expressplay.budget_ms", self.budget.is_zero()),
+            ("expressplay.breaker_open_ms", self.breaker_open.is_zero()),
+        ])
+        .collect();
         if self.max_in_flight == 0 || self.breaker_failures == 0 {
             problems.push(
                 "expressplay.max_in_flight and expressplay.breaker_failures must be greater than 0"
@@ -219,6 +218,7 @@ fn deserialize_lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TokenL
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn authenticator_form() {
@@ -241,14 +241,12 @@ mod tests {
 
     #[test]
     fn problems_never_quote_the_authenticator() {
-        assert!(ExpressPlaySettings::default().problems().is_empty());
-        let bad = ExpressPlaySettings {
-            customer_authenticator: SecretString::from("secret-looking-value".to_owned()),
-            device_param: "device id".to_owned(),
-            timeout: Duration::ZERO,
-            max_in_flight: 0,
-            ..ExpressPlaySettings::default()
-        };
+        let bad = default_with(ExpressPlaySettings::problems, |s| {
+            s.customer_authenticator = SecretString::from("secret-looking-value".to_owned());
+            s.device_param = "device id".to_owned();
+            s.timeout = Duration::ZERO;
+            s.max_in_flight = 0;
+        });
         let problems = bad.problems().join("\n");
         assert!(problems.contains("customer_authenticator"), "{problems}");
         assert!(problems.contains("expressplay.device_param"), "{problems}");

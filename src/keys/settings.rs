@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings_format::millis;
+use crate::settings_format::{millis, zero_problems};
 
 /// Content keys.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,25 +35,20 @@ impl Default for KeysSettings {
 impl KeysSettings {
     /// Everything wrong with `[keys]`, one sentence each.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.cache_ttl.is_zero() {
-            problems.push("keys.cache_ttl_ms must be greater than 0".to_owned());
-        }
-        problems
+        zero_problems([("keys.cache_ttl_ms", self.cache_ttl.is_zero())]).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn a_zero_ttl_is_a_problem() {
-        assert!(KeysSettings::default().problems().is_empty());
-        let bad = KeysSettings {
-            cache_ttl: Duration::ZERO,
-            ..KeysSettings::default()
-        };
+        let bad = default_with(KeysSettings::problems, |s| {
+            s.cache_ttl = Duration::ZERO;
+        });
         assert_eq!(
             bad.problems(),
             vec!["keys.cache_ttl_ms must be greater than 0"]

@@ -312,9 +312,13 @@ mod tests {
     use super::*;
     use crate::store::testing;
 
+    fn content(id: &str) -> ContentId {
+        ContentId::parse(id).unwrap()
+    }
+
     fn new_key(id: &str, byte: u8) -> NewContentKey {
         NewContentKey {
-            content_id: ContentId::parse(id).unwrap(),
+            content_id: content(id),
             key: ContentKey::new([byte; 16], [byte ^ 0xff; 16]),
             policy: KeyPolicy::default(),
         }
@@ -344,29 +348,17 @@ mod tests {
             keys.put(with_policy, false).await.unwrap();
             keys.put(new_key("content-b", 0x22), false).await.unwrap();
 
-            let a = keys
-                .get(&ContentId::parse("content-a").unwrap())
-                .await
-                .unwrap()
-                .unwrap();
+            let a = keys.get(&content("content-a")).await.unwrap().unwrap();
             assert_eq!(a.key, ContentKey::new([0x11; 16], [0xee; 16]));
             assert_eq!(a.policy.rental_duration_s, Some(3600));
-            assert!(keys
-                .get(&ContentId::parse("missing").unwrap())
-                .await
-                .unwrap()
-                .is_none());
+            assert!(keys.get(&content("missing")).await.unwrap().is_none());
 
             assert!(matches!(
                 keys.put(new_key("content-a", 0x33), false).await,
                 Err(KeyStoreError::AlreadyExists(_))
             ));
             keys.put(new_key("content-a", 0x33), true).await.unwrap();
-            let replaced = keys
-                .get(&ContentId::parse("content-a").unwrap())
-                .await
-                .unwrap()
-                .unwrap();
+            let replaced = keys.get(&content("content-a")).await.unwrap().unwrap();
             assert_eq!(
                 replaced.key,
                 ContentKey::new([0x33; 16], [0xcc; 16]),
@@ -381,14 +373,8 @@ mod tests {
                 .map(|s| s.content_id.to_string())
                 .collect();
             assert_eq!(listed, ["content-a", "content-b"]);
-            assert!(keys
-                .delete(&ContentId::parse("content-b").unwrap())
-                .await
-                .unwrap());
-            assert!(!keys
-                .delete(&ContentId::parse("content-b").unwrap())
-                .await
-                .unwrap());
+            assert!(keys.delete(&content("content-b")).await.unwrap());
+            assert!(!keys.delete(&content("content-b")).await.unwrap());
             assert_eq!(keys.count().await.unwrap(), 1);
         }
     }
@@ -444,10 +430,7 @@ mod tests {
             .await
             .unwrap();
             keys.clear_cache();
-            let err = keys
-                .get(&ContentId::parse("content-b").unwrap())
-                .await
-                .unwrap_err();
+            let err = keys.get(&content("content-b")).await.unwrap_err();
             assert!(matches!(err, KeyStoreError::Unreadable(_)), "{err}");
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings_format::{list_or_comma_separated, millis};
+use crate::settings_format::{list_or_comma_separated, millis, zero_problems};
 
 /// The SEES listener.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,24 +79,27 @@ impl ServerSettings {
         if !(256..=1024 * 1024).contains(&self.max_body_bytes) {
             problems.push("server.max_body_bytes must be between 256 and 1048576".to_owned());
         }
-        for (name, value) in [
-            ("server.handshake_timeout_ms", self.handshake_timeout),
-            ("server.header_read_timeout_ms", self.header_read_timeout),
-            ("server.request_timeout_ms", self.request_timeout),
-        ] {
-            if value.is_zero() {
-                problems.push(format!("{name} must be greater than 0"));
-            }
-        }
+        problems.extend(zero_problems([
+            (
+                "server.handshake_timeout_ms",
+                self.handshake_timeout.is_zero(),
+            ),
+            (
+                "server.header_read_timeout_ms",
+                self.header_read_timeout.is_zero(),
+            ),
+            ("server.request_timeout_ms", self.request_timeout.is_zero()),
+        ]));
         if self.rate_limit_per_s > 0 && self.rate_burst == 0 {
             problems.push(
                 "server.rate_burst must be greater than 0 when server.rate_limit_per_s is set"
                     .to_owned(),
             );
         }
-        if self.max_connections == 0 {
-            problems.push("server.max_connections must be greater than 0".to_owned());
-        }
+        problems.extend(zero_problems([(
+            "server.max_connections",
+            self.max_connections == 0,
+        )]));
         problems
     }
 }
@@ -104,19 +107,18 @@ impl ServerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn defaults_are_valid_and_each_check_speaks() {
-        assert!(ServerSettings::default().problems().is_empty());
-        let bad = ServerSettings {
-            paths: vec!["no-slash".to_owned()],
-            max_body_bytes: 1,
-            request_timeout: Duration::ZERO,
-            max_connections: 0,
-            rate_limit_per_s: 5,
-            rate_burst: 0,
-            ..ServerSettings::default()
-        };
+        let bad = default_with(ServerSettings::problems, |s| {
+            s.paths = vec!["no-slash".to_owned()];
+            s.max_body_bytes = 1;
+            s.request_timeout = Duration::ZERO;
+            s.max_connections = 0;
+            s.rate_limit_per_s = 5;
+            s.rate_burst = 0;
+        });
         let problems = bad.problems().join("\n");
         for needle in [
             "server.paths",

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::settings_format::zero_problems;
+
 /// The database.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,9 +35,10 @@ impl StoreSettings {
         {
             problems.push("store.url must start with sqlite:// or postgres://".to_owned());
         }
-        if self.max_connections == 0 {
-            problems.push("store.max_connections must be greater than 0".to_owned());
-        }
+        problems.extend(zero_problems([(
+            "store.max_connections",
+            self.max_connections == 0,
+        )]));
         problems
     }
 }
@@ -43,14 +46,14 @@ impl StoreSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn url_scheme_and_pool_size_are_checked() {
-        assert!(StoreSettings::default().problems().is_empty());
-        let bad = StoreSettings {
-            url: "mysql://user:hunter2@x".to_owned(),
-            max_connections: 0,
-        };
+        let bad = default_with(StoreSettings::problems, |s| {
+            s.url = "mysql://user:hunter2@x".to_owned();
+            s.max_connections = 0;
+        });
         let problems = bad.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().all(|p| !p.contains("hunter2")));

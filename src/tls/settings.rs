@@ -71,15 +71,14 @@ impl TlsSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings_format::testing::default_with;
 
     #[test]
     fn allow_list_entries_are_checked_and_zero_age_is_unlimited() {
-        assert!(TlsSettings::default().problems().is_empty());
-        let settings = TlsSettings {
-            allowed_clients: vec!["cn:player".to_owned(), "ip:10.0.0.1".to_owned()],
-            max_connection_age: Duration::ZERO,
-            ..TlsSettings::default()
-        };
+        let settings = default_with(TlsSettings::problems, |s| {
+            s.allowed_clients = vec!["cn:player".to_owned(), "ip:10.0.0.1".to_owned()];
+            s.max_connection_age = Duration::ZERO;
+        });
         let problems = settings.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("tls.allowed_clients: "));

@@ -103,10 +103,15 @@ fn write(dir: &tempfile::TempDir, name: &str, contents: &str) -> PathBuf {
     path
 }
 
-fn write_jwks(dir: &tempfile::TempDir, name: &str, keys: Vec<Jwk>) -> PathBuf {
+/// `jwks.json` in `dir`: the public keys, each under its kid.
+fn write_jwks(dir: &tempfile::TempDir, keys: &[(&TestKey, Option<&str>)]) -> PathBuf {
+    let keys = keys
+        .iter()
+        .map(|(key, kid)| jwk_with_kid(key, *kid))
+        .collect();
     write(
         dir,
-        name,
+        "jwks.json",
         &serde_json::to_string(&JwkSet { keys }).expect("JWKS"),
     )
 }
@@ -143,22 +148,20 @@ fn jwks_issuer(name: &str, algorithms: &[&str], path: PathBuf) -> IssuerSettings
     }
 }
 
-fn verifier(issuers: Vec<IssuerSettings>) -> JwtVerifier {
+fn build(issuers: Vec<IssuerSettings>) -> Result<JwtVerifier, JwtConfigError> {
     JwtVerifier::from_settings(&AuthSettings {
         clock_skew: std::time::Duration::from_secs(SKEW),
         issuers,
         ..AuthSettings::default()
     })
-    .expect("valid auth settings")
+}
+
+fn verifier(issuers: Vec<IssuerSettings>) -> JwtVerifier {
+    build(issuers).expect("valid auth settings")
 }
 
 fn config_error(issuers: Vec<IssuerSettings>) -> JwtConfigError {
-    JwtVerifier::from_settings(&AuthSettings {
-        clock_skew: std::time::Duration::from_secs(SKEW),
-        issuers,
-        ..AuthSettings::default()
-    })
-    .expect_err("auth settings should be refused")
+    build(issuers).expect_err("auth settings should be refused")
 }
 
 fn claims(iss: &str) -> Value {
@@ -169,6 +172,11 @@ fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) ->
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key).expect("sign")
+}
+
+/// A token with the usual claims for `iss`, signed with `key`.
+fn signed(alg: Algorithm, kid: Option<&str>, iss: &str, key: &TestKey) -> String {
+    sign(alg, kid, &claims(iss), &key.signing)
 }
 
 fn hs256(claims: &Value) -> String {
@@ -213,87 +221,49 @@ fn hs256_token_verifies() {
 }
 
 #[test]
-fn rs256_with_pem_verifies() {
+fn rs256_and_es256_with_pem_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
-    let v = verifier(vec![pem_issuer("rsa-idp", "RS256", pem)]);
-    let token = sign(
-        Algorithm::RS256,
-        None,
-        &claims("rsa-idp"),
-        &keys().rsa_a.signing,
-    );
-    assert_eq!(v.verify(&token, NOW), Ok(user("rsa-idp")));
-    // Another RSA key's signature does not verify.
-    let other = sign(
-        Algorithm::RS256,
-        None,
-        &claims("rsa-idp"),
-        &keys().rsa_b.signing,
-    );
-    assert_eq!(refused(&v, &other, NOW), JwtError::BadSignature);
+    for (alg, key, other_key, iss) in [
+        (Algorithm::RS256, &keys().rsa_a, &keys().rsa_b, "rsa-idp"),
+        (Algorithm::ES256, &keys().ec_a, &keys().ec_b, "ec-idp"),
+    ] {
+        let name = format!("{alg:?}");
+        let pem = write(&dir, &format!("{name}.pem"), &key.public_pem);
+        let v = verifier(vec![pem_issuer(iss, &name, pem)]);
+        let token = signed(alg, None, iss, key);
+        assert_eq!(v.verify(&token, NOW), Ok(user(iss)), "{name}");
+        // Another key of the same family does not verify.
+        let other = signed(alg, None, iss, other_key);
+        assert_eq!(refused(&v, &other, NOW), JwtError::BadSignature, "{name}");
+    }
+}
 
+#[test]
+fn rs256_with_a_pkcs1_pem_verifies() {
     // The PKCS#1 form (`BEGIN RSA PUBLIC KEY`) works as well.
+    let dir = tempfile::tempdir().unwrap();
     let pkcs1 = to_pem("RSA PUBLIC KEY", &pkcs1_der(&keys().rsa_a.public_pem));
     let pkcs1 = write(&dir, "rsa-pkcs1.pem", &pkcs1);
     let v = verifier(vec![pem_issuer("rsa-idp", "RS256", pkcs1)]);
+    let token = signed(Algorithm::RS256, None, "rsa-idp", &keys().rsa_a);
     assert_eq!(v.verify(&token, NOW), Ok(user("rsa-idp")));
 }
 
 #[test]
-fn rs256_with_jwks_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let jwks = write_jwks(
-        &dir,
-        "jwks.json",
-        vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
-    );
-    let v = verifier(vec![jwks_issuer("rsa-idp", &["RS256"], jwks)]);
-    let c = claims("rsa-idp");
-    let with_kid = sign(Algorithm::RS256, Some("r1"), &c, &keys().rsa_a.signing);
-    assert_eq!(v.verify(&with_kid, NOW), Ok(user("rsa-idp")));
-    // A JWKS with exactly one key also serves tokens without a kid.
-    let without_kid = sign(Algorithm::RS256, None, &c, &keys().rsa_a.signing);
-    assert_eq!(v.verify(&without_kid, NOW), Ok(user("rsa-idp")));
-}
-
-#[test]
-fn es256_with_pem_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let pem = write(&dir, "ec.pem", &keys().ec_a.public_pem);
-    let v = verifier(vec![pem_issuer("ec-idp", "ES256", pem)]);
-    let token = sign(
-        Algorithm::ES256,
-        None,
-        &claims("ec-idp"),
-        &keys().ec_a.signing,
-    );
-    assert_eq!(v.verify(&token, NOW), Ok(user("ec-idp")));
-    let other = sign(
-        Algorithm::ES256,
-        None,
-        &claims("ec-idp"),
-        &keys().ec_b.signing,
-    );
-    assert_eq!(refused(&v, &other, NOW), JwtError::BadSignature);
-}
-
-#[test]
-fn es256_with_jwks_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let jwks = write_jwks(
-        &dir,
-        "jwks.json",
-        vec![jwk_with_kid(&keys().ec_a, Some("e1"))],
-    );
-    let v = verifier(vec![jwks_issuer("ec-idp", &["ES256"], jwks)]);
-    let token = sign(
-        Algorithm::ES256,
-        Some("e1"),
-        &claims("ec-idp"),
-        &keys().ec_a.signing,
-    );
-    assert_eq!(v.verify(&token, NOW), Ok(user("ec-idp")));
+fn rs256_and_es256_with_jwks_verify() {
+    for (alg, key, kid, iss) in [
+        (Algorithm::RS256, &keys().rsa_a, "r1", "rsa-idp"),
+        (Algorithm::ES256, &keys().ec_a, "e1", "ec-idp"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = write_jwks(&dir, &[(key, Some(kid))]);
+        let v = verifier(vec![jwks_issuer(iss, &[&format!("{alg:?}")], jwks)]);
+        let with_kid = signed(alg, Some(kid), iss, key);
+        assert_eq!(v.verify(&with_kid, NOW), Ok(user(iss)), "{alg:?}");
+        // A JWKS with exactly one key also serves tokens without a kid.
+        let without_kid = signed(alg, None, iss, key);
+        assert_eq!(v.verify(&without_kid, NOW), Ok(user(iss)), "{alg:?}");
+    }
 }
 
 #[test]
@@ -305,23 +275,13 @@ fn several_issuers_are_told_apart_by_iss() {
         pem_issuer("ec-idp", "ES256", pem),
     ]);
     let hs = hs256(&claims("hs-idp"));
-    let ec = sign(
-        Algorithm::ES256,
-        None,
-        &claims("ec-idp"),
-        &keys().ec_a.signing,
-    );
+    let ec = signed(Algorithm::ES256, None, "ec-idp", &keys().ec_a);
     assert_eq!(v.verify(&hs, NOW), Ok(user("hs-idp")));
     assert_eq!(v.verify(&ec, NOW), Ok(user("ec-idp")));
     // The ES256 issuer's name on an HS256 token does not let the HMAC secret in, nor the reverse.
     let hs_as_ec = hs256(&claims("ec-idp"));
     assert_eq!(refused(&v, &hs_as_ec, NOW), JwtError::AlgorithmNotAllowed);
-    let ec_as_hs = sign(
-        Algorithm::ES256,
-        None,
-        &claims("hs-idp"),
-        &keys().ec_a.signing,
-    );
+    let ec_as_hs = signed(Algorithm::ES256, None, "hs-idp", &keys().ec_a);
     assert_eq!(refused(&v, &ec_as_hs, NOW), JwtError::AlgorithmNotAllowed);
 }
 
@@ -330,11 +290,10 @@ fn key_rotation_with_two_kids() {
     let dir = tempfile::tempdir().unwrap();
     let jwks = write_jwks(
         &dir,
-        "jwks.json",
-        vec![
-            jwk_with_kid(&keys().rsa_a, Some("2024")),
-            jwk_with_kid(&keys().rsa_b, Some("2025")),
-            jwk_with_kid(&keys().ec_a, Some("ec-2025")),
+        &[
+            (&keys().rsa_a, Some("2024")),
+            (&keys().rsa_b, Some("2025")),
+            (&keys().ec_a, Some("ec-2025")),
         ],
     );
     let v = verifier(vec![jwks_issuer("idp", &["RS256", "ES256"], jwks)]);
@@ -359,18 +318,9 @@ fn key_rotation_with_two_kids() {
 #[test]
 fn unknown_kid_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let jwks = write_jwks(
-        &dir,
-        "jwks.json",
-        vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
-    );
+    let jwks = write_jwks(&dir, &[(&keys().rsa_a, Some("r1"))]);
     let v = verifier(vec![jwks_issuer("idp", &["RS256"], jwks)]);
-    let token = sign(
-        Algorithm::RS256,
-        Some("r2"),
-        &claims("idp"),
-        &keys().rsa_a.signing,
-    );
+    let token = signed(Algorithm::RS256, Some("r2"), "idp", &keys().rsa_a);
     assert_eq!(refused(&v, &token, NOW), JwtError::UnknownKey);
 }
 
@@ -566,18 +516,9 @@ fn subject_is_required_and_checked() {
 #[test]
 fn algorithm_outside_the_allow_list_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let jwks = write_jwks(
-        &dir,
-        "jwks.json",
-        vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
-    );
+    let jwks = write_jwks(&dir, &[(&keys().rsa_a, Some("r1"))]);
     let v = verifier(vec![jwks_issuer("idp", &["RS256"], jwks)]);
-    let es = sign(
-        Algorithm::ES256,
-        Some("r1"),
-        &claims("idp"),
-        &keys().ec_a.signing,
-    );
+    let es = signed(Algorithm::ES256, Some("r1"), "idp", &keys().ec_a);
     assert_eq!(refused(&v, &es, NOW), JwtError::AlgorithmNotAllowed);
     // Algorithms this module never accepts, even correctly signed.
     let hs = hs256(&claims("idp"));
@@ -589,12 +530,7 @@ fn algorithm_outside_the_allow_list_is_refused() {
         &EncodingKey::from_secret(SECRET.as_bytes()),
     );
     assert_eq!(refused(&v, &hs384, NOW), JwtError::AlgorithmNotAllowed);
-    let ps256 = sign(
-        Algorithm::PS256,
-        Some("r1"),
-        &claims("idp"),
-        &keys().rsa_a.signing,
-    );
+    let ps256 = signed(Algorithm::PS256, Some("r1"), "idp", &keys().rsa_a);
     assert_eq!(refused(&v, &ps256, NOW), JwtError::AlgorithmNotAllowed);
 }
 
@@ -628,11 +564,7 @@ fn key_confusion_hs256_signed_with_the_rsa_public_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pem_text = &keys().rsa_a.public_pem;
     let pem = write(&dir, "rsa.pem", pem_text);
-    let jwks = write_jwks(
-        &dir,
-        "jwks.json",
-        vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
-    );
+    let jwks = write_jwks(&dir, &[(&keys().rsa_a, Some("r1"))]);
     let v = verifier(vec![
         pem_issuer("pem-idp", "RS256", pem),
         jwks_issuer("jwks-idp", &["RS256"], jwks),
@@ -686,12 +618,7 @@ fn tampered_tokens_are_refused() {
     ]);
     for token in [
         hs256(&claims("hs-idp")),
-        sign(
-            Algorithm::RS256,
-            None,
-            &claims("rsa-idp"),
-            &keys().rsa_a.signing,
-        ),
+        signed(Algorithm::RS256, None, "rsa-idp", &keys().rsa_a),
     ] {
         let parts: Vec<&str> = token.split('.').collect();
         let mut evil: Value =
@@ -807,58 +734,36 @@ fn issuer_needs_exactly_one_key_source() {
 fn hs256_needs_a_secret_and_a_secret_serves_only_hs256() {
     let dir = tempfile::tempdir().unwrap();
     let pem = write(&dir, "rsa.pem", &keys().rsa_a.public_pem);
-    let err = config_error(vec![pem_issuer("idp", "HS256", pem.clone())]);
-    assert!(
-        matches!(
-            err,
-            JwtConfigError::AlgorithmNeedsOtherKey {
-                algorithm: "HS256",
-                ..
-            }
+    let jwks = write_jwks(&dir, &[(&keys().rsa_a, None)]);
+    for (issuer, needing_another_key) in [
+        (pem_issuer("idp", "HS256", pem.clone()), "HS256"),
+        (
+            IssuerSettings {
+                public_key_file: Some(pem),
+                ..issuer("idp", &["RS256", "HS256"])
+            },
+            "HS256",
         ),
-        "{err}"
-    );
-    let err = config_error(vec![IssuerSettings {
-        public_key_file: Some(pem),
-        ..issuer("idp", &["RS256", "HS256"])
-    }]);
-    assert!(
-        matches!(
-            err,
-            JwtConfigError::AlgorithmNeedsOtherKey {
-                algorithm: "HS256",
-                ..
-            }
+        (jwks_issuer("idp", &["HS256"], jwks), "HS256"),
+        (
+            IssuerSettings {
+                algorithms: vec!["HS256".into(), "RS256".into()],
+                ..hs_issuer("idp")
+            },
+            "RS256",
         ),
-        "{err}"
-    );
-    let jwks = write_jwks(&dir, "jwks.json", vec![jwk_with_kid(&keys().rsa_a, None)]);
-    let err = config_error(vec![jwks_issuer("idp", &["HS256"], jwks)]);
-    assert!(
-        matches!(
-            err,
-            JwtConfigError::AlgorithmNeedsOtherKey {
-                algorithm: "HS256",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let err = config_error(vec![IssuerSettings {
-        algorithms: vec!["HS256".into(), "RS256".into()],
-        ..hs_issuer("idp")
-    }]);
-    assert!(
-        matches!(
-            err,
-            JwtConfigError::AlgorithmNeedsOtherKey {
-                algorithm: "RS256",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(!err.to_string().contains(SECRET));
+    ] {
+        let err = config_error(vec![issuer]);
+        assert!(
+            matches!(
+                err,
+                JwtConfigError::AlgorithmNeedsOtherKey { algorithm, .. }
+                    if algorithm == needing_another_key
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(SECRET));
+    }
 }
 
 #[test]
@@ -990,48 +895,54 @@ fn jwks_must_parse_and_name_its_keys() {
     let ec_only =
         json!({ "keys": [serde_json::to_value(jwk_with_kid(&keys().ec_a, Some("e"))).unwrap()] });
     assert!(bad_jwks("g.json", &ec_only.to_string(), &["RS256"]).contains("do not list ES256"));
-    let mut enc = rsa(Some("r1"));
-    enc["use"] = json!("enc");
-    let reason = bad_jwks("h.json", &json!({ "keys": [enc] }).to_string(), &["RS256"]);
-    assert!(reason.contains("not a signature key"), "{reason}");
-    let mut p384 = serde_json::to_value(jwk_with_kid(&keys().ec_a, Some("e"))).unwrap();
-    p384["crv"] = json!("P-384");
-    let reason = bad_jwks("i.json", &json!({ "keys": [p384] }).to_string(), &["ES256"]);
-    assert!(reason.contains("P-256"), "{reason}");
-    let mut off_curve = serde_json::to_value(jwk_with_kid(&keys().ec_a, Some("e"))).unwrap();
-    off_curve["y"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32]));
-    let reason = bad_jwks(
-        "j.json",
-        &json!({ "keys": [off_curve] }).to_string(),
-        &["ES256"],
-    );
-    assert!(reason.contains("not a point on P-256"), "{reason}");
-    let mut short_rsa = rsa(Some("r1"));
-    short_rsa["n"] = json!(URL_SAFE_NO_PAD.encode([0xc5u8; 128]));
-    let reason = bad_jwks(
-        "k.json",
-        &json!({ "keys": [short_rsa] }).to_string(),
-        &["RS256"],
-    );
-    assert!(reason.contains("1024 bits"), "{reason}");
-    let mut rs384 = rsa(Some("r1"));
-    rs384["alg"] = json!("RS384");
-    let reason = bad_jwks(
-        "l.json",
-        &json!({ "keys": [rs384] }).to_string(),
-        &["RS256"],
-    );
-    assert!(reason.contains("\"alg\""), "{reason}");
+    // One key with one member changed.
+    for (key, kid, member, value, algorithm, expected) in [
+        (
+            &keys().rsa_a,
+            "r1",
+            "use",
+            json!("enc"),
+            "RS256",
+            "not a signature key",
+        ),
+        (&keys().ec_a, "e", "crv", json!("P-384"), "ES256", "P-256"),
+        (
+            &keys().ec_a,
+            "e",
+            "y",
+            json!(URL_SAFE_NO_PAD.encode([7u8; 32])),
+            "ES256",
+            "not a point on P-256",
+        ),
+        (
+            &keys().rsa_a,
+            "r1",
+            "n",
+            json!(URL_SAFE_NO_PAD.encode([0xc5u8; 128])),
+            "RS256",
+            "1024 bits",
+        ),
+        (
+            &keys().rsa_a,
+            "r1",
+            "alg",
+            json!("RS384"),
+            "RS256",
+            "\"alg\"",
+        ),
+    ] {
+        let mut changed = serde_json::to_value(jwk_with_kid(key, Some(kid))).unwrap();
+        changed[member] = value;
+        let contents = json!({ "keys": [changed] }).to_string();
+        let reason = bad_jwks(&format!("{member}.json"), &contents, &[algorithm]);
+        assert!(reason.contains(expected), "{member}: {reason}");
+    }
 }
 
 #[test]
 fn debug_shows_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let jwks = write_jwks(
-        &dir,
-        "jwks.json",
-        vec![jwk_with_kid(&keys().rsa_a, Some("r1"))],
-    );
+    let jwks = write_jwks(&dir, &[(&keys().rsa_a, Some("r1"))]);
     let v = verifier(vec![
         hs_issuer("hs-idp"),
         jwks_issuer("jwks-idp", &["RS256"], jwks),

@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 
-use super::CatalogError;
+use super::{decode, CatalogError};
 use crate::ids::{BillingPlanId, PackageId, ProductId};
 use crate::store::{from_unix_millis, unix_millis, Backend, Store};
 
@@ -112,23 +112,12 @@ impl Billing {
     /// The billing plans among `ids` that exist, in the order of `ids` (each once; unknown IDs are
     /// skipped).
     pub async fn plans(&self, ids: &[BillingPlanId]) -> Result<Vec<BillingPlan>, CatalogError> {
-        let mut wanted: Vec<&str> = ids.iter().map(BillingPlanId::as_str).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+        let wanted = ids.iter().map(BillingPlanId::as_str).collect();
+        let select = format!("SELECT {PLAN_COLUMNS} FROM billing_plans WHERE id");
         let mut found: HashMap<String, BillingPlan> = HashMap::new();
-        for chunk in wanted.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT {PLAN_COLUMNS} FROM billing_plans WHERE id IN ({})",
-                numbered(1, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(self.store.pool()).await? {
-                let plan = plan_from_row(&row)?;
-                found.insert(plan.id.as_str().to_owned(), plan);
-            }
+        for row in rows_in(self.store.pool(), &select, wanted).await? {
+            let plan = plan_from_row(&row)?;
+            found.insert(plan.id.as_str().to_owned(), plan);
         }
         Ok(ids
             .iter()
@@ -335,8 +324,7 @@ impl Billing {
             return Err(CatalogError::DuplicateProductPlan {
                 package: product.package_id,
                 plan: product.billing_plan_id,
-                existing: ProductId::parse(existing)
-                    .map_err(|e| decode(format!("product id {e}")))?,
+                existing: ProductId::parse(existing).map_err(|e| decode("product id", e))?,
             });
         }
         tx.commit().await?;
@@ -361,23 +349,13 @@ impl Billing {
         &self,
         ids: &[PackageId],
     ) -> Result<Vec<Product>, CatalogError> {
-        let mut wanted: Vec<&str> = ids.iter().map(PackageId::as_str).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut products = Vec::new();
-        for chunk in wanted.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT {PRODUCT_COLUMNS} FROM products WHERE package_id IN ({})",
-                numbered(1, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(self.store.pool()).await? {
-                products.push(product_from_row(&row)?);
-            }
-        }
+        let wanted = ids.iter().map(PackageId::as_str).collect();
+        let select = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE package_id");
+        let mut products = rows_in(self.store.pool(), &select, wanted)
+            .await?
+            .iter()
+            .map(product_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         products.sort_by(|a, b| {
             (a.package_id.as_str(), a.billing_plan_id.as_str())
                 .cmp(&(b.package_id.as_str(), b.billing_plan_id.as_str()))
@@ -529,6 +507,26 @@ pub(crate) async fn delete_products_of(
 }
 
 /// `$first, $first+1, …` for `n` values.
+/// The rows of `{select} IN (…)` for `keys` (each once), read in chunks of [`CHUNK`].
+async fn rows_in(
+    pool: &AnyPool,
+    select: &str,
+    mut keys: Vec<&str>,
+) -> Result<Vec<AnyRow>, CatalogError> {
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(CHUNK) {
+        let sql = format!("{select} IN ({})", numbered(1, chunk.len()));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        rows.extend(query.fetch_all(pool).await?);
+    }
+    Ok(rows)
+}
+
 fn numbered(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
@@ -545,11 +543,7 @@ fn from_json<T: serde::de::DeserializeOwned>(
     column: &str,
 ) -> Result<T, CatalogError> {
     let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| decode(format!("{column}: {e}")))
-}
-
-fn decode(message: String) -> CatalogError {
-    CatalogError::from(sqlx::Error::Decode(message.into()))
+    serde_json::from_str(&text).map_err(|e| decode(&format!("{column}:"), e))
 }
 
 fn plan_from_row(row: &AnyRow) -> Result<BillingPlan, CatalogError> {
@@ -557,14 +551,14 @@ fn plan_from_row(row: &AnyRow) -> Result<BillingPlan, CatalogError> {
     let recurrence: String = row.try_get("recurrence")?;
     let trial: Option<String> = row.try_get("trial_period")?;
     Ok(BillingPlan {
-        id: BillingPlanId::parse(id).map_err(|e| decode(format!("billing plan id {e}")))?,
+        id: BillingPlanId::parse(id).map_err(|e| decode("billing plan id", e))?,
         description: row.try_get("description")?,
-        recurrence: Period::parse(&recurrence).map_err(|e| decode(format!("recurrence {e}")))?,
+        recurrence: Period::parse(&recurrence).map_err(|e| decode("recurrence", e))?,
         prices: from_json(row, "prices")?,
         trial_period: trial
             .map(|t| serde_json::from_str(&t))
             .transpose()
-            .map_err(|e| decode(format!("trial_period: {e}")))?,
+            .map_err(|e| decode("trial_period:", e))?,
         custom_data: from_json(row, "custom_data")?,
     })
 }
@@ -575,10 +569,9 @@ fn product_from_row(row: &AnyRow) -> Result<Product, CatalogError> {
     let plan: String = row.try_get("billing_plan_id")?;
     let version: i64 = row.try_get("version")?;
     Ok(Product {
-        id: ProductId::parse(id).map_err(|e| decode(format!("product id {e}")))?,
-        package_id: PackageId::parse(package).map_err(|e| decode(format!("package id {e}")))?,
-        billing_plan_id: BillingPlanId::parse(plan)
-            .map_err(|e| decode(format!("billing plan id {e}")))?,
+        id: ProductId::parse(id).map_err(|e| decode("product id", e))?,
+        package_id: PackageId::parse(package).map_err(|e| decode("package id", e))?,
+        billing_plan_id: BillingPlanId::parse(plan).map_err(|e| decode("billing plan id", e))?,
         name: from_json(row, "name")?,
         short_desc: from_json(row, "short_desc")?,
         long_desc: from_json(row, "long_desc")?,
