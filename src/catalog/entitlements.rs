@@ -27,7 +27,7 @@ use crate::store::{from_unix_millis, unix_millis};
 use super::graph::{package_exists, placeholders, IN_CHUNK};
 use super::leases::ConcurrencyPolicy;
 use super::packages::lock_packages;
-use super::{Catalog, CatalogError};
+use super::{decode, Catalog, CatalogError};
 
 /// A user's entitlement to a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -602,10 +602,6 @@ fn distinct<T: Clone + Ord>(ids: &[T]) -> Vec<T> {
         .filter(|id| seen.insert((*id).clone()))
         .cloned()
         .collect()
-}
-
-fn decode(what: &str, e: impl std::fmt::Display) -> CatalogError {
-    CatalogError::from(sqlx::Error::Decode(format!("{what} {e}").into()))
 }
 
 /// The entitlements of `rows`, oldest first, then by package ID (in byte order on every backend).

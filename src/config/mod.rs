@@ -23,8 +23,6 @@ pub use crate::admin::settings::AdminSettings;
 pub use crate::akamai::EntitlementTokenSettings;
 pub use crate::audit::settings::AuditSettings;
 pub use crate::catalog::settings::ConcurrencySettings;
-/// Re-exported for `sees::config::ConcurrencyPolicy` (tests); the type is `catalog`'s.
-pub use crate::catalog::ConcurrencyPolicy;
 pub use crate::decision::settings::{
     Consistency, DecisionCacheMode, DecisionMode, DecisionSettings,
 };

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sees::admin::tokens::Role;
+use sees::catalog::ConcurrencyPolicy;
 use sees::catalog::{Admission, Lease, StreamLeases};
 use sees::clock::FixedClock;
-use sees::config::ConcurrencyPolicy;
 use sees::ids::{AssetId, UserId};
 use sees::store::Store;
 use serde_json::json;

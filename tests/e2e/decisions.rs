@@ -566,7 +566,7 @@ async fn concurrency_blocks_a_new_stream_until_support_frees_the_user() {
 async fn evict_oldest_and_the_entitlements_own_limit() {
     let w = world_with(|s| {
         s.concurrency.default_limit = 1;
-        s.concurrency.policy = sees::config::ConcurrencyPolicy::EvictOldest;
+        s.concurrency.policy = sees::catalog::ConcurrencyPolicy::EvictOldest;
     })
     .await;
     w.server.add_key("movie").await;
