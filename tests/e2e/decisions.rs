@@ -81,6 +81,55 @@ impl World {
         answer
     }
 
+    /// Grants `package` to `uid` from a day before the clock's time, open-ended.
+    async fn since_yesterday(&self, uid: &str, package: &str) {
+        let start = self.clock.now() - chrono::Duration::days(1);
+        self.grant(uid, package, start, None).await;
+    }
+
+    /// The key `movie`, in the package `gold`, granted to `uid` since yesterday.
+    async fn gold_movie_for(&self, uid: &str) {
+        self.server.add_key("movie").await;
+        self.package("gold", &["movie"], json!({})).await;
+        self.since_yesterday(uid, "gold").await;
+    }
+
+    /// [`World::gold_movie_for`] alice, with a session on `TV-1` and one on `PHONE-1`; their cookies.
+    async fn alice_on_tv_and_phone(&self) -> (String, String) {
+        self.gold_movie_for("alice").await;
+        let tv = self.session_on("alice", "TV-1").await;
+        let phone = self.session_on("alice", "PHONE-1").await;
+        (tv, phone)
+    }
+
+    /// A call with a support token; checks it answers 200.
+    async fn as_support(&self, method: &str, path: &str) {
+        let support = self.server.admin_token(Role::Support).await;
+        let (status, answer) = self.server.admin(method, path, Some(&support), None).await;
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+    }
+
+    /// Checks that SEES allows `content` with `cookie`; `why` says what the case shows.
+    async fn allowed(&self, content: &str, cookie: Option<&str>, why: &str) {
+        let answer = self.play(content, cookie).await;
+        assert_eq!(answer["isAllowed"], true, "{why}: {answer}");
+    }
+
+    /// Checks that SEES refuses `content` with `cookie` with the error `code`.
+    async fn refused(&self, content: &str, cookie: Option<&str>, code: i64, why: &str) {
+        let answer = self.play(content, cookie).await;
+        assert_eq!(error(&answer), Some(code), "{why}: {answer}");
+    }
+
+    /// The decision for `content` with `cookie` as one number: 0 allowed, else the error code.
+    async fn outcome(&self, content: &str, cookie: &str) -> i64 {
+        let answer = self.play(content, Some(cookie)).await;
+        match answer["isAllowed"].as_bool() {
+            Some(true) => 0,
+            _ => error(&answer).unwrap_or(-1),
+        }
+    }
+
     /// The explanation for `uid` and `asset`.
     async fn explain(&self, uid: &str, asset: &str, country: Option<&str>) -> Value {
         let query = country.map(|c| format!("?country={c}")).unwrap_or_default();
@@ -110,15 +159,15 @@ async fn free_packages_need_no_session_and_everything_else_needs_one() {
     .await;
     w.package("gold", &["paid-movie"], json!({})).await;
 
-    assert_eq!(w.play("free-movie", None).await["isAllowed"], true);
-    assert_eq!(error(&w.play("paid-movie", None).await), Some(3005));
-    assert_eq!(
-        error(
-            &w.play("paid-movie", Some("NotASessionCookieAtAll123456789"))
-                .await
-        ),
-        Some(3006)
-    );
+    w.allowed("free-movie", None, "").await;
+    w.refused("paid-movie", None, 3005, "").await;
+    w.refused(
+        "paid-movie",
+        Some("NotASessionCookieAtAll123456789"),
+        3006,
+        "",
+    )
+    .await;
     let cookie = w.session("alice", None).await;
     let answer = w.play("paid-movie", Some(&cookie)).await;
     assert_eq!(error(&answer), Some(3001), "{answer}");
@@ -126,10 +175,7 @@ async fn free_packages_need_no_session_and_everything_else_needs_one() {
         answer["errorText"].as_str().unwrap().contains("alice"),
         "{answer}"
     );
-    assert_eq!(
-        error(&w.play("unknown-content", Some(&cookie)).await),
-        Some(2001)
-    );
+    w.refused("unknown-content", Some(&cookie), 2001, "").await;
 }
 
 #[tokio::test]
@@ -138,39 +184,20 @@ async fn entitlement_windows_with_the_skew_tolerance() {
     w.server.add_key("movie").await;
     w.package("gold", &["movie"], json!({})).await;
     let now = w.clock.now();
-    w.grant(
-        "alice",
-        "gold",
-        now - chrono::Duration::days(10),
-        Some(now + chrono::Duration::days(10)),
-    )
-    .await;
-    w.grant(
-        "bob",
-        "gold",
-        now - chrono::Duration::days(10),
-        Some(now - chrono::Duration::days(1)),
-    )
-    .await;
-    w.grant("carol", "gold", now + chrono::Duration::days(1), None)
-        .await;
-    w.grant("dave", "gold", now + chrono::Duration::seconds(30), None)
-        .await;
-    w.grant(
-        "erin",
-        "gold",
-        now - chrono::Duration::days(1),
-        Some(now - chrono::Duration::seconds(30)),
-    )
-    .await;
+    let (days, seconds) = (chrono::Duration::days, chrono::Duration::seconds);
+    // (user, start, end, the decision's error)
+    let windows = [
+        ("alice", now - days(10), Some(now + days(10)), None),
+        ("bob", now - days(10), Some(now - days(1)), Some(3002)),
+        ("carol", now + days(1), None, Some(3003)),
+        ("dave", now + seconds(30), None, None),
+        ("erin", now - days(1), Some(now - seconds(30)), None),
+    ];
+    for (uid, start, end, _) in windows {
+        w.grant(uid, "gold", start, end).await;
+    }
 
-    for (uid, expected) in [
-        ("alice", None),
-        ("bob", Some(3002)),
-        ("carol", Some(3003)),
-        ("dave", None),
-        ("erin", None),
-    ] {
+    for (uid, _, _, expected) in windows {
         let cookie = w.session(uid, None).await;
         let answer = w.play("movie", Some(&cookie)).await;
         assert_eq!(error(&answer), expected, "{uid}: {answer}");
@@ -188,27 +215,18 @@ async fn an_entitlement_to_a_parent_covers_the_child_and_the_trail_says_how() {
         .await;
     w.call("PUT", "/oem/v1/packages/league/child/matchday", None)
         .await;
-    w.grant(
-        "alice",
-        "season",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
+    w.since_yesterday("alice", "season").await;
 
     let cookie = w.session("alice", None).await;
-    assert_eq!(w.play("match-1", Some(&cookie)).await["isAllowed"], true);
+    w.allowed("match-1", Some(&cookie), "").await;
     let explained = w.explain("alice", "match-1", None).await;
     assert_eq!(explained["entitled"], true, "{explained}");
     assert_eq!(explained["path"], json!(["season", "league", "matchday"]));
 
     w.call("DELETE", "/oem/v1/packages/league/child/matchday", None)
         .await;
-    assert_eq!(
-        error(&w.play("match-1", Some(&cookie)).await),
-        Some(3001),
-        "the edge is gone at once"
-    );
+    w.refused("match-1", Some(&cookie), 3001, "the edge is gone at once")
+        .await;
 }
 
 #[tokio::test]
@@ -217,25 +235,15 @@ async fn region_whitelists_admit_only_their_countries() {
     w.server.add_key("movie").await;
     w.package("eu", &["movie"], json!({"regionWhitelist": ["SE", "DE"]}))
         .await;
-    w.grant(
-        "alice",
-        "eu",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
+    w.since_yesterday("alice", "eu").await;
 
     let in_sweden = w.session("alice", Some("se")).await;
-    assert_eq!(w.play("movie", Some(&in_sweden)).await["isAllowed"], true);
+    w.allowed("movie", Some(&in_sweden), "").await;
     let in_us = w.session("alice", Some("US")).await;
-    let answer = w.play("movie", Some(&in_us)).await;
-    assert_eq!(error(&answer), Some(3004), "{answer}");
+    w.refused("movie", Some(&in_us), 3004, "").await;
     let nowhere = w.session("alice", None).await;
-    assert_eq!(
-        error(&w.play("movie", Some(&nowhere)).await),
-        Some(3004),
-        "unknown country fails closed"
-    );
+    let why = "unknown country fails closed";
+    w.refused("movie", Some(&nowhere), 3004, why).await;
 }
 
 #[tokio::test]
@@ -245,37 +253,21 @@ async fn sessions_expire_and_are_revoked_at_once() {
     w.package("free", &["other"], json!({"bypassEntitlementCheck": true}))
         .await;
     w.package("gold", &["movie"], json!({})).await;
-    w.grant(
-        "alice",
-        "gold",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
+    w.since_yesterday("alice", "gold").await;
     let cookie = w.session("alice", None).await;
-    assert_eq!(w.play("movie", Some(&cookie)).await["isAllowed"], true);
+    w.allowed("movie", Some(&cookie), "").await;
 
     w.clock.set(w.clock.now() + chrono::Duration::hours(2));
-    assert_eq!(
-        error(&w.play("movie", Some(&cookie)).await),
-        Some(3007),
-        "expired after its 1 h TTL"
-    );
+    w.refused("movie", Some(&cookie), 3007, "expired after its 1 h TTL")
+        .await;
 
     let cookie = w.session("alice", None).await;
-    assert_eq!(w.play("movie", Some(&cookie)).await["isAllowed"], true);
+    w.allowed("movie", Some(&cookie), "").await;
     // Through the server (its session cache is on, as on every SQLite store).
-    w.call(
-        "DELETE",
-        "/oem/v1/admin/users/alice/playback-sessions",
-        None,
-    )
-    .await;
-    assert_eq!(
-        error(&w.play("movie", Some(&cookie)).await),
-        Some(3007),
-        "revoked at once"
-    );
+    let sessions = "/oem/v1/admin/users/alice/playback-sessions";
+    w.call("DELETE", sessions, None).await;
+    w.refused("movie", Some(&cookie), 3007, "revoked at once")
+        .await;
 }
 
 #[tokio::test]
@@ -291,21 +283,15 @@ async fn direct_asset_grants_and_content_to_asset_mapping() {
         )
         .await;
     let cookie = w.session("alice", None).await;
-    assert_eq!(
-        error(&w.play("content-42", Some(&cookie)).await),
-        Some(3001)
-    );
+    w.refused("content-42", Some(&cookie), 3001, "").await;
     w.call(
         "PUT",
         "/oem/v1/admin/entitlements/alice/assets",
         Some(json!({"assetIDs": ["asset-42"]})),
     )
     .await;
-    assert_eq!(
-        w.play("content-42", Some(&cookie)).await["isAllowed"],
-        true,
-        "the key protects asset-42"
-    );
+    w.allowed("content-42", Some(&cookie), "the key protects asset-42")
+        .await;
 }
 
 #[tokio::test]
@@ -474,59 +460,31 @@ async fn an_eu_purchase_travels_to_another_member_state_but_not_beyond() {
         Some(json!({"offer_id": "swedish-league", "project_id": "p1", "user_id": "alice", "origin_country_code": "SE"})),
     )
     .await;
-    w.grant(
-        "bob",
-        "swedish-league",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
+    w.since_yesterday("bob", "swedish-league").await;
 
     let alice_in_germany = w.session("alice", Some("DE")).await;
-    assert_eq!(
-        w.play("match", Some(&alice_in_germany)).await["isAllowed"],
-        true,
-        "EU portability"
-    );
+    w.allowed("match", Some(&alice_in_germany), "EU portability")
+        .await;
     let explained = w.explain("alice", "match", Some("DE")).await;
     assert!(
         explained["trail"].to_string().contains("portability"),
         "{explained}"
     );
     let alice_in_us = w.session("alice", Some("US")).await;
-    assert_eq!(
-        error(&w.play("match", Some(&alice_in_us)).await),
-        Some(3004)
-    );
+    w.refused("match", Some(&alice_in_us), 3004, "").await;
     let bob_in_germany = w.session("bob", Some("DE")).await;
-    assert_eq!(
-        error(&w.play("match", Some(&bob_in_germany)).await),
-        Some(3004),
-        "no origin country, no travel"
-    );
+    let why = "no origin country, no travel";
+    w.refused("match", Some(&bob_in_germany), 3004, why).await;
 }
 
 #[tokio::test]
 async fn concurrency_blocks_a_new_stream_until_support_frees_the_user() {
     let w = world_with(|s| s.concurrency.default_limit = 1).await;
-    w.server.add_key("movie").await;
-    w.package("gold", &["movie"], json!({})).await;
-    w.grant(
-        "alice",
-        "gold",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
-    let tv = w.session_on("alice", "TV-1").await;
-    let phone = w.session_on("alice", "PHONE-1").await;
+    let (tv, phone) = w.alice_on_tv_and_phone().await;
 
-    assert_eq!(w.play("movie", Some(&tv)).await["isAllowed"], true);
-    assert_eq!(
-        w.play("movie", Some(&tv)).await["isAllowed"],
-        true,
-        "the same device renews its own stream"
-    );
+    w.allowed("movie", Some(&tv), "").await;
+    w.allowed("movie", Some(&tv), "the same device renews its own stream")
+        .await;
     let blocked = w.play("movie", Some(&phone)).await;
     assert_eq!(error(&blocked), Some(3008), "{blocked}");
     assert!(
@@ -537,29 +495,14 @@ async fn concurrency_blocks_a_new_stream_until_support_frees_the_user() {
         "{blocked}"
     );
 
-    let support = w.server.admin_token(Role::Support).await;
-    let (status, answer) = w
-        .server
-        .admin(
-            "DELETE",
-            "/oem/v1/admin/users/alice/streams",
-            Some(&support),
-            None,
-        )
+    w.as_support("DELETE", "/oem/v1/admin/users/alice/streams")
         .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(
-        w.play("movie", Some(&phone)).await["isAllowed"],
-        true,
-        "one call ends the lock-out"
-    );
+    w.allowed("movie", Some(&phone), "one call ends the lock-out")
+        .await;
 
     w.clock.set(w.clock.now() + chrono::Duration::minutes(5));
-    assert_eq!(
-        w.play("movie", Some(&tv)).await["isAllowed"],
-        true,
-        "expired leases never count"
-    );
+    w.allowed("movie", Some(&tv), "expired leases never count")
+        .await;
 }
 
 #[tokio::test]
@@ -569,23 +512,10 @@ async fn evict_oldest_and_the_entitlements_own_limit() {
         s.concurrency.policy = sees::catalog::ConcurrencyPolicy::EvictOldest;
     })
     .await;
-    w.server.add_key("movie").await;
-    w.package("gold", &["movie"], json!({})).await;
-    w.grant(
-        "alice",
-        "gold",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
-    let tv = w.session_on("alice", "TV-1").await;
-    let phone = w.session_on("alice", "PHONE-1").await;
-    assert_eq!(w.play("movie", Some(&tv)).await["isAllowed"], true);
-    assert_eq!(
-        w.play("movie", Some(&phone)).await["isAllowed"],
-        true,
-        "the oldest stream is evicted"
-    );
+    let (tv, phone) = w.alice_on_tv_and_phone().await;
+    w.allowed("movie", Some(&tv), "").await;
+    w.allowed("movie", Some(&phone), "the oldest stream is evicted")
+        .await;
     let (_, streams) = w
         .server
         .admin(
@@ -610,30 +540,17 @@ async fn evict_oldest_and_the_entitlements_own_limit() {
     let one = limited.session_on("carol", "D1").await;
     let two = limited.session_on("carol", "D2").await;
     let three = limited.session_on("carol", "D3").await;
-    assert_eq!(limited.play("movie", Some(&one)).await["isAllowed"], true);
-    assert_eq!(
-        limited.play("movie", Some(&two)).await["isAllowed"],
-        true,
-        "the entitlement allows 2"
-    );
-    assert_eq!(
-        error(&limited.play("movie", Some(&three)).await),
-        Some(3008)
-    );
+    limited.allowed("movie", Some(&one), "").await;
+    limited
+        .allowed("movie", Some(&two), "the entitlement allows 2")
+        .await;
+    limited.refused("movie", Some(&three), 3008, "").await;
 }
 
 #[tokio::test]
 async fn a_user_may_register_only_so_many_devices() {
     let w = world_with(|s| s.devices.max_per_user = 1).await;
-    w.server.add_key("movie").await;
-    w.package("gold", &["movie"], json!({})).await;
-    w.grant(
-        "alice",
-        "gold",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
+    w.gold_movie_for("alice").await;
     let first = w.session("alice", None).await;
     let second = w.session("alice", None).await;
     w.server.sim.log_device(&first, "DEVICE-A");
@@ -646,17 +563,8 @@ async fn a_user_may_register_only_so_many_devices() {
     let (_, answer) = w.server.post(bound(&second)).await;
     assert_eq!(error(&answer), Some(3009), "{answer}");
 
-    let support = w.server.admin_token(Role::Support).await;
-    let (status, answer) = w
-        .server
-        .admin(
-            "DELETE",
-            "/oem/v1/admin/users/alice/devices/DEVICE-A",
-            Some(&support),
-            None,
-        )
+    w.as_support("DELETE", "/oem/v1/admin/users/alice/devices/DEVICE-A")
         .await;
-    assert_eq!(status, 200, "{answer}");
     let (_, answer) = w.server.post(bound(&second)).await;
     assert_eq!(
         answer["isAllowed"], true,
@@ -677,12 +585,13 @@ async fn an_entitlement_may_set_its_own_concurrency_policy() {
     .await;
     let tablet = w.session_on("dana", "TABLET").await;
     let phone = w.session_on("dana", "PHONE").await;
-    assert_eq!(w.play("movie", Some(&tablet)).await["isAllowed"], true);
-    assert_eq!(
-        w.play("movie", Some(&phone)).await["isAllowed"],
-        true,
-        "the entitlement evicts, the default would block"
-    );
+    w.allowed("movie", Some(&tablet), "").await;
+    w.allowed(
+        "movie",
+        Some(&phone),
+        "the entitlement evicts, the default would block",
+    )
+    .await;
     let (_, answer) = w
         .server
         .admin("POST", "/monetization/entitlements/v1", Some(&w.admin), Some(json!({"offer_id": "kids", "project_id": "p", "user_id": "dana", "concurrency_policy": "sometimes"})))
@@ -701,115 +610,42 @@ async fn every_catalogue_write_is_seen_by_the_next_decision_through_the_cache() 
     w.call("PUT", "/oem/v1/packages/series/child/episodes", None)
         .await;
     let cookie = w.session("carol", Some("SE")).await;
-    let outcome = |answer: Value| match answer["isAllowed"].as_bool() {
-        Some(true) => 0,
-        _ => error(&answer).unwrap_or(-1),
-    };
+    let edge = "/oem/v1/packages/series/child/episodes";
+    let series = "/oem/v1/user/packages/series";
+    let assets = "/oem/v1/packages/assets";
+    let region =
+        |countries: Value| Some(json!({"package": {"id": "series", "regionWhitelist": countries}}));
+    let ep1_in = |package: &str| Some(json!({"packageIDs": [package], "assetIDs": ["ep-1"]}));
     // Each step: a write, then the decision it must change (the previous one is cached by then).
-    assert_eq!(outcome(w.play("ep-1", Some(&cookie)).await), 3001);
-    w.grant(
-        "carol",
-        "series",
-        w.clock.now() - chrono::Duration::days(1),
-        None,
-    )
-    .await;
-    assert_eq!(outcome(w.play("ep-1", Some(&cookie)).await), 0, "grant");
-    w.call("DELETE", "/oem/v1/packages/series/child/episodes", None)
-        .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        3001,
-        "edge removed"
-    );
-    w.call("PUT", "/oem/v1/packages/series/child/episodes", None)
-        .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        0,
-        "edge added"
-    );
-    w.call(
-        "PUT",
-        "/oem/v1/user/packages/series",
-        Some(json!({"package": {"id": "series", "regionWhitelist": ["DE"]}})),
-    )
-    .await;
-    assert_ne!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        0,
-        "region narrowed"
-    );
-    w.call(
-        "PUT",
-        "/oem/v1/user/packages/series",
-        Some(json!({"package": {"id": "series", "regionWhitelist": []}})),
-    )
-    .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        0,
-        "region opened"
-    );
-    w.call(
-        "DELETE",
-        "/oem/v1/packages/assets",
-        Some(json!({"packageIDs": ["episodes"], "assetIDs": ["ep-1"]})),
-    )
-    .await;
-    assert_ne!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        0,
-        "asset removed"
-    );
-    w.call(
-        "PUT",
-        "/oem/v1/packages/assets",
-        Some(json!({"packageIDs": ["episodes"], "assetIDs": ["ep-1"]})),
-    )
-    .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        0,
-        "asset added back"
-    );
+    assert_eq!(w.outcome("ep-1", &cookie).await, 3001);
+    w.since_yesterday("carol", "series").await;
+    assert_eq!(w.outcome("ep-1", &cookie).await, 0, "grant");
+    w.call("DELETE", edge, None).await;
+    assert_eq!(w.outcome("ep-1", &cookie).await, 3001, "edge removed");
+    w.call("PUT", edge, None).await;
+    assert_eq!(w.outcome("ep-1", &cookie).await, 0, "edge added");
+    w.call("PUT", series, region(json!(["DE"]))).await;
+    assert_ne!(w.outcome("ep-1", &cookie).await, 0, "region narrowed");
+    w.call("PUT", series, region(json!([]))).await;
+    assert_eq!(w.outcome("ep-1", &cookie).await, 0, "region opened");
+    w.call("DELETE", assets, ep1_in("episodes")).await;
+    assert_ne!(w.outcome("ep-1", &cookie).await, 0, "asset removed");
+    w.call("PUT", assets, ep1_in("episodes")).await;
+    assert_eq!(w.outcome("ep-1", &cookie).await, 0, "asset added back");
     w.call("DELETE", "/oem/v1/admin/entitlements/carol/series", None)
         .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        3001,
-        "revoked"
-    );
-    w.call(
-        "PUT",
-        "/oem/v1/admin/entitlements/carol/assets",
-        Some(json!({"assetIDs": ["ep-1"]})),
-    )
-    .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&cookie)).await),
-        0,
-        "asset grant"
-    );
+    assert_eq!(w.outcome("ep-1", &cookie).await, 3001, "revoked");
+    let carol_assets = "/oem/v1/admin/entitlements/carol/assets";
+    let ep1 = json!({"assetIDs": ["ep-1"]});
+    w.call("PUT", carol_assets, Some(ep1)).await;
+    assert_eq!(w.outcome("ep-1", &cookie).await, 0, "asset grant");
     w.package("extras", &[], json!({"bypassEntitlementCheck": true}))
         .await;
     let other = w.session("dave", None).await;
-    assert_eq!(outcome(w.play("ep-1", Some(&other)).await), 3001);
-    w.call(
-        "PUT",
-        "/oem/v1/packages/assets",
-        Some(json!({"packageIDs": ["extras"], "assetIDs": ["ep-1"]})),
-    )
-    .await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&other)).await),
-        0,
-        "now in a free package"
-    );
+    assert_eq!(w.outcome("ep-1", &other).await, 3001);
+    w.call("PUT", assets, ep1_in("extras")).await;
+    assert_eq!(w.outcome("ep-1", &other).await, 0, "now in a free package");
     w.call("DELETE", "/oem/v1/user/packages/extras", None).await;
-    assert_eq!(
-        outcome(w.play("ep-1", Some(&other)).await),
-        3001,
-        "free package deleted"
-    );
+    let why = "free package deleted";
+    assert_eq!(w.outcome("ep-1", &other).await, 3001, "{why}");
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use sees::clock::{Clock, FixedClock, SystemClock};
 use sees::expressplay::sim::{Behaviour, Fault, SimConfig};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::{spawn, spawn_custom, spawn_with, TestServer};
 
@@ -57,6 +57,18 @@ fn last_token_params(server: &TestServer) -> std::collections::BTreeMap<String, 
         .params
 }
 
+/// A device-bound token request (requestType 3) for `movie` with `cookie`: the answer.
+async fn movie(server: &TestServer, cookie: &str) -> Value {
+    let (_, answer) = server.post(typed("m", 3, "movie", cookie)).await;
+    answer
+}
+
+/// Asks a device-bound token for `movie` with `cookie`: the device the token was asked for.
+async fn device_bound_for(server: &TestServer, cookie: &str) -> String {
+    server.post(typed("m", 3, "movie", cookie)).await;
+    last_token_params(server)["deviceid"].clone()
+}
+
 #[tokio::test]
 async fn registration_then_redemption_then_a_token_only_that_device_can_redeem() {
     let server = spawn().await;
@@ -101,22 +113,20 @@ async fn no_device_several_devices_and_bad_device_ids_are_denied_and_not_cached(
     let server = spawn().await;
     ready(&server).await;
 
-    let (_, answer) = server
-        .post(typed("m", 3, "movie", "never-registered"))
-        .await;
+    let answer = movie(&server, "never-registered").await;
     assert_eq!(answer["error"], 3101, "{answer}");
 
     server.sim.log_device("shared", "DEVICE-A");
     server.sim.log_device("shared", "DEVICE-B");
-    let (_, answer) = server.post(typed("m", 3, "movie", "shared")).await;
+    let answer = movie(&server, "shared").await;
     assert_eq!(answer["error"], 3102, "{answer}");
 
     server.sim.log_device("odd", "not a device id!");
-    let (_, answer) = server.post(typed("m", 3, "movie", "odd")).await;
+    let answer = movie(&server, "odd").await;
     assert_eq!(answer["error"], 3103, "{answer}");
     server.sim.clear_records();
     server.sim.log_device("odd", "DEVICE-C");
-    let (_, answer) = server.post(typed("m", 3, "movie", "odd")).await;
+    let answer = movie(&server, "odd").await;
     assert_eq!(
         answer["isAllowed"], true,
         "nothing was cached from the bad answer: {answer}"
@@ -130,9 +140,9 @@ async fn no_device_several_devices_and_bad_device_ids_are_denied_and_not_cached(
         }),
         ..Behaviour::default()
     });
-    let (_, answer) = server.post(typed("m", 3, "movie", "fresh-cookie")).await;
+    let answer = movie(&server, "fresh-cookie").await;
     assert_eq!(answer["error"], 4004, "{answer}");
-    let (_, answer) = server.post(typed("m", 3, "movie", "odd")).await;
+    let answer = movie(&server, "odd").await;
     assert_eq!(
         answer["isAllowed"], true,
         "the learned binding needs no record call: {answer}"
@@ -192,7 +202,7 @@ async fn an_account_without_device_binding_is_a_documented_denial() {
     .await;
     ready(&server).await;
     register(&server, "viewer", "DEVICE-A").await;
-    let (_, answer) = server.post(typed("m", 3, "movie", "viewer")).await;
+    let answer = movie(&server, "viewer").await;
     assert_eq!(answer["error"], 4017, "{answer}");
     assert_eq!(
         answer["epTokenURL"], "",
@@ -205,7 +215,7 @@ async fn the_learned_binding_survives_a_restart() {
     let server = spawn().await;
     ready(&server).await;
     register(&server, "viewer", "DEVICE-A").await;
-    let (_, answer) = server.post(typed("m", 3, "movie", "viewer")).await;
+    let answer = movie(&server, "viewer").await;
     assert_eq!(answer["isAllowed"], true, "{answer}");
 
     let server = server.restart().await;
@@ -214,7 +224,7 @@ async fn the_learned_binding_survives_a_restart() {
         fault: Some(Fault::Status { status: 503 }),
         ..Behaviour::default()
     });
-    let (_, answer) = server.post(typed("m", 3, "movie", "viewer")).await;
+    let answer = movie(&server, "viewer").await;
     assert_eq!(
         answer["isAllowed"], true,
         "served from the stored binding: {answer}"
@@ -231,30 +241,22 @@ async fn a_binding_is_asked_again_after_its_ttl_and_after_a_new_registration() {
     .await;
     ready(&server).await;
     register(&server, "viewer", "DEVICE-A").await;
-    server.post(typed("m", 3, "movie", "viewer")).await;
-    assert_eq!(last_token_params(&server)["deviceid"], "DEVICE-A");
+    let device = device_bound_for(&server, "viewer").await;
+    assert_eq!(device, "DEVICE-A");
 
     server.sim.clear_records();
     server.sim.log_device("viewer", "DEVICE-B");
     clock.set(clock.now() + chrono::Duration::minutes(59));
-    server.post(typed("m", 3, "movie", "viewer")).await;
-    assert_eq!(
-        last_token_params(&server)["deviceid"],
-        "DEVICE-A",
-        "still within the TTL"
-    );
+    let device = device_bound_for(&server, "viewer").await;
+    assert_eq!(device, "DEVICE-A", "still within the TTL");
 
     clock.set(clock.now() + chrono::Duration::minutes(2));
-    server.post(typed("m", 3, "movie", "viewer")).await;
-    assert_eq!(
-        last_token_params(&server)["deviceid"],
-        "DEVICE-B",
-        "asked again after the TTL"
-    );
+    let device = device_bound_for(&server, "viewer").await;
+    assert_eq!(device, "DEVICE-B", "asked again after the TTL");
 
     server.sim.clear_records();
     register(&server, "viewer", "DEVICE-C").await;
-    let (_, answer) = server.post(typed("m", 3, "movie", "viewer")).await;
+    let answer = movie(&server, "viewer").await;
     assert_eq!(answer["isAllowed"], true, "{answer}");
     assert_eq!(
         last_token_params(&server)["deviceid"],
