@@ -30,20 +30,47 @@ async fn ctx() -> Ctx {
 }
 
 impl Ctx {
+    /// Plan `gold`, package `pkg` sold on it and their product `pkg_gold`.
+    async fn add_pkg_gold(&self) {
+        self.add_plan(plan("gold")).await;
+        self.add_package("pkg", &["gold"]).await;
+        self.add_product(product("pkg", "gold")).await;
+    }
+
+    /// `DELETE path` answers 200 with `message`; after it, `GET` and `DELETE` of `path` answer 404
+    /// with error `code`.
+    async fn assert_deleted_then_gone(&self, path: &str, message: &str, code: u64) {
+        let (status, answer) = self.call("DELETE", path, None).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["message"], message);
+        for method in ["GET", "DELETE"] {
+            let (status, answer) = self.call(method, path, None).await;
+            assert_error(status, &answer, 404, code);
+        }
+    }
+
+    /// `POST` of a billing plan (the inner object): the status and the answer.
+    async fn post_plan(&self, plan: Value) -> (u16, Value) {
+        self.call("POST", PLANS, Some(json!({ "billingPlan": plan })))
+            .await
+    }
+
+    /// `POST` of a product (the inner object): the status and the answer.
+    async fn post_product(&self, product: Value) -> (u16, Value) {
+        self.call("POST", PRODUCTS, Some(json!({ "product": product })))
+            .await
+    }
+
     /// Adds a billing plan (the inner object); asserts 200 and returns the answer's plan.
     async fn add_plan(&self, plan: Value) -> Value {
-        let (status, answer) = self
-            .call("POST", PLANS, Some(json!({ "billingPlan": plan })))
-            .await;
+        let (status, answer) = self.post_plan(plan).await;
         assert_eq!(status, 200, "{answer}");
         answer["billingPlan"].clone()
     }
 
     /// Adds a product (the inner object); asserts 200 and returns the answer's product.
     async fn add_product(&self, product: Value) -> Value {
-        let (status, answer) = self
-            .call("POST", PRODUCTS, Some(json!({ "product": product })))
-            .await;
+        let (status, answer) = self.post_product(product).await;
         assert_eq!(status, 200, "{answer}");
         answer["product"].clone()
     }
@@ -190,18 +217,12 @@ async fn a_billing_plan_is_added_retrieved_updated_and_deleted() {
     let (_, answer) = c.call("GET", &format!("{PLANS}/TESTBP_2776"), None).await;
     assert_eq!(answer["billingPlan"], expected);
 
-    let (status, answer) = c
-        .call("DELETE", &format!("{PLANS}/TESTBP_2776"), None)
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(
-        answer["message"],
-        "Billing plan TESTBP_2776 was successfully deleted."
-    );
-    for method in ["GET", "DELETE"] {
-        let (status, answer) = c.call(method, &format!("{PLANS}/TESTBP_2776"), None).await;
-        assert_error(status, &answer, 404, 1042);
-    }
+    c.assert_deleted_then_gone(
+        &format!("{PLANS}/TESTBP_2776"),
+        "Billing plan TESTBP_2776 was successfully deleted.",
+        1042,
+    )
+    .await;
     let (status, answer) = c
         .call(
             "PUT",
@@ -216,9 +237,7 @@ async fn a_billing_plan_is_added_retrieved_updated_and_deleted() {
 async fn billing_plan_bodies_are_checked() {
     let c = ctx().await;
     c.add_plan(plan("p1")).await;
-    let (status, answer) = c
-        .call("POST", PLANS, Some(json!({"billingPlan": plan("p1")})))
-        .await;
+    let (status, answer) = c.post_plan(plan("p1")).await;
     assert_error(status, &answer, 409, 1052);
 
     let with = |key: &str, value: Value| {
@@ -407,28 +426,12 @@ async fn a_product_gets_the_default_id_and_counts_its_changes() {
     assert_eq!(added["id"], "82710733-f741-453b-986f-37e30b7fd020");
     assert_eq!(added["version"], 1);
 
-    let (status, answer) = c
-        .call(
-            "DELETE",
-            &format!("{PRODUCTS}/{}", added["id"].as_str().unwrap()),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(
-        answer["message"],
-        "Product 82710733-f741-453b-986f-37e30b7fd020 was successfully deleted."
-    );
-    for method in ["GET", "DELETE"] {
-        let (status, answer) = c
-            .call(
-                method,
-                &format!("{PRODUCTS}/82710733-f741-453b-986f-37e30b7fd020"),
-                None,
-            )
-            .await;
-        assert_error(status, &answer, 404, 1043);
-    }
+    c.assert_deleted_then_gone(
+        &format!("{PRODUCTS}/{}", added["id"].as_str().unwrap()),
+        "Product 82710733-f741-453b-986f-37e30b7fd020 was successfully deleted.",
+        1043,
+    )
+    .await;
     let (status, answer) = c.put_product("nope", json!({"name": {"en": "x"}})).await;
     assert_error(status, &answer, 404, 1043);
 }
@@ -436,9 +439,7 @@ async fn a_product_gets_the_default_id_and_counts_its_changes() {
 #[tokio::test]
 async fn a_stale_version_is_a_conflict_and_changes_nothing() {
     let c = ctx().await;
-    c.add_plan(plan("gold")).await;
-    c.add_package("pkg", &["gold"]).await;
-    c.add_product(product("pkg", "gold")).await;
+    c.add_pkg_gold().await;
     // Two editors read version 1; the first one wins.
     let (status, answer) = c
         .put_product("pkg_gold", json!({"name": {"en": "First"}, "version": 1}))
@@ -483,34 +484,18 @@ async fn product_bodies_are_checked() {
     c.add_product(product("pkg", "gold")).await;
 
     // Unknown package, unknown plan.
-    let (status, answer) = c
-        .call(
-            "POST",
-            PRODUCTS,
-            Some(json!({"product": product("nope", "gold")})),
-        )
-        .await;
+    let (status, answer) = c.post_product(product("nope", "gold")).await;
     assert_error(status, &answer, 404, 1040);
-    let (status, answer) = c
-        .call(
-            "POST",
-            PRODUCTS,
-            Some(json!({"product": product("pkg", "bronze")})),
-        )
-        .await;
+    let (status, answer) = c.post_product(product("pkg", "bronze")).await;
     assert_error(status, &answer, 404, 1042);
     // The same ID twice; a second product for the same package and plan.
     let mut taken = product("pkg", "silver");
     taken["id"] = json!("pkg_gold");
-    let (status, answer) = c
-        .call("POST", PRODUCTS, Some(json!({ "product": taken })))
-        .await;
+    let (status, answer) = c.post_product(taken).await;
     assert_error(status, &answer, 409, 1053);
     let mut again = product("pkg", "gold");
     again["id"] = json!("another");
-    let (status, answer) = c
-        .call("POST", PRODUCTS, Some(json!({ "product": again })))
-        .await;
+    let (status, answer) = c.post_product(again).await;
     assert_error(status, &answer, 409, 1054);
     assert!(message(&answer).contains("pkg_gold"), "{answer}");
 
@@ -577,13 +562,7 @@ async fn product_bodies_are_checked() {
     let long_plan = "b".repeat(200);
     c.add_plan(plan(&long_plan)).await;
     c.add_package(&long_package, &[&long_plan]).await;
-    let (status, answer) = c
-        .call(
-            "POST",
-            PRODUCTS,
-            Some(json!({"product": product(&long_package, &long_plan)})),
-        )
-        .await;
+    let (status, answer) = c.post_product(product(&long_package, &long_plan)).await;
     assert_error(status, &answer, 400, 1011);
     assert!(message(&answer).contains("give product.id"), "{answer}");
 
@@ -763,9 +742,7 @@ async fn lists_page_and_filter() {
 #[tokio::test]
 async fn readers_read_and_only_admins_write() {
     let c = ctx().await;
-    c.add_plan(plan("gold")).await;
-    c.add_package("pkg", &["gold"]).await;
-    c.add_product(product("pkg", "gold")).await;
+    c.add_pkg_gold().await;
     let writes: Vec<(&str, String, Option<Value>)> = vec![
         (
             "POST",
@@ -838,6 +815,22 @@ fn store_plan(id: &str) -> BillingPlan {
     }
 }
 
+/// A bare package named after its id, for the store-level tests.
+fn store_package(id: &str) -> Package {
+    Package {
+        id: pid(id),
+        name: id.into(),
+        description: String::new(),
+        bypass: false,
+        asset_ids: vec![],
+        billing_plan_ids: vec![],
+        region_ids: vec![],
+        custom_data: BTreeMap::new(),
+        created_at: t0(),
+        modified_at: t0(),
+    }
+}
+
 fn store_product(package: &str, plan: &str) -> Product {
     Product {
         id: Product::default_id(&pid(package), &bid(plan)).unwrap(),
@@ -878,21 +871,7 @@ async fn billing_store_reads_on_every_backend() {
         assert_eq!(billing.plan(&bid("b")).await.unwrap(), store_plan("b"));
 
         for id in ["p2", "p1", "p3"] {
-            catalog
-                .create_package(&Package {
-                    id: pid(id),
-                    name: id.into(),
-                    description: String::new(),
-                    bypass: false,
-                    asset_ids: vec![],
-                    billing_plan_ids: vec![],
-                    region_ids: vec![],
-                    custom_data: BTreeMap::new(),
-                    created_at: t0(),
-                    modified_at: t0(),
-                })
-                .await
-                .unwrap();
+            catalog.create_package(&store_package(id)).await.unwrap();
         }
         for (package, plan) in [
             ("p2", "b"),
@@ -994,21 +973,7 @@ async fn a_plan_deleted_while_a_product_is_added_never_leaves_an_orphan() {
     for (backend, store) in harness::backend_stores(dir.path()).await {
         let catalog = Catalog::new(store.clone(), 8);
         let billing = Billing::new(store.clone());
-        catalog
-            .create_package(&Package {
-                id: pid("pkg"),
-                name: "pkg".into(),
-                description: String::new(),
-                bypass: false,
-                asset_ids: vec![],
-                billing_plan_ids: vec![],
-                region_ids: vec![],
-                custom_data: BTreeMap::new(),
-                created_at: t0(),
-                modified_at: t0(),
-            })
-            .await
-            .unwrap();
+        catalog.create_package(&store_package("pkg")).await.unwrap();
         for round in 0..10 {
             let plan_id = format!("race{round}");
             billing.create_plan(&store_plan(&plan_id)).await.unwrap();

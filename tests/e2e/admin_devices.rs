@@ -70,6 +70,11 @@ async fn listed(server: &TestServer, token: &str, user: &str) -> Vec<(String, St
         .collect()
 }
 
+/// `DELETE path` as `token`: the status and the answer.
+async fn remove(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
+    server.admin("DELETE", path, Some(token), None).await
+}
+
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
@@ -86,9 +91,7 @@ async fn support_lists_and_removes_a_users_devices() {
 
     // A user with no device: an empty list, and removals that remove nothing.
     assert!(listed(&server, &reader, "nobody").await.is_empty());
-    let (status, answer) = server
-        .admin("DELETE", &devices_path("nobody"), Some(&support), None)
-        .await;
+    let (status, answer) = remove(&server, &support, &devices_path("nobody")).await;
     assert_eq!((status, &answer["removed"]), (200, &json!(0)), "{answer}");
     assert_envelope(&answer);
 
@@ -105,23 +108,21 @@ async fn support_lists_and_removes_a_users_devices() {
     );
 
     let one = format!("{}/b64%2Fx%2By%3D", devices_path("alice"));
-    let (status, answer) = server.admin("DELETE", &one, Some(&support), None).await;
+    let (status, answer) = remove(&server, &support, &one).await;
     assert_eq!(status, 200, "{answer}");
     assert_envelope(&answer);
     assert_eq!(answer["removed"], 1, "{answer}");
     assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
     // Idempotent: gone already.
-    let (status, answer) = server.admin("DELETE", &one, Some(&support), None).await;
+    let (status, answer) = remove(&server, &support, &one).await;
     assert_eq!((status, &answer["removed"]), (200, &json!(0)), "{answer}");
     // A trailing `/` is ignored like everywhere in the admin API.
-    let (status, answer) = server
-        .admin(
-            "DELETE",
-            &format!("{}/dev-c/", devices_path("alice")),
-            Some(&support),
-            None,
-        )
-        .await;
+    let (status, answer) = remove(
+        &server,
+        &support,
+        &format!("{}/dev-c/", devices_path("alice")),
+    )
+    .await;
     assert_eq!((status, &answer["removed"]), (200, &json!(1)), "{answer}");
     assert_eq!(
         listed(&server, &reader, "alice").await,
@@ -129,9 +130,7 @@ async fn support_lists_and_removes_a_users_devices() {
     );
 
     register_all(&devices, "alice", &["dev-d", "dev-e"]).await;
-    let (status, answer) = server
-        .admin("DELETE", &devices_path("alice"), Some(&support), None)
-        .await;
+    let (status, answer) = remove(&server, &support, &devices_path("alice")).await;
     assert_eq!(status, 200, "{answer}");
     assert_envelope(&answer);
     assert_eq!(answer["removed"], 3, "{answer}");
@@ -161,14 +160,8 @@ async fn a_removal_frees_a_slot() {
         }
     );
 
-    let (status, answer) = server
-        .admin(
-            "DELETE",
-            &format!("{}/one", devices_path("carol")),
-            Some(&support),
-            None,
-        )
-        .await;
+    let (status, answer) =
+        remove(&server, &support, &format!("{}/one", devices_path("carol"))).await;
     assert_eq!((status, &answer["removed"]), (200, &json!(1)), "{answer}");
     assert_eq!(
         devices
@@ -200,7 +193,7 @@ async fn roles_and_bad_input() {
     }
     // A reader reads but does not remove.
     for path in [devices_path("dave"), one.clone()] {
-        let (status, answer) = server.admin("DELETE", &path, Some(&reader), None).await;
+        let (status, answer) = remove(&server, &reader, &path).await;
         assert_error(status, &answer, 403, 1004);
     }
     // Methods the routes do not take.
@@ -391,29 +384,49 @@ async fn device_limits_work_on_every_backend() {
     }
 }
 
+/// How many registrations `register_at_once` starts together.
+const AT_ONCE: usize = 8;
+
+/// `AT_ONCE` registrations for `user` (the i-th of `device_of(i)`, under `limit`), released together
+/// by a barrier; their answers.
+async fn register_at_once(
+    devices: &UserDevices,
+    user: &UserId,
+    limit: u32,
+    device_of: fn(usize) -> DeviceId,
+) -> Vec<DeviceAdmission> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(AT_ONCE));
+    let tasks: Vec<_> = (0..AT_ONCE)
+        .map(|i| {
+            let (devices, user, barrier) = (devices.clone(), user.clone(), barrier.clone());
+            let id = device_of(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                devices
+                    .register(&user, &id, Some(limit), t0())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(AT_ONCE);
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
 /// Eight registrations at once, for several users: distinct devices with limit 3 admit exactly three;
 /// the same new device eight times admits all eight and stores one row.
 async fn concurrent_registrations_never_pass_the_limit(backend: &str, devices: &UserDevices) {
-    const AT_ONCE: usize = 8;
     const LIMIT: u32 = 3;
     for round in 0..5 {
         let user = uid(&format!("racer-{round}"));
-        let barrier = Arc::new(tokio::sync::Barrier::new(AT_ONCE));
-        let tasks: Vec<_> = (0..AT_ONCE)
-            .map(|i| {
-                let (devices, user, barrier) = (devices.clone(), user.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    devices
-                        .register(&user, &device(&format!("dev-{i}")), Some(LIMIT), t0())
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
+        let answers =
+            register_at_once(devices, &user, LIMIT, |i| device(&format!("dev-{i}"))).await;
         let mut admitted = 0;
-        for task in tasks {
-            match task.await.unwrap() {
+        for answer in answers {
+            match answer {
                 DeviceAdmission::Admitted => admitted += 1,
                 DeviceAdmission::LimitReached { limit, devices } => {
                     assert_eq!(limit, LIMIT, "{backend}");
@@ -429,21 +442,8 @@ async fn concurrent_registrations_never_pass_the_limit(backend: &str, devices: &
         );
 
         let same = uid(&format!("same-device-{round}"));
-        let barrier = Arc::new(tokio::sync::Barrier::new(AT_ONCE));
-        let tasks: Vec<_> = (0..AT_ONCE)
-            .map(|_| {
-                let (devices, same, barrier) = (devices.clone(), same.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    devices
-                        .register(&same, &device("only"), Some(1), t0())
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), DeviceAdmission::Admitted, "{backend}");
+        for answer in register_at_once(devices, &same, 1, |_| device("only")).await {
+            assert_eq!(answer, DeviceAdmission::Admitted, "{backend}");
         }
         assert_eq!(ids_of(devices, same.as_str()).await, ["only"], "{backend}");
     }

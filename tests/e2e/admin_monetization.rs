@@ -65,20 +65,33 @@ impl Ctx {
         (status, answer)
     }
 
+    /// A `GET` as reader.
+    async fn read(&self, path: &str) -> (u16, Value) {
+        self.call_as(Some(&self.reader), "GET", path, None).await
+    }
+
+    /// Grants through the OEM routes (`POST /oem/v1/admin/entitlements`); must answer 200.
+    async fn oem_grant(&self, grant: Value) {
+        let (status, answer) = self
+            .call("POST", "/oem/v1/admin/entitlements", Some(grant))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
     async fn create(&self, body: Value) -> (u16, Value) {
         self.call("POST", PATH, Some(body)).await
     }
 
+    /// `create` that must answer 200; the answer.
+    async fn created(&self, body: Value) -> Value {
+        let (status, answer) = self.create(body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
     /// The `entitlements` of `GET PATH?user_id=…`.
     async fn listed(&self, user: &str) -> Vec<Value> {
-        let (status, answer) = self
-            .call_as(
-                Some(&self.reader),
-                "GET",
-                &format!("{PATH}?user_id={user}"),
-                None,
-            )
-            .await;
+        let (status, answer) = self.read(&format!("{PATH}?user_id={user}")).await;
         assert_eq!(status, 200, "{answer}");
         answer["entitlements"].as_array().unwrap().clone()
     }
@@ -105,8 +118,7 @@ fn all_fields(user: &str, offer: &str) -> Value {
 async fn create_with_every_field_and_with_only_the_required_ones() {
     let c = ctx().await;
 
-    let (status, answer) = c.create(all_fields("alice", "gold")).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = c.created(all_fields("alice", "gold")).await;
     let e = answer["entitlement"].as_object().unwrap();
     let expected = json!({
         "id": "alice:gold",
@@ -124,8 +136,7 @@ async fn create_with_every_field_and_with_only_the_required_ones() {
     });
     assert_eq!(Value::Object(e.clone()), expected);
 
-    let (status, answer) = c.create(required_only("bob", "gold")).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = c.created(required_only("bob", "gold")).await;
     let expected = json!({
         "id": "bob:gold",
         "offer_id": "gold",
@@ -259,8 +270,7 @@ async fn field_rules() {
     // An offset is accepted and shown in UTC.
     let mut body = required_only("alice", "gold");
     body["expiration_time"] = json!("2030-03-01T14:00:01+02:00");
-    let (status, answer) = c.create(body).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = c.created(body).await;
     assert_eq!(answer["entitlement"]["expiration_time"], at(1));
 
     // An offer that names no package.
@@ -273,16 +283,14 @@ async fn field_rules() {
 #[tokio::test]
 async fn a_second_post_replaces_the_entitlement() {
     let c = ctx().await;
-    let (status, first) = c.create(all_fields("alice", "gold")).await;
-    assert_eq!(status, 200, "{first}");
+    c.created(all_fields("alice", "gold")).await;
 
     c.at(3_600);
     let mut renewal = required_only("alice", "gold");
     renewal["project_id"] = json!("proj-2");
     renewal["expiration_time"] = json!(at(30 * 86_400));
     renewal["source_type"] = json!("motto");
-    let (status, answer) = c.create(renewal).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = c.created(renewal).await;
     let expected = json!({
         "id": "alice:gold",
         "offer_id": "gold",
@@ -301,27 +309,16 @@ async fn a_second_post_replaces_the_entitlement() {
     // this API's), window included.
     let grant = json!({"entitlement": {"packageID": "silver", "uid": "alice",
         "startDate": at(7_200), "endDate": at(10_800)}});
-    let (status, answer) = c
-        .call("POST", "/oem/v1/admin/entitlements", Some(grant))
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    c.oem_grant(grant).await;
     assert_eq!(
         c.listed("alice").await.len(),
         1,
         "OEM grants are not listed"
     );
-    let (status, answer) = c.create(required_only("alice", "silver")).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = c.created(required_only("alice", "silver")).await;
     assert!(answer["entitlement"].get("expiration_time").is_none());
     assert_eq!(answer["entitlement"]["active"], true);
-    let (status, answer) = c
-        .call_as(
-            Some(&c.reader),
-            "GET",
-            "/oem/v1/admin/entitlements/alice/silver",
-            None,
-        )
-        .await;
+    let (status, answer) = c.read("/oem/v1/admin/entitlements/alice/silver").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["entitlement"]["startDate"], at(3_600));
     assert!(answer["entitlement"].get("endDate").is_none());
@@ -355,9 +352,7 @@ async fn list_by_user() {
         "?user_id=",
         "?user_id=a&user_id=b",
     ] {
-        let (status, answer) = c
-            .call_as(Some(&c.reader), "GET", &format!("{PATH}{query}"), None)
-            .await;
+        let (status, answer) = c.read(&format!("{PATH}{query}")).await;
         assert_error(status, &answer, 400, 1017);
     }
 }
@@ -382,22 +377,12 @@ async fn delete_an_entitlement() {
     // An entitlement granted through the OEM routes is not this API's to delete.
     let grant = json!({"entitlement": {"packageID": "silver", "uid": "alice",
         "startDate": at(0)}});
-    let (status, answer) = c
-        .call("POST", "/oem/v1/admin/entitlements", Some(grant))
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    c.oem_grant(grant).await;
     let (status, answer) = c
         .call("DELETE", &format!("{PATH}/alice/silver"), None)
         .await;
     assert_error(status, &answer, 404, 1040);
-    let (status, answer) = c
-        .call_as(
-            Some(&c.reader),
-            "GET",
-            "/oem/v1/admin/entitlements/alice/silver",
-            None,
-        )
-        .await;
+    let (status, answer) = c.read("/oem/v1/admin/entitlements/alice/silver").await;
     assert_eq!(status, 200, "still there: {answer}");
 }
 
@@ -453,16 +438,8 @@ async fn roles() {
 #[tokio::test]
 async fn the_entitlement_shows_in_the_oem_routes() {
     let c = ctx().await;
-    let (status, answer) = c.create(all_fields("alice", "gold")).await;
-    assert_eq!(status, 200, "{answer}");
-    let (status, answer) = c
-        .call_as(
-            Some(&c.reader),
-            "GET",
-            "/oem/v1/admin/entitlements/alice",
-            None,
-        )
-        .await;
+    c.created(all_fields("alice", "gold")).await;
+    let (status, answer) = c.read("/oem/v1/admin/entitlements/alice").await;
     assert_eq!(status, 200, "{answer}");
     let listed = answer["entitlements"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{answer}");

@@ -183,18 +183,14 @@ async fn filters_sort_paging_and_excluded_fields() {
     let w = world().await;
     let token = w.admin.clone();
     let listed = |answer: &Value| ids(&answer["packages"], "id");
-    let answer = w
-        .get("/oem/v2/packages?billingPlanIDs=annual", &token)
-        .await;
-    assert_eq!(listed(&answer), ["gold"]);
-    let answer = w
-        .get("/oem/v2/packages?subscriptions&sort=id", &token)
-        .await;
-    assert_eq!(listed(&answer), ["gold", "silver"]);
-    let answer = w
-        .get("/oem/v2/packages?customData.sport=hockey", &token)
-        .await;
-    assert_eq!(listed(&answer), ["silver"]);
+    for (query, expected) in [
+        ("billingPlanIDs=annual", &["gold"][..]),
+        ("subscriptions&sort=id", &["gold", "silver"]),
+        ("customData.sport=hockey", &["silver"]),
+    ] {
+        let answer = w.get(&format!("/oem/v2/packages?{query}"), &token).await;
+        assert_eq!(listed(&answer), expected, "{query}");
+    }
     let answer = w
         .get(
             "/oem/v2/packages?sort=-name&count=2&skip=1&excludeFields=assetids",

@@ -389,6 +389,9 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     let (server, _clock) = server().await;
     let support = server.admin_token(Role::Support).await;
     let long = "x".repeat(257);
+    // What the refusals of a bad country and a bad ttlSeconds mention.
+    const ISO: &str = "ISO 3166-1 alpha-2";
+    const TTL: &str = "60 to 604800";
     let cases: Vec<(Value, u64, &str)> = vec![
         (json!({}), 1011, "uid"),
         (json!({"deviceID": "d"}), 1011, "uid"),
@@ -400,43 +403,19 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         (json!({"uid": long}), 1011, ""),
         (json!({"uid": 5}), 1011, ""),
         (json!({"uid": null}), 1011, ""),
-        (
-            json!({"uid": "v", "country": "USA"}),
-            1011,
-            "ISO 3166-1 alpha-2",
-        ),
-        (
-            json!({"uid": "v", "country": "1A"}),
-            1011,
-            "ISO 3166-1 alpha-2",
-        ),
-        (
-            json!({"uid": "v", "country": ""}),
-            1011,
-            "ISO 3166-1 alpha-2",
-        ),
-        (
-            json!({"uid": "v", "country": "u"}),
-            1011,
-            "ISO 3166-1 alpha-2",
-        ),
-        (
-            json!({"uid": "v", "country": "ÄÖ"}),
-            1011,
-            "ISO 3166-1 alpha-2",
-        ),
+        (json!({"uid": "v", "country": "USA"}), 1011, ISO),
+        (json!({"uid": "v", "country": "1A"}), 1011, ISO),
+        (json!({"uid": "v", "country": ""}), 1011, ISO),
+        (json!({"uid": "v", "country": "u"}), 1011, ISO),
+        (json!({"uid": "v", "country": "ÄÖ"}), 1011, ISO),
         (json!({"uid": "v", "country": 49}), 1011, ""),
-        (json!({"uid": "v", "ttlSeconds": 10}), 1011, "60 to 604800"),
-        (json!({"uid": "v", "ttlSeconds": 59}), 1011, "60 to 604800"),
-        (
-            json!({"uid": "v", "ttlSeconds": 604_801}),
-            1011,
-            "60 to 604800",
-        ),
+        (json!({"uid": "v", "ttlSeconds": 10}), 1011, TTL),
+        (json!({"uid": "v", "ttlSeconds": 59}), 1011, TTL),
+        (json!({"uid": "v", "ttlSeconds": 604_801}), 1011, TTL),
         (
             json!({"uid": "v", "ttlSeconds": 1_000_000_000u64}),
             1011,
-            "60 to 604800",
+            TTL,
         ),
         (json!({"uid": "v", "ttlSeconds": -60}), 1011, ""),
         (json!({"uid": "v", "ttlSeconds": 60.5}), 1011, ""),

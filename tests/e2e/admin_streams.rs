@@ -39,6 +39,14 @@ fn asset(raw: &str) -> AssetId {
 
 const GRANTED: Admission = Admission::Granted { evicted: None };
 
+/// The refusal at the limit `limit`, the next slot freeing at `at(next_free_s)`.
+fn limit_reached(limit: u32, next_free_s: i64) -> Admission {
+    Admission::LimitReached {
+        limit,
+        next_free_at: at(next_free_s),
+    }
+}
+
 /// `acquire` for `user` of (`holder`, `asset_id`) at `at(s)`.
 async fn acquire(
     leases: &StreamLeases,
@@ -59,6 +67,21 @@ async fn acquire(
             LEASE,
             at(s),
         )
+        .await
+        .unwrap()
+}
+
+/// `acquire` with the same arguments must answer `GRANTED` (nothing evicted).
+macro_rules! assert_granted {
+    ($($arg:expr),+ $(,)?) => {
+        assert_eq!(acquire($($arg),+).await, GRANTED, "acquire({})", stringify!($($arg),+))
+    };
+}
+
+/// `renew` for `user` of (`holder`, `asset_id`) at `at(s)`: whether a live lease was renewed.
+async fn renew(leases: &StreamLeases, user: &str, holder: &str, asset_id: &str, s: i64) -> bool {
+    leases
+        .renew(&uid(user), holder, &asset(asset_id), LEASE, at(s))
         .await
         .unwrap()
 }
@@ -96,17 +119,11 @@ async fn over_the_limit_a_new_stream_is_blocked_until_the_earliest_expiry() {
     let (_dir, backends) = each_backend().await;
     for (backend, leases) in &backends {
         let l = Some(2);
-        assert_eq!(acquire(leases, "u", "d1", "m1", l, BLOCK, 0).await, GRANTED);
-        assert_eq!(
-            acquire(leases, "u", "d2", "m2", l, BLOCK, 10).await,
-            GRANTED
-        );
+        assert_granted!(leases, "u", "d1", "m1", l, BLOCK, 0);
+        assert_granted!(leases, "u", "d2", "m2", l, BLOCK, 10);
         assert_eq!(
             acquire(leases, "u", "d3", "m3", l, BLOCK, 20).await,
-            Admission::LimitReached {
-                limit: 2,
-                next_free_at: at(120)
-            },
+            limit_reached(2, 120),
             "{backend}"
         );
         // The denial wrote nothing; another user is not affected.
@@ -115,28 +132,16 @@ async fn over_the_limit_a_new_stream_is_blocked_until_the_earliest_expiry() {
             pairs(&[("d1", "m1"), ("d2", "m2")]),
             "{backend}"
         );
-        assert_eq!(
-            acquire(leases, "v", "d3", "m3", l, BLOCK, 20).await,
-            GRANTED
-        );
+        assert_granted!(leases, "v", "d3", "m3", l, BLOCK, 20);
         // The first lease renewed: the earliest expiry is now the second one's.
-        assert!(leases
-            .renew(&uid("u"), "d1", &asset("m1"), LEASE, at(30))
-            .await
-            .unwrap());
+        assert!(renew(leases, "u", "d1", "m1", 30).await);
         assert_eq!(
             acquire(leases, "u", "d3", "m3", l, BLOCK, 40).await,
-            Admission::LimitReached {
-                limit: 2,
-                next_free_at: at(130)
-            },
+            limit_reached(2, 130),
             "{backend}"
         );
         // At the expiry the slot is free (a lease is live while now < expires_at).
-        assert_eq!(
-            acquire(leases, "u", "d3", "m3", l, BLOCK, 130).await,
-            GRANTED
-        );
+        assert_granted!(leases, "u", "d3", "m3", l, BLOCK, 130);
         assert_eq!(
             live(leases, "u", 130).await,
             pairs(&[("d1", "m1"), ("d3", "m3")]),
@@ -145,10 +150,7 @@ async fn over_the_limit_a_new_stream_is_blocked_until_the_earliest_expiry() {
         // No limit: anything goes.
         for i in 0..5 {
             let holder = format!("x{i}");
-            assert_eq!(
-                acquire(leases, "w", &holder, "m", None, BLOCK, 0).await,
-                GRANTED
-            );
+            assert_granted!(leases, "w", &holder, "m", None, BLOCK, 0);
         }
         assert_eq!(live(leases, "w", 0).await.len(), 5, "{backend}");
     }
@@ -159,15 +161,9 @@ async fn the_same_stream_renews_without_counting_twice() {
     let (_dir, backends) = each_backend().await;
     for (backend, leases) in &backends {
         let l = Some(1);
-        assert_eq!(acquire(leases, "u", "d1", "m1", l, BLOCK, 0).await, GRANTED);
-        assert_eq!(
-            acquire(leases, "u", "d1", "m1", l, BLOCK, 30).await,
-            GRANTED
-        );
-        assert_eq!(
-            acquire(leases, "u", "d1", "m1", l, EVICT, 40).await,
-            GRANTED
-        );
+        assert_granted!(leases, "u", "d1", "m1", l, BLOCK, 0);
+        assert_granted!(leases, "u", "d1", "m1", l, BLOCK, 30);
+        assert_granted!(leases, "u", "d1", "m1", l, EVICT, 40);
         let listed = leases.live(&uid("u"), at(40)).await.unwrap();
         assert_eq!(
             listed,
@@ -185,10 +181,7 @@ async fn the_same_stream_renews_without_counting_twice() {
         for (holder, asset_id) in [("d1", "m2"), ("d2", "m1")] {
             assert_eq!(
                 acquire(leases, "u", holder, asset_id, l, BLOCK, 50).await,
-                Admission::LimitReached {
-                    limit: 1,
-                    next_free_at: at(160)
-                },
+                limit_reached(1, 160),
                 "{backend} {holder} {asset_id}"
             );
         }
@@ -200,28 +193,19 @@ async fn expired_leases_never_count() {
     let (_dir, backends) = each_backend().await;
     for (backend, leases) in &backends {
         let l = Some(1);
-        assert_eq!(acquire(leases, "u", "d1", "m1", l, BLOCK, 0).await, GRANTED);
+        assert_granted!(leases, "u", "d1", "m1", l, BLOCK, 0);
         assert_eq!(live(leases, "u", 119).await.len(), 1, "{backend}");
         assert!(live(leases, "u", 120).await.is_empty(), "{backend}");
         // An expired lease cannot be renewed, and does not block a new stream.
-        assert!(!leases
-            .renew(&uid("u"), "d1", &asset("m1"), LEASE, at(121))
-            .await
-            .unwrap());
-        assert_eq!(
-            acquire(leases, "u", "d2", "m2", l, BLOCK, 121).await,
-            GRANTED
-        );
+        assert!(!renew(leases, "u", "d1", "m1", 121).await);
+        assert_granted!(leases, "u", "d2", "m2", l, BLOCK, 121);
         assert_eq!(
             live(leases, "u", 121).await,
             pairs(&[("d2", "m2")]),
             "{backend}"
         );
         // The expired stream starting again is a new lease: it starts now.
-        assert_eq!(
-            acquire(leases, "u", "d1", "m1", None, BLOCK, 300).await,
-            GRANTED
-        );
+        assert_granted!(leases, "u", "d1", "m1", None, BLOCK, 300);
         let listed = leases.live(&uid("u"), at(300)).await.unwrap();
         assert_eq!(listed.len(), 1, "{backend}");
         assert_eq!(
@@ -236,13 +220,10 @@ async fn evict_oldest_ends_the_stream_with_the_oldest_heartbeat() {
     let (_dir, backends) = each_backend().await;
     for (backend, leases) in &backends {
         let l = Some(2);
-        assert_eq!(acquire(leases, "u", "a", "m", l, EVICT, 0).await, GRANTED);
-        assert_eq!(acquire(leases, "u", "b", "m", l, EVICT, 10).await, GRANTED);
+        assert_granted!(leases, "u", "a", "m", l, EVICT, 0);
+        assert_granted!(leases, "u", "b", "m", l, EVICT, 10);
         // `a` started first but `b` has the older heartbeat.
-        assert!(leases
-            .renew(&uid("u"), "a", &asset("m"), LEASE, at(20))
-            .await
-            .unwrap());
+        assert!(renew(leases, "u", "a", "m", 20).await);
         assert_eq!(
             acquire(leases, "u", "c", "m", l, EVICT, 30).await,
             Admission::Granted {
@@ -263,10 +244,7 @@ async fn evict_oldest_ends_the_stream_with_the_oldest_heartbeat() {
             "{backend}"
         );
         // The evicted player's heartbeat finds nothing.
-        assert!(!leases
-            .renew(&uid("u"), "b", &asset("m"), LEASE, at(31))
-            .await
-            .unwrap());
+        assert!(!renew(leases, "u", "b", "m", 31).await);
         // A limit lowered under the running streams: as many go as needed, oldest reported.
         let Admission::Granted {
             evicted: Some(oldest),
@@ -444,10 +422,7 @@ async fn renew_stop_live_and_free_all() {
         assert!(!leases.stop(&u, "d1", &m).await.unwrap());
         assert!(live(leases, "u", 0).await.is_empty(), "{backend}");
 
-        assert_eq!(
-            acquire(leases, "u", "d1", "m1", None, BLOCK, 0).await,
-            GRANTED
-        );
+        assert_granted!(leases, "u", "d1", "m1", None, BLOCK, 0);
         assert!(leases.renew(&u, "d1", &m, LEASE, at(100)).await.unwrap());
         let listed = leases.live(&u, at(200)).await.unwrap();
         assert_eq!(
@@ -460,34 +435,22 @@ async fn renew_stop_live_and_free_all() {
             "{backend}"
         );
         // Another user's or another stream's names find nothing.
-        assert!(!leases
-            .renew(&uid("v"), "d1", &m, LEASE, at(101))
-            .await
-            .unwrap());
+        assert!(!renew(leases, "v", "d1", "m1", 101).await);
         assert!(!leases.renew(&u, "d2", &m, LEASE, at(101)).await.unwrap());
         assert!(leases.stop(&u, "d1", &m).await.unwrap());
         assert!(!leases.stop(&u, "d1", &m).await.unwrap());
         assert!(live(leases, "u", 101).await.is_empty(), "{backend}");
 
         for holder in ["d1", "d2", "d3"] {
-            assert_eq!(
-                acquire(leases, "u", holder, "m1", None, BLOCK, 200).await,
-                GRANTED
-            );
+            assert_granted!(leases, "u", holder, "m1", None, BLOCK, 200);
         }
-        assert_eq!(
-            acquire(leases, "v", "d1", "m1", None, BLOCK, 200).await,
-            GRANTED
-        );
+        assert_granted!(leases, "v", "d1", "m1", None, BLOCK, 200);
         assert_eq!(leases.free_all(&u).await.unwrap(), 3, "{backend}");
         assert_eq!(leases.free_all(&u).await.unwrap(), 0, "{backend}");
         assert!(live(leases, "u", 200).await.is_empty(), "{backend}");
         assert_eq!(live(leases, "v", 200).await.len(), 1, "{backend}");
         // Freed, the user starts again at once even at a limit of 1.
-        assert_eq!(
-            acquire(leases, "u", "d9", "m1", Some(1), BLOCK, 201).await,
-            GRANTED
-        );
+        assert_granted!(leases, "u", "d9", "m1", Some(1), BLOCK, 201);
     }
 }
 
@@ -514,6 +477,18 @@ fn stream_path(asset_id: &str, device: &str) -> String {
     format!("/oem/v2/streams/{asset_id}?device={device}")
 }
 
+/// `method` on the support route of `user`'s streams as `token`: the status and the answer.
+async fn user_streams_call(
+    server: &TestServer,
+    method: &str,
+    user: &str,
+    token: &str,
+) -> (u16, serde_json::Value) {
+    server
+        .admin(method, &user_streams(user), Some(token), None)
+        .await
+}
+
 fn user_streams(user: &str) -> String {
     format!("/oem/v1/admin/users/{user}/streams")
 }
@@ -522,10 +497,7 @@ fn user_streams(user: &str) -> String {
 async fn a_heartbeat_renews_a_running_stream_and_says_when_none_runs() {
     let (server, clock, leases) = server().await;
     let alice = jwt("alice");
-    assert_eq!(
-        acquire(&leases, "alice", "tv-1", "movie", Some(1), BLOCK, 0).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "tv-1", "movie", Some(1), BLOCK, 0);
 
     clock.set(at(60));
     let (status, answer) = server
@@ -577,10 +549,7 @@ async fn a_heartbeat_renews_a_running_stream_and_says_when_none_runs() {
     );
 
     // Device ids with `+`, `/` and `=` travel percent-encoded.
-    assert_eq!(
-        acquire(&leases, "alice", "a+b/c=", "movie", None, BLOCK, 180).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "a+b/c=", "movie", None, BLOCK, 180);
     let (status, answer) = server
         .admin(
             "PUT",
@@ -601,10 +570,7 @@ async fn a_heartbeat_renews_a_running_stream_and_says_when_none_runs() {
 async fn a_player_stops_its_stream_and_frees_its_slot() {
     let (server, _clock, leases) = server().await;
     let alice = jwt("alice");
-    assert_eq!(
-        acquire(&leases, "alice", "tv-1", "movie", Some(1), BLOCK, 0).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "tv-1", "movie", Some(1), BLOCK, 0);
     assert!(matches!(
         acquire(&leases, "alice", "phone", "movie", Some(1), BLOCK, 1).await,
         Admission::LimitReached { .. }
@@ -616,10 +582,7 @@ async fn a_player_stops_its_stream_and_frees_its_slot() {
     assert_envelope(&answer);
     assert_eq!(answer["stopped"], true, "{answer}");
     assert!(leases.live(&uid("alice"), at(1)).await.unwrap().is_empty());
-    assert_eq!(
-        acquire(&leases, "alice", "phone", "movie", Some(1), BLOCK, 2).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "phone", "movie", Some(1), BLOCK, 2);
 
     // Idempotent: stopping again, or a stream that never ran, says so.
     for path in [stream_path("movie", "tv-1"), stream_path("never", "tv-1")] {
@@ -653,31 +616,17 @@ async fn support_lists_and_frees_a_locked_out_user_in_one_call() {
     let reader = server.admin_token(Role::Reader).await;
     let support = server.admin_token(Role::Support).await;
     let l = Some(2);
-    assert_eq!(
-        acquire(&leases, "alice", "tv-1", "m1", l, BLOCK, 0).await,
-        GRANTED
-    );
-    assert_eq!(
-        acquire(&leases, "alice", "tv-2", "m2", l, BLOCK, 5).await,
-        GRANTED
-    );
-    assert_eq!(
-        acquire(&leases, "bob", "tv-9", "m1", l, BLOCK, 5).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "tv-1", "m1", l, BLOCK, 0);
+    assert_granted!(&leases, "alice", "tv-2", "m2", l, BLOCK, 5);
+    assert_granted!(&leases, "bob", "tv-9", "m1", l, BLOCK, 5);
     // Locked out: a third stream is blocked.
     assert_eq!(
         acquire(&leases, "alice", "phone", "m3", l, BLOCK, 10).await,
-        Admission::LimitReached {
-            limit: 2,
-            next_free_at: at(120)
-        }
+        limit_reached(2, 120)
     );
 
     clock.set(at(10));
-    let (status, answer) = server
-        .admin("GET", &user_streams("alice"), Some(&reader), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "GET", "alice", &reader).await;
     assert_eq!(status, 200, "{answer}");
     assert_envelope(&answer);
     assert_eq!(
@@ -692,14 +641,10 @@ async fn support_lists_and_frees_a_locked_out_user_in_one_call() {
     );
 
     // A reader may not free them.
-    let (status, answer) = server
-        .admin("DELETE", &user_streams("alice"), Some(&reader), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "DELETE", "alice", &reader).await;
     assert_error(status, &answer, 403, 1004);
 
-    let (status, answer) = server
-        .admin("DELETE", &user_streams("alice"), Some(&support), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "DELETE", "alice", &support).await;
     assert_eq!(status, 200, "{answer}");
     assert_envelope(&answer);
     assert_eq!(answer["freed"], 2, "{answer}");
@@ -707,26 +652,17 @@ async fn support_lists_and_frees_a_locked_out_user_in_one_call() {
         answer["message"].as_str().unwrap().contains("alice"),
         "{answer}"
     );
-    let (status, answer) = server
-        .admin("GET", &user_streams("alice"), Some(&reader), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "GET", "alice", &reader).await;
     assert_eq!((status, &answer["streams"]), (200, &json!([])), "{answer}");
     // Bob's stream is untouched; alice starts again at once.
     assert_eq!(leases.live(&uid("bob"), at(10)).await.unwrap().len(), 1);
-    assert_eq!(
-        acquire(&leases, "alice", "phone", "m3", l, BLOCK, 11).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "phone", "m3", l, BLOCK, 11);
 
     // Freeing again: nothing to free. Expired streams are not listed.
-    let (status, answer) = server
-        .admin("DELETE", &user_streams("nobody"), Some(&support), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "DELETE", "nobody", &support).await;
     assert_eq!((status, &answer["freed"]), (200, &json!(0)), "{answer}");
     clock.set(at(131));
-    let (status, answer) = server
-        .admin("GET", &user_streams("alice"), Some(&reader), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "GET", "alice", &reader).await;
     assert_eq!((status, &answer["streams"]), (200, &json!([])), "{answer}");
 }
 
@@ -736,10 +672,7 @@ async fn roles_and_bad_input_are_refused() {
     let alice = jwt("alice");
     let reader = server.admin_token(Role::Reader).await;
     let admin = server.admin_token(Role::Admin).await;
-    assert_eq!(
-        acquire(&leases, "alice", "tv-1", "movie", None, BLOCK, 0).await,
-        GRANTED
-    );
+    assert_granted!(&leases, "alice", "tv-1", "movie", None, BLOCK, 0);
 
     // No token, a bad token.
     for (method, path) in [
@@ -762,13 +695,9 @@ async fn roles_and_bad_input_are_refused() {
             .await;
         assert_error(status, &answer, 403, 1003);
     }
-    let (status, answer) = server
-        .admin("GET", &user_streams("alice"), Some(&alice), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "GET", "alice", &alice).await;
     assert_error(status, &answer, 403, 1003);
-    let (status, answer) = server
-        .admin("DELETE", &user_streams("alice"), Some(&alice), None)
-        .await;
+    let (status, answer) = user_streams_call(&server, "DELETE", "alice", &alice).await;
     assert_error(status, &answer, 403, 1004);
 
     // The device: missing, empty, repeated, malformed (a raw `+` is a space), too long.

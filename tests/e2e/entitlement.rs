@@ -199,6 +199,15 @@ async fn unknown_content_is_denied_without_calling_expressplay() {
     assert!(server.sim.recent_requests().is_empty());
 }
 
+/// A key policy for no particular asset: its token lifetime and rental duration.
+fn policy(token_lifetime: Option<TokenLifetime>, rental_duration_s: Option<u32>) -> KeyPolicy {
+    KeyPolicy {
+        asset_id: None,
+        token_lifetime,
+        rental_duration_s,
+    }
+}
+
 #[tokio::test]
 async fn per_content_lifetime_and_rental_override_the_defaults() {
     let server = spawn_with(|s| {
@@ -210,34 +219,16 @@ async fn per_content_lifetime_and_rental_override_the_defaults() {
     server
         .add_key_with(
             "override",
-            KeyPolicy {
-                asset_id: None,
-                token_lifetime: Some(TokenLifetime::Relative(120)),
-                rental_duration_s: Some(7200),
-            },
+            policy(Some(TokenLifetime::Relative(120)), Some(7200)),
         )
         .await;
     let far_future = "2100-01-01T00:00:00Z".parse().unwrap();
     server
-        .add_key_with(
-            "absolute",
-            KeyPolicy {
-                asset_id: None,
-                token_lifetime: Some(far_future),
-                rental_duration_s: None,
-            },
-        )
+        .add_key_with("absolute", policy(Some(far_future), None))
         .await;
     let past = "2001-01-01T00:00:00Z".parse().unwrap();
     server
-        .add_key_with(
-            "expired",
-            KeyPolicy {
-                asset_id: None,
-                token_lifetime: Some(past),
-                rental_duration_s: None,
-            },
-        )
+        .add_key_with("expired", policy(Some(past), None))
         .await;
 
     for (content, lifetime, rental) in [("default", "+900", "60"), ("override", "+120", "7200")] {

@@ -114,6 +114,11 @@ impl Cluster {
         answer
     }
 
+    /// `DELETE path` through `node` as admin; must answer 200.
+    async fn delete(&self, node: &TestServer, path: &str) -> Value {
+        self.call(node, "DELETE", path, Value::Null).await
+    }
+
     /// Runs `sql` on the store directly, as no sees node would: no notification is sent.
     async fn behind_their_backs(&self, sql: &str) {
         use sqlx::Connection;
@@ -205,13 +210,8 @@ async fn sessions_and_entitlements_cross_nodes(c: Cluster) {
     let cookie = c.session(&c.a, "u-1", Some("tv-1")).await;
     c.sees(&c.b, &cookie, ALLOWED).await;
     c.sees(&c.a, &cookie, ALLOWED).await;
-    c.call(
-        &c.b,
-        "DELETE",
-        &format!("/oem/v1/admin/playback-sessions/{cookie}"),
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.b, &format!("/oem/v1/admin/playback-sessions/{cookie}"))
+        .await;
     c.sees(&c.a, &cookie, denied(ErrorCode::SessionExpired))
         .await;
     c.sees(&c.b, &cookie, denied(ErrorCode::SessionExpired))
@@ -220,24 +220,13 @@ async fn sessions_and_entitlements_cross_nodes(c: Cluster) {
     let cookie = c.session(&c.b, "u-1", Some("tv-1")).await;
     c.sees(&c.a, &cookie, ALLOWED).await;
     c.sees(&c.b, &cookie, ALLOWED).await;
-    c.call(
-        &c.a,
-        "DELETE",
-        "/oem/v1/admin/entitlements/u-1/pkg",
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.a, "/oem/v1/admin/entitlements/u-1/pkg").await;
     c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
     c.entitle(&c.b, "u-1").await;
     c.sees(&c.a, &cookie, ALLOWED).await;
     // Every session of the user revoked on A (the end-user route's bulk revoke): refused on B.
-    c.call(
-        &c.a,
-        "DELETE",
-        "/oem/v1/admin/users/u-1/playback-sessions",
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.a, "/oem/v1/admin/users/u-1/playback-sessions")
+        .await;
     c.sees(&c.b, &cookie, denied(ErrorCode::SessionExpired))
         .await;
 }
@@ -273,13 +262,7 @@ async fn caches_are_on_and_only_what_a_node_is_told_moves_them() {
     );
     // Granted and revoked through A: B follows.
     c.entitle(&c.a, "u-4").await;
-    c.call(
-        &c.a,
-        "DELETE",
-        "/oem/v1/admin/entitlements/u-4/pkg",
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.a, "/oem/v1/admin/entitlements/u-4/pkg").await;
     c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
     // A notification B cannot read drops every entry of B's (and of A's) and makes them subscribe
     // again: the stale allow below is gone.
@@ -320,13 +303,7 @@ async fn package_and_graph_edits_on_one_node_decide_on_the_other() {
     c.sees(&c.b, &cookie, ALLOWED).await;
     // The edge removed on B: refused on A (cached there a moment ago).
     c.sees(&c.a, &cookie, ALLOWED).await;
-    c.call(
-        &c.b,
-        "DELETE",
-        "/oem/v1/packages/root/child/pkg",
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.b, "/oem/v1/packages/root/child/pkg").await;
     c.sees(&c.a, &cookie, denied(ErrorCode::NotEntitled)).await;
     // A direct entitlement to pkg, then the asset taken out of pkg on A: refused on B.
     c.entitle(&c.a, "u-5").await;
@@ -429,13 +406,7 @@ async fn a_node_whose_notification_connection_dies_answers_correctly_and_caches_
         sees::store::subscriber::LISTENER_APPLICATION_NAME
     ))
     .await;
-    c.call(
-        &c.a,
-        "DELETE",
-        "/oem/v1/admin/entitlements/u-7/pkg",
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.a, "/oem/v1/admin/entitlements/u-7/pkg").await;
     c.sees(&c.b, &cookie, denied(ErrorCode::NotEntitled)).await;
     // Subscribed again, B caches again: a delete behind its back is not seen once it has cached.
     wait_until("B subscribes again", || c.b.coherence.caching()).await;
@@ -460,14 +431,7 @@ async fn a_concurrency_limit_of_one_holds_across_nodes() {
     );
     assert_eq!(play(&c.b, &tv, 1).await, ALLOWED);
     // Freed through B, the slot is A's to give to the other device; then the first one waits.
-    let freed = c
-        .call(
-            &c.b,
-            "DELETE",
-            "/oem/v1/admin/users/u-2/streams",
-            Value::Null,
-        )
-        .await;
+    let freed = c.delete(&c.b, "/oem/v1/admin/users/u-2/streams").await;
     assert_eq!(freed["freed"], 1, "{freed}");
     assert_eq!(play(&c.a, &phone, 1).await, ALLOWED);
     assert_eq!(
@@ -494,20 +458,9 @@ async fn a_device_limit_of_one_holds_across_nodes() {
     assert_eq!(play(&c.b, &second, 3).await, denied(ErrorCode::DeviceLimit));
     // Support removes DEVICE-1 (and its stream) through B; DEVICE-2 then plays through A, and
     // DEVICE-1 is the one refused, on either node.
-    c.call(
-        &c.b,
-        "DELETE",
-        "/oem/v1/admin/users/u-3/devices/DEVICE-1",
-        Value::Null,
-    )
-    .await;
-    c.call(
-        &c.b,
-        "DELETE",
-        "/oem/v1/admin/users/u-3/streams",
-        Value::Null,
-    )
-    .await;
+    c.delete(&c.b, "/oem/v1/admin/users/u-3/devices/DEVICE-1")
+        .await;
+    c.delete(&c.b, "/oem/v1/admin/users/u-3/streams").await;
     assert_eq!(play(&c.a, &second, 3).await, ALLOWED);
     assert_eq!(play(&c.b, &first, 3).await, denied(ErrorCode::DeviceLimit));
     assert_eq!(play(&c.a, &first, 3).await, denied(ErrorCode::DeviceLimit));

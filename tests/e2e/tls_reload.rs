@@ -36,6 +36,20 @@ async fn served_certificate(server: &TestServer) -> Vec<u8> {
     .server_certificate()
 }
 
+/// Adds key `c-1`, opens a connection with the dev client certificate and checks that one
+/// request on it is served (200); the connection stays open for the caller.
+async fn served_dev_connection(server: &TestServer) -> KeptConnection {
+    server.add_key("c-1").await;
+    let mut connection = KeptConnection::open(
+        server.addr,
+        tls_client_config(&server.pki, Some(ClientCert::Dev), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(connection.post(&request("m", "c-1")).await.unwrap().0, 200);
+    connection
+}
+
 /// One request on a new connection with `cert`; the status and error number, or the failure.
 async fn fresh_request(server: &TestServer, cert: ClientCert<'_>) -> Result<(u16, i64), String> {
     let mut connection =
@@ -216,25 +230,11 @@ async fn a_client_revoked_mid_test_loses_access_on_its_open_connection_and_at_ne
 async fn an_idle_keep_alive_connection_is_closed_at_its_maximum_age_and_unlimited_keeps_it() {
     let (server, _tls) =
         spawn_with_tls(|s| s.tls.max_connection_age = Duration::from_secs(1)).await;
-    server.add_key("c-1").await;
-    let mut connection = KeptConnection::open(
-        server.addr,
-        tls_client_config(&server.pki, Some(ClientCert::Dev), &[]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(connection.post(&request("m", "c-1")).await.unwrap().0, 200);
+    let mut connection = served_dev_connection(&server).await;
     assert!(connection.closed_within(Duration::from_secs(5)).await);
 
     let (server, _tls) = spawn_with_tls(|s| s.tls.max_connection_age = Duration::ZERO).await;
-    server.add_key("c-1").await;
-    let mut connection = KeptConnection::open(
-        server.addr,
-        tls_client_config(&server.pki, Some(ClientCert::Dev), &[]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(connection.post(&request("m", "c-1")).await.unwrap().0, 200);
+    let mut connection = served_dev_connection(&server).await;
     assert!(!connection.closed_within(Duration::from_millis(1_500)).await);
     assert_eq!(connection.post(&request("m", "c-1")).await.unwrap().0, 200);
 }
@@ -436,14 +436,7 @@ async fn the_real_binary_reloads_certificate_and_allow_list_on_kill_hup() {
 async fn shutdown_closes_idle_connections_at_once_instead_of_waiting_out_the_grace() {
     let (server, _tls) =
         spawn_with_tls(|s| s.server.shutdown_grace = Duration::from_millis(20_000)).await;
-    server.add_key("c-1").await;
-    let mut idle = KeptConnection::open(
-        server.addr,
-        tls_client_config(&server.pki, Some(ClientCert::Dev), &[]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(idle.post(&request("m", "c-1")).await.unwrap().0, 200);
+    let mut idle = served_dev_connection(&server).await;
     let started = Instant::now();
     server.stop().await;
     assert!(

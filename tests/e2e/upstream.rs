@@ -27,6 +27,25 @@ async fn timed(server: &TestServer, body: String) -> (Value, Duration) {
     (answer, started.elapsed())
 }
 
+/// Asserts that an answer measured at `elapsed` came within the budget (plus slack).
+fn assert_within_budget(server: &TestServer, elapsed: Duration, what: &str) {
+    assert!(
+        elapsed <= budget(server) + SLACK,
+        "{what}: answered after {elapsed:?}"
+    );
+}
+
+/// Prints each fault's answer time, for the CI log.
+fn print_report(server: &TestServer, service: &str, report: &[(String, Duration)]) {
+    eprintln!(
+        "{service} fault → answer time (budget {:?}):",
+        budget(server)
+    );
+    for (name, elapsed) in report {
+        eprintln!("  {name:<36} {:>6} ms", elapsed.as_millis());
+    }
+}
+
 fn token_requests(server: &TestServer) -> usize {
     server
         .sim
@@ -118,19 +137,10 @@ async fn every_token_fault_mode_is_a_denial_within_the_budget() {
         let (answer, elapsed) = timed(&server, request(&format!("m-{name}"), "c-1")).await;
         assert_eq!(answer["error"].as_i64(), expected, "{name}: {answer}");
         assert_eq!(answer["isAllowed"], expected.is_none(), "{name}");
-        assert!(
-            elapsed <= budget(&server) + SLACK,
-            "{name}: answered after {elapsed:?}"
-        );
-        report.push((name, elapsed));
+        assert_within_budget(&server, elapsed, name);
+        report.push((name.to_owned(), elapsed));
     }
-    eprintln!(
-        "token service fault → answer time (budget {:?}):",
-        budget(&server)
-    );
-    for (name, elapsed) in report {
-        eprintln!("  {name:<36} {:>6} ms", elapsed.as_millis());
-    }
+    print_report(&server, "token service", &report);
 }
 
 #[tokio::test]
@@ -168,10 +178,7 @@ async fn record_service_faults_and_a_shared_budget() {
         server.sim.set_record_behaviour(behaviour);
         let (answer, elapsed) = timed(&server, bound(name)).await;
         assert_eq!(answer["error"], expected, "{name}: {answer}");
-        assert!(
-            elapsed <= budget(&server) + SLACK,
-            "{name}: answered after {elapsed:?}"
-        );
+        assert_within_budget(&server, elapsed, name);
         report.push((name.to_owned(), elapsed));
     }
 
@@ -186,23 +193,14 @@ async fn record_service_faults_and_a_shared_budget() {
     });
     let (answer, elapsed) = timed(&server, bound("shared budget")).await;
     assert_eq!(answer["error"], 4002, "{answer}");
-    assert!(
-        elapsed <= budget(&server) + SLACK,
-        "answered after {elapsed:?}"
-    );
+    assert_within_budget(&server, elapsed, "shared budget");
     assert!(
         elapsed >= budget(&server) - Duration::from_millis(100),
         "the whole budget was used: {elapsed:?}"
     );
     report.push(("record 1.2 s + token 1.2 s".to_owned(), elapsed));
 
-    eprintln!(
-        "record service fault → answer time (budget {:?}):",
-        budget(&server)
-    );
-    for (name, elapsed) in report {
-        eprintln!("  {name:<36} {:>6} ms", elapsed.as_millis());
-    }
+    print_report(&server, "record service", &report);
 }
 
 #[tokio::test]
