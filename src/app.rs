@@ -207,7 +207,6 @@ impl Application {
                 .collect(),
             upstream_budget: settings.expressplay.budget,
             clock,
-            quote: crate::sees::errors::quote,
         }));
         let state = Arc::new(SeesState {
             service: Arc::clone(&service),
@@ -233,6 +232,7 @@ impl Application {
             },
             decider,
             playback: service,
+            quote_sees: crate::sees::errors::quote,
             edge_auth: crate::akamai::EdgeAuth::from_settings(&settings.entitlement_tokens),
             country_header: settings
                 .entitlement_tokens

@@ -70,6 +70,9 @@ pub struct AdminState {
     pub decider: crate::decision::Decider,
     /// The SEES flow the entitlement-token endpoints share (decision, lease, keys, ExpressPlay).
     pub playback: Arc<crate::playback::EntitlementService>,
+    /// How the SEES protocol numbers a refusal: the OEM token routes quote it ("SEES 3008: …").
+    /// Wired by the composition root from the SEES table; admin never imports `sees`.
+    pub quote_sees: crate::playback::QuoteRefusal,
     /// The Akamai signer, when `entitlement_tokens.akamai_key` is set.
     pub edge_auth: Option<crate::akamai::EdgeAuth>,
     /// `entitlement_tokens.country_header`.

@@ -242,7 +242,7 @@ async fn issue(
 /// gets on the SEES endpoint.
 async fn refusal_error(state: &AdminState, asset: &AssetId, refusal: PlaybackRefusal) -> ApiError {
     let sees = |refusal: &Refusal| {
-        let quoted = state.playback.quote(refusal);
+        let quoted = (state.quote_sees)(refusal);
         let why = refusal.detail();
         if why.is_empty() {
             format!("SEES {}: {}", quoted.number, quoted.summary)

@@ -32,7 +32,7 @@ pub use answers::{EdgeAnswers, EdgeRefusal, PlainAnswer};
 pub use gate::ClientGate;
 
 use crate::ops::metrics::{handshake_failed, HandshakeFailure};
-use crate::tls::peer::PeerCertificate;
+use crate::tls::peer::{ClientLabel, PeerCertificate};
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -142,7 +142,7 @@ pub async fn serve_tls(
             };
             tracing::debug!(
                 %peer,
-                client = %certificate.as_deref().map_or_else(|| "-".to_owned(), PeerCertificate::short),
+                client = %ClientLabel(certificate.as_deref()),
                 "connection established"
             );
             let service = TowerToHyperService::new(tower::service_fn(

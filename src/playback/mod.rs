@@ -53,7 +53,6 @@ pub struct EntitlementService {
     registration_content: HashSet<ContentId>,
     upstream_budget: Duration,
     clock: Arc<dyn Clock>,
-    quote: QuoteRefusal,
 }
 
 /// The parts an `EntitlementService` is made of.
@@ -75,8 +74,6 @@ pub struct ServiceParts {
     pub registration_content: HashSet<ContentId>,
     pub upstream_budget: Duration,
     pub clock: Arc<dyn Clock>,
-    /// How refusals are numbered where a front end quotes them (the SEES table).
-    pub quote: QuoteRefusal,
 }
 
 impl EntitlementService {
@@ -96,18 +93,12 @@ impl EntitlementService {
             registration_content: parts.registration_content,
             upstream_budget: parts.upstream_budget,
             clock: parts.clock,
-            quote: parts.quote,
         }
     }
 
     /// The ExpressPlay client (breaker states, counters).
     pub fn expressplay(&self) -> &ExpressPlayClient {
         &self.expressplay
-    }
-
-    /// How the SEES protocol numbers `refusal` (for front ends that quote the number).
-    pub fn quote(&self, refusal: &Refusal) -> QuotedCode {
-        (self.quote)(refusal)
     }
 }
 

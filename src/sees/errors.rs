@@ -348,7 +348,7 @@ impl From<&Refusal> for ErrorCode {
 }
 
 /// The SEES number and meaning of `refusal`, for front ends that quote it (the OEM token routes);
-/// the composition root hands this to the application service.
+/// the composition root hands this to the admin API.
 pub fn quote(refusal: &Refusal) -> QuotedCode {
     let code = ErrorCode::from(refusal);
     QuotedCode {

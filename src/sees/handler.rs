@@ -24,7 +24,7 @@ use super::wire::{
 use crate::audit::{AuditEvent, AuditLog, AuditOutcome, Kind};
 use crate::ops::metrics::{self, Stage, Timer};
 use crate::playback::{ContentRequest, DecisionNotes, EntitlementService, Outcome, RequestKind};
-use crate::tls::peer::PeerCertificate;
+use crate::tls::peer::{ClientLabel, PeerCertificate};
 
 /// What the handler needs.
 pub struct SeesState {
@@ -54,9 +54,7 @@ async fn entitlement(
     body: Body,
 ) -> Response {
     let identity = identity.map(|Extension(id)| id);
-    let client = identity
-        .as_deref()
-        .map_or_else(|| "-".to_owned(), PeerCertificate::short);
+    let client = ClientLabel(identity.as_deref());
     // One span per request; the messageID and contentID are filled in once the body is read.
     let span = tracing::info_span!(
         "entitlement",

@@ -3,6 +3,8 @@
 //! connection (`net`), then shared: the client gate, the access log and the handlers (as a request
 //! extension, `Arc<PeerCertificate>`) all read this one value.
 
+use std::fmt;
+
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -75,10 +77,21 @@ impl PeerCertificate {
     pub fn spki_hex(&self) -> String {
         hex::encode(self.spki_sha256)
     }
+}
 
-    /// A short form for log lines: the first 16 hex digits of the certificate hash.
-    pub fn short(&self) -> String {
-        hex::encode(&self.cert_sha256[..8])
+/// How log lines name a connection's client: the first 16 hex digits of its certificate hash, or `-`
+/// without one. Formats in place, so a span that is not recorded costs nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLabel<'a>(pub Option<&'a PeerCertificate>);
+
+impl fmt::Display for ClientLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("-"),
+            Some(peer) => peer.cert_sha256[..8]
+                .iter()
+                .try_for_each(|byte| write!(f, "{byte:02x}")),
+        }
     }
 }
 
@@ -105,7 +118,11 @@ mod tests {
         assert_eq!(peer.spki_hex().len(), 64);
         let whole = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
         assert_eq!(peer.cert_sha256.as_slice(), whole.as_ref());
-        assert_eq!(peer.short(), hex::encode(whole.as_ref())[..16]);
+        assert_eq!(
+            ClientLabel(Some(&peer)).to_string(),
+            hex::encode(whole.as_ref())[..16]
+        );
+        assert_eq!(ClientLabel(None).to_string(), "-");
         let client = CertificateDer::from_pem_slice(pki.client_cert_pem().as_bytes()).unwrap();
         let other = PeerCertificate::parse(&client).unwrap();
         assert_eq!(other.issuer, peer.issuer);

@@ -360,15 +360,7 @@ async fn concurrent_requests_on_one_keep_alive_client() {
         let client = client.clone();
         let url = url.clone();
         async move {
-            let answer: Value = client
-                .post(url)
-                .body(request(&format!("m-{i}"), "c-1"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = harness::post_json(&client, &url, request(&format!("m-{i}"), "c-1")).await;
             (i, answer)
         }
     }))

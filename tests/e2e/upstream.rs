@@ -10,7 +10,7 @@ use sees::expressplay::sim::{Behaviour, Fault, ForcedError};
 use sees::expressplay::BreakerState;
 use serde_json::{json, Value};
 
-use crate::harness::{request, spawn_with, TestServer};
+use crate::harness::{post_json, request, spawn_with, TestServer};
 
 /// Slack over the budget for the answer itself (TLS, JSON, a loaded CI machine).
 const SLACK: Duration = Duration::from_millis(750);
@@ -302,15 +302,7 @@ async fn the_in_flight_cap_refuses_at_once_when_the_upstream_stalls() {
         let url = url.clone();
         async move {
             let sent = Instant::now();
-            let answer: Value = client
-                .post(url)
-                .body(request(&format!("m-{i}"), "c-1"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = post_json(&client, &url, request(&format!("m-{i}"), "c-1")).await;
             (answer, sent.elapsed())
         }
     }))

@@ -20,8 +20,9 @@ pub use end_user::{
 };
 pub use rng::Rng;
 pub use server::{
-    admin_request, replace_file, request, sees_binary, spawn, spawn_at, spawn_custom, spawn_with,
-    spawn_with_pki, spawn_with_tls, start_simulator, test_settings, TestServer, AUTHENTICATOR,
+    admin_request, post_json, replace_file, request, sees_binary, spawn, spawn_at, spawn_custom,
+    spawn_with, spawn_with_pki, spawn_with_tls, start_simulator, test_settings, TestServer,
+    AUTHENTICATOR,
 };
 pub use stores::{backend_stores, test_store_url};
 pub use tls::{client_with, tls_client_config, ClientCert, KeptConnection};

@@ -336,6 +336,19 @@ pub fn admin_request(
     request
 }
 
+/// POSTs `body` to `url` on `client` (so concurrent callers share its connections); the JSON answer.
+pub async fn post_json(client: &reqwest::Client, url: &str, body: String) -> Value {
+    client
+        .post(url)
+        .body(body)
+        .send()
+        .await
+        .expect("request over mTLS")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
 /// A minimal valid request body.
 pub fn request(message_id: &str, content_id: &str) -> String {
     json!({"messageID": message_id, "version": 1, "contentID": content_id}).to_string()
