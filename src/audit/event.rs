@@ -109,7 +109,7 @@ impl From<&crate::decision::Step> for TrailStep {
 /// One audit event. Fields that do not apply to the kind are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {
-    /// A UUID.
+    /// A UUID (version 7: time-ordered, so the table's key grows at its end).
     pub id: String,
     /// When it was answered (UTC; RFC 3339 with milliseconds and `Z` in JSON).
     #[serde(serialize_with = "rfc3339_millis")]
@@ -145,7 +145,7 @@ impl AuditEvent {
     /// An event of `kind` at `time`, every optional field empty.
     pub fn new(kind: Kind, time: DateTime<Utc>, outcome: AuditOutcome) -> Self {
         AuditEvent {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             time,
             kind,
             outcome,

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::event::{AuditEvent, AuditOutcome, Kind, TrailStep};
-use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
+use crate::store::{from_unix_millis, unix_millis, Backend, Store, StoreError};
 
 /// What `query` selects; every filter is optional.
 #[derive(Debug, Clone, Default)]
@@ -23,38 +23,71 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
-/// Writes `events` in one transaction.
+/// Columns of one event row, in the order `insert` binds them.
+const COLUMNS: usize = 17;
+/// Rows per `INSERT` statement. Kept small on purpose: SQLite finds a numbered parameter's name by a
+/// linear scan and the driver asks for every parameter's name, so binding costs grow with the square of
+/// the parameters in one statement (at 64 rows, 1,088 parameters, that scan was 15 % of the server's
+/// time under load); 8 rows keep it negligible at one eighth of the round trips.
+const ROWS_PER_STATEMENT: usize = 8;
+
+/// Writes `events` in one transaction, `ROWS_PER_STATEMENT` rows per statement. The commit is not
+/// flushed to disk before it returns ([`Store::ephemeral_pool`]): the events waited in memory before
+/// this call anyway, so a power cut could lose the last moments of them either way; a crash of sees
+/// cannot lose a committed one.
 pub(super) async fn insert(store: &Store, events: &[AuditEvent]) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
-    for event in events {
-        let trail = serde_json::to_string(&event.trail).unwrap_or_else(|_| "[]".to_owned());
-        sqlx::query(
-            "INSERT INTO audit_events (id, at, kind, outcome, error, client, serial, caller, message_id, \
-             request_id, content_id, user_id, asset_id, method, route, status, trail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(&event.id)
-        .bind(unix_millis(event.time))
-        .bind(event.kind.as_str())
-        .bind(event.outcome.as_str())
-        .bind(event.error)
-        .bind(event.client_subject.as_deref())
-        .bind(event.client_serial.as_deref())
-        .bind(event.caller.as_deref())
-        .bind(event.message_id.as_deref())
-        .bind(event.request_id.as_deref())
-        .bind(event.content_id.as_deref())
-        .bind(event.user.as_deref())
-        .bind(event.asset.as_deref())
-        .bind(event.method.as_deref())
-        .bind(event.route.as_deref())
-        .bind(event.status.map(i64::from))
-        .bind(trail)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = match store.backend() {
+        Backend::Sqlite => store.ephemeral_pool().begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => store.ephemeral_pool().begin().await?,
+    };
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = insert_statement(chunk.len());
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for event in chunk {
+            let trail = serde_json::to_string(&event.trail).unwrap_or_else(|_| "[]".to_owned());
+            query = query
+                .bind(event.id.as_str())
+                .bind(unix_millis(event.time))
+                .bind(event.kind.as_str())
+                .bind(event.outcome.as_str())
+                .bind(event.error)
+                .bind(event.client_subject.as_deref())
+                .bind(event.client_serial.as_deref())
+                .bind(event.caller.as_deref())
+                .bind(event.message_id.as_deref())
+                .bind(event.request_id.as_deref())
+                .bind(event.content_id.as_deref())
+                .bind(event.user.as_deref())
+                .bind(event.asset.as_deref())
+                .bind(event.method.as_deref())
+                .bind(event.route.as_deref())
+                .bind(event.status.map(i64::from))
+                .bind(trail);
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// `INSERT INTO audit_events … VALUES ($1, … $17), ($18, …)…` for `rows` rows.
+fn insert_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (id, at, kind, outcome, error, client, serial, caller, message_id, \
+         request_id, content_id, user_id, asset_id, method, route, status, trail) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * COLUMNS + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Deletes the events older than `before`; how many.
