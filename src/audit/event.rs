@@ -94,12 +94,8 @@ pub struct TrailStep {
 
 impl From<&crate::decision::Step> for TrailStep {
     fn from(step: &crate::decision::Step) -> Self {
-        let rule = serde_json::to_value(step.rule)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("{:?}", step.rule));
         TrailStep {
-            rule,
+            rule: step.rule.as_str().to_owned(),
             passed: step.passed,
             detail: step.detail.clone(),
         }

@@ -9,9 +9,9 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::CatalogError;
-use crate::store::{Store, StoreError};
+use crate::store::{value_rows, Store, StoreError};
 
-/// Most opens in one statement (five parameters each: far below both backends' limits).
+/// Most opens in one statement (six parameters each: far below both backends' limits).
 const MAX_BATCH: usize = 256;
 
 /// Opens waiting for the writer; a full queue makes callers wait (back-pressure, nothing dropped).
@@ -124,20 +124,7 @@ async fn upsert(
     store: &Store,
     rows: &[(&str, &str, &str, i64, i64)],
 ) -> Result<HashMap<(String, String, String), i64>, sqlx::Error> {
-    let values: Vec<String> = (0..rows.len())
-        .map(|i| {
-            let p = 5 * i;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 4,
-                p + 5
-            )
-        })
-        .collect();
+    // Six parameters per row, bound in order (`now` twice: started and renewed).
     let sql = format!(
         "INSERT INTO stream_leases (uid, holder, asset_id, started_at, renewed_at, expires_at) \
          VALUES {} \
@@ -146,7 +133,7 @@ async fn upsert(
          THEN stream_leases.started_at ELSE excluded.started_at END, \
          renewed_at = excluded.renewed_at, expires_at = excluded.expires_at \
          RETURNING uid, holder, asset_id, started_at",
-        values.join(", ")
+        value_rows(store.backend(), rows.len(), 6)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (uid, holder, asset, now_ms, expires_ms) in rows {
@@ -154,6 +141,7 @@ async fn upsert(
             .bind(*uid)
             .bind(*holder)
             .bind(*asset)
+            .bind(*now_ms)
             .bind(*now_ms)
             .bind(*expires_ms);
     }

@@ -16,6 +16,18 @@ pub enum Rule {
     Region,
 }
 
+impl Rule {
+    /// The rule's name, as serialized (`free-package`, `session`, `entitlement`, `region`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::FreePackage => "free-package",
+            Rule::Session => "session",
+            Rule::Entitlement => "entitlement",
+            Rule::Region => "region",
+        }
+    }
+}
+
 /// One step of the explanation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
@@ -126,6 +138,18 @@ impl Trail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_names_are_their_serialized_names() {
+        for rule in [
+            Rule::FreePackage,
+            Rule::Session,
+            Rule::Entitlement,
+            Rule::Region,
+        ] {
+            assert_eq!(serde_json::to_value(rule).unwrap(), rule.as_str());
+        }
+    }
     use crate::decision::fixtures::step;
 
     fn decision(trail: Vec<Step>, outcome: Result<Grant, Denial>) -> Decision {

@@ -75,33 +75,21 @@ async fn answer(
     body: Body,
     span: tracing::Span,
 ) -> Response {
-    let record = |code: Option<ErrorCode>, message_id: &str, fill: &dyn Fn(&mut AuditEvent)| {
-        if !state.audit.is_enabled() {
-            return;
+    let record = |code: Option<ErrorCode>, message_id: &str| {
+        if let Some(event) = audit_event(&state, identity.as_deref(), code, message_id) {
+            state.audit.record(event);
         }
-        let number = code.map_or(0, ErrorCode::number);
-        let mut event = AuditEvent::new(
-            Kind::SeesDecision,
-            state.audit.now(),
-            AuditOutcome::of_sees(number),
-        );
-        event.error = code.map(|c| i64::from(c.number()));
-        event.client_subject = identity.as_ref().map(|id| id.subject.clone());
-        event.client_serial = identity.as_ref().map(|id| id.serial_hex());
-        event.message_id = (!message_id.is_empty()).then(|| message_id.to_owned());
-        fill(&mut event);
-        state.audit.record(event);
     };
     let started = Instant::now();
     let bytes = match Limited::new(body, state.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::info!(limit = state.max_body_bytes, "request body too large");
-            record(Some(ErrorCode::BodyTooLarge), "", &|_| {});
+            record(Some(ErrorCode::BodyTooLarge), "");
             return reply(refusal(ErrorCode::BodyTooLarge, ""));
         }
         Err(_) => {
-            record(Some(ErrorCode::MalformedJson), "", &|_| {});
+            record(Some(ErrorCode::MalformedJson), "");
             return reply(refusal(
                 ErrorCode::MalformedJson,
                 "the body could not be read",
@@ -119,7 +107,7 @@ async fn answer(
                 detail = %rejection.detail,
                 "request refused"
             );
-            record(Some(rejection.code), &rejection.message_id, &|_| {});
+            record(Some(rejection.code), &rejection.message_id);
             return reply(rejection);
         }
     };
@@ -156,12 +144,18 @@ async fn answer(
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = answer.as_ref().err().map(|(code, _)| *code);
-    record(code, request.message_id.as_str(), &|event| {
+    if let Some(mut event) = audit_event(
+        &state,
+        identity.as_deref(),
+        code,
+        request.message_id.as_str(),
+    ) {
         event.content_id = Some(request.content_id.as_str().to_owned());
-        event.asset = notes.asset.clone();
-        event.user = notes.user.clone();
-        event.trail = notes.trail.clone();
-    });
+        event.asset = notes.asset;
+        event.user = notes.user;
+        event.trail = notes.trail;
+        state.audit.record(event);
+    }
     let response = match answer {
         Ok(token_url) => {
             tracing::info!(allowed = true, elapsed_ms, "entitlement decided");
@@ -185,6 +179,30 @@ async fn answer(
         }
     };
     json(StatusCode::OK, &response)
+}
+
+/// The audit event of an answer with `code` (none: allowed) to the client `identity`, or `None` when
+/// the audit log is off.
+fn audit_event(
+    state: &SeesState,
+    identity: Option<&PeerCertificate>,
+    code: Option<ErrorCode>,
+    message_id: &str,
+) -> Option<AuditEvent> {
+    if !state.audit.is_enabled() {
+        return None;
+    }
+    let number = code.map_or(0, ErrorCode::number);
+    let mut event = AuditEvent::new(
+        Kind::SeesDecision,
+        state.audit.now(),
+        AuditOutcome::of_sees(number),
+    );
+    event.error = code.map(|c| i64::from(c.number()));
+    event.client_subject = identity.map(|id| id.subject.clone());
+    event.client_serial = identity.map(PeerCertificate::serial_hex);
+    event.message_id = (!message_id.is_empty()).then(|| message_id.to_owned());
+    Some(event)
 }
 
 /// The application's view of a valid Entitlement Request.

@@ -289,6 +289,32 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// `(…), (…)` — `rows` rows of `columns` parameters for a multi-row `VALUES`, bound in order: `?` on
+/// SQLite, `$1, $2, …` on PostgreSQL. SQLite looks up a numbered parameter's name by a linear scan and
+/// the driver asks for every parameter's name, so `$N` costs grow with the square of the parameters in
+/// one statement (at 64 audit rows, 1,088 parameters, that scan was 15 % of the server's time under
+/// load); plain `?` parameters have no name to scan for.
+pub fn value_rows(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * columns + column + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Milliseconds since the Unix epoch, the portable time column format.
 pub fn unix_millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
@@ -369,6 +395,16 @@ pub async fn fresh_postgres_database(server_url: &str) -> Result<String, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_rows_use_each_backends_placeholders_in_bind_order() {
+        assert_eq!(value_rows(Backend::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(
+            value_rows(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(value_rows(Backend::Sqlite, 0, 3), "");
+    }
 
     #[tokio::test]
     async fn migrations_are_applied_once_on_every_backend() {

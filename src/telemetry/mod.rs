@@ -1,5 +1,10 @@
-//! Logging: human-readable lines by default, JSON lines with `log.format = "json"`, to stderr.
-//! The filter comes from `RUST_LOG` when set, else `log.level`.
+//! Logging: human-readable lines by default, JSON lines with `log.format = "json"`, to stderr through
+//! a buffer written by a thread of its own ([`writer`]). The filter comes from `RUST_LOG` when set,
+//! else `log.level`.
+
+mod writer;
+
+pub use writer::flush;
 
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -47,12 +52,25 @@ pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let Some(writer) = writer::stderr_writer() else {
+        // No thread for the writer: each line is written by the thread that logs it.
+        install(filter, std::io::stderr, ansi, settings.format);
+        return;
+    };
+    install(filter, writer, ansi, settings.format);
+}
+
+fn install<W>(filter: EnvFilter, writer: W, ansi: bool, format: LogFormat)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(true);
-    let _ = match settings.format {
+    let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()
