@@ -22,6 +22,10 @@ const BATCH: usize = 512;
 /// How long the writer waits for more events to join a batch that is not full: under load one
 /// transaction carries hundreds of events instead of a few; alone, an event waits this long at most.
 const LINGER: Duration = Duration::from_millis(20);
+/// How often the writer checkpoints SQLite's write-ahead log after a batch: the log stays far below the
+/// automatic checkpoint's 1,000 pages, which would otherwise fall on a commit a request waits for (a
+/// stream lease's).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// How often retention is enforced (by the injected clock, and by a timer while idle).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -87,6 +91,7 @@ impl AuditLog {
             retention: settings.retention_limit(),
             clock: Arc::clone(&clock),
             last_prune: None,
+            last_checkpoint: tokio::time::Instant::now(),
         };
         tokio::spawn(writer.run(rx));
         Ok(AuditLog {
@@ -158,6 +163,7 @@ struct Writer {
     retention: Option<chrono::Duration>,
     clock: Arc<dyn Clock>,
     last_prune: Option<DateTime<Utc>>,
+    last_checkpoint: tokio::time::Instant,
 }
 
 impl Writer {
@@ -192,12 +198,17 @@ impl Writer {
         tracing::debug!("audit writer stopped");
     }
 
-    async fn write(&self, batch: &[AuditEvent]) {
+    async fn write(&mut self, batch: &[AuditEvent]) {
         if batch.is_empty() {
             return;
         }
         if let Err(e) = query::insert(&self.store, batch).await {
             tracing::error!(error = %e, events = batch.len(), "cannot store audit events");
+        } else if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            self.last_checkpoint = tokio::time::Instant::now();
+            if let Err(e) = self.store.checkpoint_wal().await {
+                tracing::warn!(error = %e, "cannot checkpoint the write-ahead log");
+            }
         }
         if let Some(path) = &self.jsonl {
             if let Err(e) = append_jsonl(path, batch).await {
