@@ -33,10 +33,7 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// this call anyway, so a power cut could lose the last moments of them either way; a crash of sees
 /// cannot lose a committed one.
 pub(super) async fn insert(store: &Store, events: &[AuditEvent]) -> Result<(), StoreError> {
-    let mut tx = match store.backend() {
-        Backend::Sqlite => store.ephemeral_pool().begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => store.ephemeral_pool().begin().await?,
-    };
+    let mut tx = store.begin_write_ephemeral().await?;
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let sql = insert_statement(store.backend(), chunk.len());
         let mut query = sqlx::query(AssertSqlSafe(sql));

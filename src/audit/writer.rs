@@ -239,14 +239,14 @@ impl Writer {
 /// Adds to `messages` what arrives within `LINGER`, until `BATCH` or a flush request (which is
 /// answered without waiting).
 async fn gather(rx: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>) {
-    let flush_asked =
-        |messages: &[Message]| messages.iter().any(|m| matches!(m, Message::Flush(_)));
+    let is_flush = |m: &Message| matches!(m, Message::Flush(_));
     let until = tokio::time::Instant::now() + LINGER;
-    while messages.len() < BATCH && !flush_asked(messages) {
-        let room = BATCH - messages.len();
-        match tokio::time::timeout_at(until, rx.recv_many(messages, room)).await {
+    let mut flush_asked = messages.iter().any(is_flush);
+    while messages.len() < BATCH && !flush_asked {
+        let seen = messages.len();
+        match tokio::time::timeout_at(until, rx.recv_many(messages, BATCH - seen)).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
+            Ok(_) => flush_asked = messages[seen..].iter().any(is_flush),
         }
     }
 }

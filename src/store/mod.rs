@@ -167,9 +167,23 @@ impl Store {
     /// so a read followed by a write waits for other writers (busy timeout) instead of failing with
     /// "database is locked" when one commits in between (the audit writer commits often).
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.begin_write_on(&self.pool).await
+    }
+
+    /// The same on [`Store::ephemeral_pool`] (commits not flushed before they are acknowledged).
+    pub async fn begin_write_ephemeral(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.begin_write_on(&self.ephemeral).await
+    }
+
+    async fn begin_write_on(
+        &self,
+        pool: &AnyPool,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => pool.begin().await,
         }
     }
 

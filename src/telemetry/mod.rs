@@ -1,6 +1,6 @@
 //! Logging: human-readable lines by default, JSON lines with `log.format = "json"`, to stderr through
-//! a buffer written by a thread of its own ([`writer`]). The filter comes from `RUST_LOG` when set,
-//! else `log.level`.
+//! a buffer written in pieces ([`writer`]). The filter comes from `RUST_LOG` when set, else
+//! `log.level`.
 
 mod writer;
 
@@ -54,7 +54,7 @@ pub fn init(settings: &LogSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let Some(writer) = writer::stderr_writer() else {
-        // No thread for the writer: each line is written by the thread that logs it.
+        // No timer thread for the buffer: each line is written by the thread that logs it.
         install(filter, std::io::stderr, ansi, settings.format);
         return;
     };

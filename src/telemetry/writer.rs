@@ -2,8 +2,8 @@
 //! thread whose line fills it, and at least every `AT_MOST_EVERY` by a thread of its own — one system
 //! call per hundred-odd lines under load instead of one per line, and no wake-up per line either (a
 //! writer thread woken per line measured slower than writing directly). Warnings and errors are
-//! written at once, with everything before them. Lines are written whole and in the order they were
-//! finished.
+//! written at once with everything before them (or, when another thread is writing at that moment,
+//! by the timer's next turn). Lines are written whole and in the order they were finished.
 //!
 //! When stderr cannot keep up and `MAX_BUFFERED` bytes wait, new lines are dropped and counted; the
 //! count is written in their place once the backlog is gone, so a gap never goes unnoticed.
@@ -54,7 +54,7 @@ impl Shared {
 
     /// Writes what waits, if anything. The sink stays locked from taking to writing, so batches reach
     /// it in the order they were taken, whoever writes them. `wait`: for the sink when another thread
-    /// is writing to it; without, the lines stay for that thread's next turn or the timer's (a logging
+    /// is writing to it; without, the lines stay for the next write or the timer's turn (a logging
     /// thread never waits for a stuck stderr).
     fn write_pending(&self, wait: bool) {
         let mut sink = match self.sink.try_lock() {
