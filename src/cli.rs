@@ -116,6 +116,9 @@ enum KeysCommand {
         /// The asset this content key protects (default: the content ID).
         #[arg(long)]
         asset_id: Option<String>,
+        /// The key's ID (KID) as packagers, Widevine and PlayReady name it: 32 hex digits or a UUID.
+        #[arg(long)]
+        kid: Option<String>,
         /// Token lifetime for this content: +N seconds or an RFC 3339 instant ending in Z.
         #[arg(long)]
         token_lifetime: Option<TokenLifetime>,
@@ -383,6 +386,7 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
         KeysCommand::Add {
             content_id,
             asset_id,
+            kid,
             key,
             iv,
             token_lifetime,
@@ -400,6 +404,11 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
                             .map(crate::ids::AssetId::parse)
                             .transpose()
                             .context("--asset-id")?,
+                        kid: kid
+                            .as_deref()
+                            .map(crate::keys::parse_key_id)
+                            .transpose()
+                            .map_err(|e| anyhow::anyhow!("--kid: {e}"))?,
                         token_lifetime,
                         rental_duration_s: rental_duration,
                     },

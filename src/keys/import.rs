@@ -15,10 +15,10 @@ use super::record::{KeyPolicy, NewContentKey};
 /// The two import formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
-    /// One JSON object per line: `{"content_id", "key", "iv", "asset_id"?, "token_lifetime"?,
+    /// One JSON object per line: `{"content_id", "key", "iv", "asset_id"?, "kid"?, "token_lifetime"?,
     /// "rental_duration_s"?}`.
     Jsonl,
-    /// A header row `content_id,key,iv[,asset_id][,token_lifetime][,rental_duration_s]`, then one key
+    /// A header row `content_id,key,iv[,asset_id][,kid][,token_lifetime][,rental_duration_s]`, then one key
     /// per row.
     Csv,
 }
@@ -51,6 +51,8 @@ struct Row {
     iv: String,
     #[serde(default)]
     asset_id: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
     #[serde(default)]
     token_lifetime: Option<String>,
     #[serde(default)]
@@ -96,10 +98,29 @@ fn to_key(row: Row) -> Result<NewContentKey, String> {
                 .map(|raw| AssetId::parse(raw.trim()))
                 .transpose()
                 .map_err(|e| format!("asset_id {e}"))?,
+            kid: row
+                .kid
+                .filter(|raw| !raw.trim().is_empty())
+                .map(|raw| parse_key_id(raw.trim()))
+                .transpose()?,
             token_lifetime,
             rental_duration_s: row.rental_duration_s,
         },
     })
+}
+
+/// A key ID (KID) as written by hand: 32 hex digits, or a UUID with hyphens.
+pub fn parse_key_id(raw: &str) -> Result<[u8; 16], String> {
+    let digits: String = raw.chars().filter(|c| *c != '-').collect();
+    let hyphens = raw.len() - digits.len();
+    let mut kid = [0u8; 16];
+    if (hyphens == 0 || (hyphens == 4 && uuid::Uuid::parse_str(raw).is_ok()))
+        && hex::decode_to_slice(&digits, &mut kid).is_ok()
+    {
+        Ok(kid)
+    } else {
+        Err("kid must be 32 hex digits or a UUID".to_owned())
+    }
 }
 
 fn jsonl_rows(text: &str) -> Result<Vec<(usize, Row)>, ImportError> {
@@ -155,6 +176,8 @@ fn csv_rows(text: &str) -> Result<Vec<(usize, Row)>, ImportError> {
             "content_id",
             "key",
             "iv",
+            "asset_id",
+            "kid",
             "token_lifetime",
             "rental_duration_s",
         ]
@@ -167,11 +190,13 @@ fn csv_rows(text: &str) -> Result<Vec<(usize, Row)>, ImportError> {
         (column("content_id"), column("key"), column("iv"))
     else {
         return Err(header_error(
-            "the header must name content_id, key and iv (optional: token_lifetime, rental_duration_s)"
+            "the header must name content_id, key and iv (optional: asset_id, kid, token_lifetime, \
+             rental_duration_s)"
                 .to_owned(),
         ));
     };
     let asset_col = column("asset_id");
+    let kid_col = column("kid");
     let lifetime_col = column("token_lifetime");
     let rental_col = column("rental_duration_s");
     let mut rows = Vec::new();
@@ -197,6 +222,7 @@ fn csv_rows(text: &str) -> Result<Vec<(usize, Row)>, ImportError> {
                 key: cell(key_col),
                 iv: cell(iv_col),
                 asset_id: optional(asset_col),
+                kid: optional(kid_col),
                 token_lifetime: optional(lifetime_col),
                 rental_duration_s,
             },
@@ -225,6 +251,28 @@ mod tests {
             Some(TokenLifetime::Relative(60))
         );
         assert_eq!(keys[1].policy.rental_duration_s, Some(30));
+    }
+
+    #[test]
+    fn asset_and_kid_columns_in_both_formats() {
+        let kid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        let csv = format!("content_id,key,iv,asset_id,kid\na,{KEY},{IV},movie-1,{kid}\n");
+        let jsonl = format!(
+            "{{\"content_id\":\"a\",\"key\":\"{KEY}\",\"iv\":\"{IV}\",\"asset_id\":\"movie-1\",\"kid\":\"{}\"}}\n",
+            kid.replace('-', "")
+        );
+        for (text, format) in [(csv, ImportFormat::Csv), (jsonl, ImportFormat::Jsonl)] {
+            let keys = parse_import(&text, format).unwrap();
+            assert_eq!(keys[0].policy.asset_id.as_ref().unwrap().as_str(), "movie-1");
+            assert_eq!(
+                keys[0].policy.kid.map(hex::encode).as_deref(),
+                Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+                "{format:?}"
+            );
+        }
+        let bad = format!("content_id,key,iv,kid\na,{KEY},{IV},0f1e\n");
+        let err = parse_import(&bad, ImportFormat::Csv).unwrap_err();
+        assert_eq!((err.line, err.reason.as_str()), (2, "kid must be 32 hex digits or a UUID"));
     }
 
     #[test]

@@ -8,11 +8,13 @@ use crate::ids::{AssetId, ContentId, IdError};
 use super::lifetime::TokenLifetime;
 use super::material::ContentKey;
 
-/// Per-content settings: the asset the key protects (`None` = the content ID names the asset) and
-/// overrides of the token parameters (`None` = the configured default).
+/// Per-content settings: the asset the key protects (`None` = the content ID names the asset), the
+/// key's ID and overrides of the token parameters (`None` = the configured default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPolicy {
     pub asset_id: Option<AssetId>,
+    /// The key ID (KID) packagers, Widevine and PlayReady name this key by; `None` = not known.
+    pub kid: Option<[u8; 16]>,
     pub token_lifetime: Option<TokenLifetime>,
     pub rental_duration_s: Option<u32>,
 }

@@ -33,6 +33,8 @@ pub enum KeyStoreError {
     Unreadable(ContentId),
     #[error("content {0} already has a key (use --replace to overwrite)")]
     AlreadyExists(ContentId),
+    #[error("content ID {0} already holds a key with another KID or for another packager content ID")]
+    KidConflict(ContentId),
 }
 
 impl From<sqlx::Error> for KeyStoreError {
@@ -43,9 +45,9 @@ impl From<sqlx::Error> for KeyStoreError {
 
 /// Content keys over a `Store`.
 pub struct KeyStore {
-    store: Store,
-    master: Arc<MasterKey>,
-    cache: KeyCache,
+    pub(super) store: Store,
+    pub(super) master: Arc<MasterKey>,
+    pub(super) cache: KeyCache,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -54,7 +56,7 @@ impl std::fmt::Debug for KeyStore {
     }
 }
 
-fn aad(id: &ContentId) -> Vec<u8> {
+pub(super) fn aad(id: &ContentId) -> Vec<u8> {
     let mut aad = b"sees:content-key:v1:".to_vec();
     aad.extend_from_slice(id.as_str().as_bytes());
     aad
@@ -136,7 +138,7 @@ impl KeyStore {
         }
         let stamp = self.cache.stamp(id);
         let row = sqlx::query(
-            "SELECT sealed, asset_id, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1",
+            "SELECT sealed, asset_id, kid, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(self.store.pool())
@@ -211,10 +213,10 @@ impl KeyStore {
                 .seal(&aad(&key.content_id), &*key.key.to_plaintext());
             sqlx::query(
                 "INSERT INTO content_keys \
-                   (content_id, sealed, token_lifetime, rental_duration_s, created_at, updated_at, asset_id) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6) \
+                   (content_id, sealed, token_lifetime, rental_duration_s, created_at, updated_at, asset_id, kid) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7) \
                  ON CONFLICT (content_id) DO UPDATE SET sealed = excluded.sealed, \
-                   asset_id = excluded.asset_id, token_lifetime = excluded.token_lifetime, \
+                   asset_id = excluded.asset_id, kid = excluded.kid, token_lifetime = excluded.token_lifetime, \
                    rental_duration_s = excluded.rental_duration_s, updated_at = excluded.updated_at",
             )
             .bind(key.content_id.as_str())
@@ -223,6 +225,7 @@ impl KeyStore {
             .bind(key.policy.rental_duration_s.map(i64::from))
             .bind(now)
             .bind(key.policy.asset_id.as_ref().map(|a| a.as_str().to_owned()))
+            .bind(key.policy.kid.map(hex::encode))
             .execute(&mut *tx)
             .await?;
         }
@@ -237,7 +240,7 @@ impl KeyStore {
     /// Every key's ID, policy and times, ordered by content ID. Never the material.
     pub async fn list(&self) -> Result<Vec<KeySummary>, KeyStoreError> {
         let rows = sqlx::query(
-            "SELECT content_id, asset_id, token_lifetime, rental_duration_s, created_at, updated_at \
+            "SELECT content_id, asset_id, kid, token_lifetime, rental_duration_s, created_at, updated_at \
              FROM content_keys ORDER BY content_id",
         )
         .fetch_all(self.store.pool())
@@ -287,11 +290,23 @@ impl KeyStore {
     }
 }
 
+/// A KID as stored: 32 lowercase hex digits.
+pub(crate) fn parse_kid(raw: &str) -> Result<[u8; 16], String> {
+    let mut kid = [0u8; 16];
+    hex::decode_to_slice(raw, &mut kid).map_err(|_| format!("kid {raw:?} is not 32 hex digits"))?;
+    Ok(kid)
+}
+
 fn policy_from_row(row: &sqlx::any::AnyRow) -> Result<KeyPolicy, sqlx::Error> {
     let lifetime: Option<String> = row.try_get("token_lifetime")?;
     let rental: Option<i64> = row.try_get("rental_duration_s")?;
     let asset: Option<String> = row.try_get("asset_id")?;
+    let kid: Option<String> = row.try_get("kid")?;
     Ok(KeyPolicy {
+        kid: kid
+            .map(|raw| parse_kid(&raw))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
         asset_id: asset
             .map(AssetId::parse)
             .transpose()
@@ -344,6 +359,7 @@ mod tests {
                 asset_id: Some(AssetId::parse("asset-a").unwrap()),
                 token_lifetime: Some(TokenLifetime::Relative(120)),
                 rental_duration_s: Some(3600),
+                ..KeyPolicy::default()
             };
             keys.put(with_policy, false).await.unwrap();
             keys.put(new_key("content-b", 0x22), false).await.unwrap();

@@ -97,6 +97,11 @@ const MIGRATIONS: &[Migration] = &[
         "cache generation",
         include_str!("migrations/common/0012_cache_generation.sql"),
     ),
+    Migration::shared(
+        13,
+        "key IDs, packager keys and SPEKE credentials",
+        include_str!("migrations/common/0013_packager_keys.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.

@@ -205,6 +205,7 @@ fn policy(token_lifetime: Option<TokenLifetime>, rental_duration_s: Option<u32>)
         asset_id: None,
         token_lifetime,
         rental_duration_s,
+        ..KeyPolicy::default()
     }
 }
 

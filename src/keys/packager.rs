@@ -1,0 +1,309 @@
+//! Keys a packager asks for (SPEKE): for each KID of a packager's content, the key stored for it, a
+//! key added by hand under the content ID it would get (claimed: it now carries the KID), or a new
+//! random key stored sealed like an imported one — all in one transaction, so a request is answered
+//! whole or not at all, and two identical requests at once create one key.
+
+use chrono::Utc;
+use sqlx::Row;
+
+use crate::ids::{AssetId, ContentId};
+use crate::store::coherence::Change;
+use crate::store::unix_millis;
+
+use super::material::ContentKey;
+use super::store::{aad, KeyStore, KeyStoreError};
+
+/// One key a packager asks for: its KID, and where a new key is stored.
+#[derive(Debug, Clone)]
+pub struct PackagerKeyRequest {
+    pub kid: [u8; 16],
+    /// The SEES contentID a new key is stored under (the one the player's license request names).
+    pub content_id: ContentId,
+    /// The asset a new key protects (`None` = the content ID names it).
+    pub asset_id: Option<AssetId>,
+}
+
+/// Where the key answered for a KID came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// Made now (CSPRNG key and IV) and stored.
+    Generated,
+    /// Issued to this packager content ID and KID before.
+    Existing,
+    /// Added by hand (`keys add`/`import`) under the content ID before the packager asked; it now
+    /// carries the KID.
+    Claimed,
+}
+
+impl KeyOrigin {
+    /// A bounded label for metrics and audit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyOrigin::Generated => "generated",
+            KeyOrigin::Existing => "existing",
+            KeyOrigin::Claimed => "claimed",
+        }
+    }
+}
+
+/// The key answered for one KID.
+#[derive(Debug)]
+pub struct PackagerKey {
+    pub kid: [u8; 16],
+    /// The SEES contentID the key is stored under.
+    pub content_id: ContentId,
+    pub key: ContentKey,
+    pub origin: KeyOrigin,
+}
+
+/// How often one KID's insert may lose a race before the request fails (each loss means another
+/// request stored the key, which the next lookup finds).
+const RACE_RETRIES: usize = 3;
+
+impl KeyStore {
+    /// The keys of `wanted` for the packager content ID `packager_content_id`, in order: found,
+    /// claimed or generated, in one transaction. Fails with `KidConflict` (nothing stored) when a
+    /// content ID a new key would take already holds a key with another KID.
+    pub async fn issue_for_packager(
+        &self,
+        packager_content_id: &str,
+        wanted: &[PackagerKeyRequest],
+    ) -> Result<Vec<PackagerKey>, KeyStoreError> {
+        let targets: Vec<&ContentId> = wanted.iter().map(|w| &w.content_id).collect();
+        let changes = Change::keys(targets.iter().copied());
+        let _invalidation = self.store.coherence().invalidation(&changes);
+        let now = unix_millis(Utc::now());
+        let mut tx = self.store.begin_write().await?;
+        let mut answered = Vec::with_capacity(wanted.len());
+        let mut changed = false;
+        for want in wanted {
+            let kid = hex::encode(want.kid);
+            let mut attempt = 0;
+            let answer = loop {
+                attempt += 1;
+                let issued = sqlx::query(
+                    "SELECT content_id, sealed FROM content_keys \
+                     WHERE packager_content_id = $1 AND kid = $2",
+                )
+                .bind(packager_content_id)
+                .bind(&kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = issued {
+                    let raw: String = row.try_get("content_id")?;
+                    let content_id = ContentId::parse(raw)
+                        .map_err(|e| sqlx::Error::Decode(format!("content_id {e}").into()))?;
+                    let sealed: Vec<u8> = row.try_get("sealed")?;
+                    break self.opened(want.kid, content_id, &sealed, KeyOrigin::Existing)?;
+                }
+                let taken = sqlx::query(
+                    "SELECT sealed, kid, packager_content_id FROM content_keys WHERE content_id = $1",
+                )
+                .bind(want.content_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = taken {
+                    let held_kid: Option<String> = row.try_get("kid")?;
+                    let held_for: Option<String> = row.try_get("packager_content_id")?;
+                    let claimable = held_kid.as_deref().is_none_or(|k| k == kid)
+                        && held_for.as_deref().is_none_or(|p| p == packager_content_id);
+                    if !claimable {
+                        return Err(KeyStoreError::KidConflict(want.content_id.clone()));
+                    }
+                    sqlx::query(
+                        "UPDATE content_keys SET kid = $1, packager_content_id = $2, updated_at = $3 \
+                         WHERE content_id = $4",
+                    )
+                    .bind(&kid)
+                    .bind(packager_content_id)
+                    .bind(now)
+                    .bind(want.content_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    changed = true;
+                    let sealed: Vec<u8> = row.try_get("sealed")?;
+                    break self.opened(
+                        want.kid,
+                        want.content_id.clone(),
+                        &sealed,
+                        KeyOrigin::Claimed,
+                    )?;
+                }
+                let key = ContentKey::generate();
+                let sealed = self
+                    .master
+                    .seal(&aad(&want.content_id), &*key.to_plaintext());
+                let inserted = sqlx::query(
+                    "INSERT INTO content_keys \
+                       (content_id, sealed, created_at, updated_at, asset_id, kid, packager_content_id) \
+                     VALUES ($1, $2, $3, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(want.content_id.as_str())
+                .bind(sealed)
+                .bind(now)
+                .bind(want.asset_id.as_ref().map(|a| a.as_str().to_owned()))
+                .bind(&kid)
+                .bind(packager_content_id)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    changed = true;
+                    break PackagerKey {
+                        kid: want.kid,
+                        content_id: want.content_id.clone(),
+                        key,
+                        origin: KeyOrigin::Generated,
+                    };
+                }
+                // Another request stored this key (or took this content ID) first: look again.
+                if attempt > RACE_RETRIES {
+                    return Err(KeyStoreError::KidConflict(want.content_id.clone()));
+                }
+            };
+            answered.push(answer);
+        }
+        if changed {
+            self.store.publish(&mut tx, &changes).await?;
+        }
+        tx.commit().await?;
+        for target in targets {
+            self.cache.remove(target);
+        }
+        Ok(answered)
+    }
+
+    fn opened(
+        &self,
+        kid: [u8; 16],
+        content_id: ContentId,
+        sealed: &[u8],
+        origin: KeyOrigin,
+    ) -> Result<PackagerKey, KeyStoreError> {
+        let plain = self
+            .master
+            .open(&aad(&content_id), sealed)
+            .map_err(|_| KeyStoreError::Unreadable(content_id.clone()))?;
+        let key = ContentKey::from_plaintext(&plain)
+            .map_err(|_| KeyStoreError::Unreadable(content_id.clone()))?;
+        Ok(PackagerKey {
+            kid,
+            content_id,
+            key,
+            origin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::keys::{KeyPolicy, MasterKey, NewContentKey};
+    use crate::store::testing;
+
+    fn want(kid: u8, content_id: &str) -> PackagerKeyRequest {
+        PackagerKeyRequest {
+            kid: [kid; 16],
+            content_id: ContentId::parse(content_id).unwrap(),
+            asset_id: Some(AssetId::parse("movie").unwrap()),
+        }
+    }
+
+    async fn key_store(store: &crate::store::Store) -> KeyStore {
+        KeyStore::open(
+            store.clone(),
+            Arc::new(MasterKey::from_bytes(&[7; 32])),
+            100,
+            Duration::from_secs(60),
+            "test store",
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn issues_once_then_returns_the_same_keys_on_every_backend() {
+        for test in testing::stores().await {
+            let keys = key_store(&test.store).await;
+            let wanted = [want(1, "movie:01"), want(2, "movie:02")];
+            let first = keys.issue_for_packager("movie", &wanted).await.unwrap();
+            assert!(first.iter().all(|k| k.origin == KeyOrigin::Generated));
+            assert_ne!(first[0].key, first[1].key, "one random key per KID");
+            // Asked again, in another shape (one key now, under another content ID): the same key.
+            let again = keys
+                .issue_for_packager("movie", &[want(2, "movie")])
+                .await
+                .unwrap();
+            assert_eq!(again[0].origin, KeyOrigin::Existing);
+            assert_eq!(again[0].content_id.as_str(), "movie:02");
+            assert_eq!(again[0].key, first[1].key);
+            // The SEES endpoint's lookup finds it under its content ID, with its KID and asset.
+            let stored = keys.get(&first[0].content_id).await.unwrap().unwrap();
+            assert_eq!(stored.key, first[0].key);
+            assert_eq!(stored.policy.kid, Some([1; 16]));
+            assert_eq!(stored.policy.asset_id.as_ref().unwrap().as_str(), "movie");
+            assert_eq!(keys.count().await.unwrap(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_added_by_hand_is_claimed_and_a_conflict_stores_nothing() {
+        for test in testing::stores().await {
+            let keys = key_store(&test.store).await;
+            let by_hand = ContentKey::new([0x42; 16], [0x24; 16]);
+            keys.put(
+                NewContentKey {
+                    content_id: ContentId::parse("trailer").unwrap(),
+                    key: by_hand.clone(),
+                    policy: KeyPolicy::default(),
+                },
+                false,
+            )
+            .await
+            .unwrap();
+            let claimed = keys
+                .issue_for_packager("trailer", &[want(9, "trailer")])
+                .await
+                .unwrap();
+            assert_eq!(claimed[0].origin, KeyOrigin::Claimed);
+            assert_eq!(claimed[0].key, by_hand);
+            let stored = keys.get(&claimed[0].content_id).await.unwrap().unwrap();
+            assert_eq!(stored.policy.kid, Some([9; 16]));
+
+            // Another KID wants the same content ID: refused, and the new key before it is not kept.
+            let err = keys
+                .issue_for_packager("trailer", &[want(3, "trailer:03"), want(4, "trailer")])
+                .await
+                .unwrap_err();
+            assert!(matches!(err, KeyStoreError::KidConflict(ref id) if id.as_str() == "trailer"));
+            assert_eq!(keys.count().await.unwrap(), 1, "nothing half-issued");
+        }
+    }
+
+    #[tokio::test]
+    async fn identical_requests_at_once_create_one_key() {
+        for test in testing::stores().await {
+            let keys = Arc::new(key_store(&test.store).await);
+            let mut tasks = Vec::new();
+            for _ in 0..8 {
+                let keys = Arc::clone(&keys);
+                tasks.push(tokio::spawn(async move {
+                    keys.issue_for_packager("live", &[want(5, "live")]).await
+                }));
+            }
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.unwrap().unwrap().remove(0));
+            }
+            assert_eq!(keys.count().await.unwrap(), 1);
+            assert!(answers.iter().all(|a| a.key == answers[0].key));
+            let generated = answers
+                .iter()
+                .filter(|a| a.origin == KeyOrigin::Generated)
+                .count();
+            assert_eq!(generated, 1, "{:?}", test.store.backend());
+        }
+    }
+}
