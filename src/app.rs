@@ -27,6 +27,7 @@ use crate::net::{serve_tls, ClientGate, ConnectionLimits, EdgeAnswers, TlsSource
 use crate::ops::{serve_plain, Health, OpsState};
 use crate::playback::{EntitlementService, ServiceParts, TokenDefaults};
 use crate::sees::handler::SeesState;
+use crate::speke::{SpekeCredentials, SpekeState};
 use crate::store::coherence;
 use crate::store::subscriber::Subscriber;
 use crate::store::{redact_password, Store, StoreError};
@@ -112,6 +113,7 @@ pub struct Application {
     state: Arc<SeesState>,
     admin: AdminListener,
     ops: OpsListener,
+    speke: Option<SpekeListener>,
     health: Arc<Health>,
     store: Store,
     audit: AuditLog,
@@ -126,6 +128,14 @@ const LEASE_SWEEP_EVERY: Duration = Duration::from_secs(60);
 struct OpsListener {
     listener: TcpListener,
     local_addr: SocketAddr,
+    router: Router,
+}
+
+/// The SPEKE key-provider listener: TLS, packagers authenticated per `speke.auth`.
+struct SpekeListener {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
     router: Router,
 }
 
@@ -268,6 +278,22 @@ impl Application {
             clock: Arc::clone(&clock_for_admin),
         }));
         let (ops_listener, ops_addr) = bind(settings.ops.listen).await?;
+        let speke = match settings.speke.listen {
+            Some(addr) => Some(
+                speke_listener(
+                    settings,
+                    addr,
+                    SpekeState {
+                        keys: Arc::clone(&keys),
+                        credentials: SpekeCredentials::new(stores.store.clone()),
+                        settings: settings.speke.clone(),
+                        audit: audit.clone(),
+                    },
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Application {
             listener,
             local_addr,
@@ -296,6 +322,7 @@ impl Application {
                 local_addr: ops_addr,
                 router: ops_router,
             },
+            speke,
             health,
             store: stores.store,
             audit,
@@ -342,6 +369,11 @@ impl Application {
     /// The bound address of the ops listener.
     pub fn ops_addr(&self) -> SocketAddr {
         self.ops.local_addr
+    }
+
+    /// The bound address of the SPEKE listener, when `speke.listen` is set.
+    pub fn speke_addr(&self) -> Option<SocketAddr> {
+        self.speke.as_ref().map(|s| s.local_addr)
     }
 
     /// Readiness (tests; the TLS reload marks a lost configuration here).
@@ -406,6 +438,12 @@ impl Application {
                 }
             }
         };
+        let speke_limits = ConnectionLimits {
+            max_connection_age: None,
+            name: "speke",
+            ..self.limits
+        };
+        let speke_task = serve_speke(self.speke, speke_limits, signal(stopped.clone()));
         let live = Arc::clone(self.gate.tls());
         let watch_task = Arc::clone(&live).watch_files(signal(stopped.clone()));
         let sighup_task = reload_on_sighup(live, signal(stopped.clone()));
@@ -435,6 +473,7 @@ impl Application {
             tokio::join!(
                 sees_task,
                 admin_task,
+                speke_task,
                 watch_task,
                 sighup_task,
                 sweep_task,
@@ -448,6 +487,47 @@ impl Application {
         self.store.close().await;
         tracing::info!("stopped");
     }
+}
+
+/// Binds the SPEKE listener with its TLS configuration: the `[tls]` server certificate, packagers'
+/// client certificates from `speke.client_ca` as `speke.auth` demands.
+async fn speke_listener(
+    settings: &Settings,
+    addr: SocketAddr,
+    state: SpekeState,
+) -> Result<SpekeListener, StartError> {
+    let tls = crate::tls::listener_server_config(
+        &settings.tls.cert,
+        &settings.tls.key,
+        settings.speke.client_ca.as_deref(),
+        settings.speke.auth.certificate_required(),
+    )?;
+    let (listener, local_addr) = bind(addr).await?;
+    Ok(SpekeListener {
+        listener,
+        local_addr,
+        tls,
+        router: crate::speke::router(Arc::new(state)),
+    })
+}
+
+/// Serves the SPEKE listener, when there is one, until `stop` completes.
+async fn serve_speke(
+    speke: Option<SpekeListener>,
+    limits: ConnectionLimits,
+    stop: impl Future<Output = ()>,
+) {
+    let Some(speke) = speke else { return };
+    tracing::info!(addr = %speke.local_addr, "SPEKE key-provider listener ready (TLS)");
+    serve_tls(
+        speke.listener,
+        TlsSource::Fixed(speke.tls),
+        speke.router,
+        limits,
+        Arc::new(crate::speke::SpekeEdge),
+        stop,
+    )
+    .await;
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {

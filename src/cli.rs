@@ -55,6 +55,9 @@ enum Command {
     /// Admin API bearer tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// The SPEKE key provider packagers call.
+    #[command(subcommand)]
+    Speke(SpekeCommand),
     /// The audit log (SEES decisions and admin writes).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -129,15 +132,28 @@ enum KeysCommand {
         #[arg(long)]
         replace: bool,
     },
-    /// Import keys from a JSON-lines or CSV file, all or nothing.
+    /// Import keys from a JSON-lines, CSV or CPIX file, all or nothing. A CPIX document's keys are
+    /// named by the `[speke]` contentID templates, as if a packager had asked for them.
     Import {
         file: PathBuf,
-        /// File format (default: from the extension).
+        /// File format (default: from the extension; .xml/.cpix = cpix).
         #[arg(long, value_enum)]
-        format: Option<ImportFormat>,
+        format: Option<KeyFileFormat>,
         /// Replace existing keys.
         #[arg(long)]
         replace: bool,
+    },
+    /// Write the keys of one packager content ID as a CPIX document with plain keys: to --out (mode
+    /// 0600) or to standard output when it is not a terminal.
+    Export {
+        #[arg(long, value_enum, default_value = "cpix")]
+        format: KeyFileFormat,
+        /// The packager's content ID (CPIX contentId) or a content ID.
+        #[arg(long)]
+        content_id: String,
+        /// The file to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List stored content IDs and their token settings (never key material).
     List,
@@ -151,6 +167,37 @@ enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SpekeCommand {
+    /// Packagers' HTTP Basic credentials.
+    #[command(subcommand)]
+    Credentials(SpekeCredentialsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SpekeCredentialsCommand {
+    /// Create a credential: its name is the Basic user name; the password is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List credentials (never their secrets).
+    List,
+    /// Revoke a credential by name or id.
+    Revoke { name_or_id: String },
+}
+
+/// The formats of key files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeyFileFormat {
+    /// JSON lines.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+    /// A DASH-IF CPIX document with plain-value keys (KIDs, keys and explicit IVs).
+    Cpix,
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +302,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys(config, command).await,
         Command::Devices(command) => devices(config, command).await,
         Command::Tokens(command) => tokens(config, command).await,
+        Command::Speke(SpekeCommand::Credentials(command)) => {
+            speke_credentials(config, command).await
+        }
         Command::Audit(command) => audit(config, command).await,
         Command::Health { url, timeout_ms } => health(&url, timeout_ms).await,
         Command::ExpressplaySim {
@@ -423,17 +473,41 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
             format,
             replace,
         } => {
-            let Some(format) = format.or_else(|| ImportFormat::from_path(&file)) else {
+            let Some(format) = format.or_else(|| key_file_format(&file)) else {
                 bail!(
-                    "cannot tell the format of {} from its name: pass --format jsonl|csv",
+                    "cannot tell the format of {} from its name: pass --format jsonl|csv|cpix",
                     file.display()
                 );
             };
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let parsed = parse_import(&text, format).with_context(|| file.display().to_string())?;
+            let parsed = match format {
+                KeyFileFormat::Jsonl => parse_import(&text, ImportFormat::Jsonl)
+                    .with_context(|| file.display().to_string())?,
+                KeyFileFormat::Csv => parse_import(&text, ImportFormat::Csv)
+                    .with_context(|| file.display().to_string())?,
+                KeyFileFormat::Cpix => {
+                    crate::speke::files::keys_from_cpix(text.as_bytes(), &settings.speke)
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| file.display().to_string())?
+                }
+            };
             let count = keys.import(parsed, replace).await?;
             println!("imported {count} keys from {}", file.display());
+        }
+        KeysCommand::Export {
+            format,
+            content_id,
+            out,
+        } => {
+            if format != KeyFileFormat::Cpix {
+                bail!("keys export writes CPIX only (--format cpix): other formats would be plain key files too");
+            }
+            let stored = keys.packager_content(&content_id).await?;
+            let document = crate::speke::files::cpix_document(&content_id, &stored)
+                .map_err(anyhow::Error::msg)?;
+            write_secret_output(out.as_deref(), document.as_bytes())?;
+            eprintln!("exported {} keys of {content_id}", stored.len());
         }
         KeysCommand::List => {
             let listed = keys.list().await?;
@@ -466,6 +540,41 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
             println!("deleted the key of {content_id} (other running servers forget it within keys.cache_ttl_ms)");
         }
         KeysCommand::GenMasterKey { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// The key file format a file name suggests.
+fn key_file_format(path: &Path) -> Option<KeyFileFormat> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "xml" | "cpix" => Some(KeyFileFormat::Cpix),
+        _ => ImportFormat::from_path(path).map(|f| match f {
+            ImportFormat::Jsonl => KeyFileFormat::Jsonl,
+            ImportFormat::Csv => KeyFileFormat::Csv,
+        }),
+    }
+}
+
+/// Writes plain key material to `out` (created with mode 0600) or to standard output — never to a
+/// terminal, where it would stay on screen and in scroll-back.
+fn write_secret_output(out: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    match out {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        None if std::io::stdout().is_terminal() => bail!(
+            "refusing to write plain content keys to a terminal: pass --out FILE or redirect standard output"
+        ),
+        None => std::io::stdout().write_all(bytes)?,
     }
     Ok(())
 }
@@ -549,6 +658,51 @@ async fn tokens(config: Option<&Path>, command: TokensCommand) -> anyhow::Result
     Ok(())
 }
 
+async fn speke_credentials(
+    config: Option<&Path>,
+    command: SpekeCredentialsCommand,
+) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let settings = Settings::load(config, false)?;
+    let credentials = crate::speke::SpekeCredentials::new(open_stores(&settings).await?.store);
+    let now = chrono::Utc::now();
+    match command {
+        SpekeCredentialsCommand::Create { name } => {
+            let (info, secret) = credentials.create(&name, now).await?;
+            eprintln!(
+                "created SPEKE credential {} ({}); the packager's user name is {:?} and its password, \
+                 shown once, is:",
+                info.name, info.id, info.name
+            );
+            println!("{}", secret.expose_secret());
+        }
+        SpekeCredentialsCommand::List => {
+            let listed = credentials.list().await?;
+            println!(
+                "{:<36} {:<24} {:<21} {:<21}",
+                "ID", "NAME", "CREATED", "REVOKED"
+            );
+            let time =
+                |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            for credential in &listed {
+                println!(
+                    "{:<36} {:<24} {:<21} {:<21}",
+                    credential.id,
+                    credential.name,
+                    time(credential.created_at),
+                    credential.revoked_at.map_or("-".to_owned(), time),
+                );
+            }
+            println!("{} credentials", listed.len());
+        }
+        SpekeCredentialsCommand::Revoke { name_or_id } => {
+            credentials.revoke(&name_or_id, now).await?;
+            println!("revoked {name_or_id}");
+        }
+    }
+    Ok(())
+}
+
 async fn audit(config: Option<&Path>, command: AuditCommand) -> anyhow::Result<()> {
     let AuditCommand::Query {
         user,
@@ -612,6 +766,10 @@ async fn audit(config: Option<&Path>, command: AuditCommand) -> anyhow::Result<(
                     .unwrap_or_else(|| "(no route)".to_owned()),
                 event.status.map_or("-".to_owned(), |s| s.to_string())
             ),
+            crate::audit::Kind::KeyIssue => event
+                .trail
+                .first()
+                .map_or_else(|| "-".to_owned(), |step| format!("SPEKE {}", step.detail)),
         };
         println!(
             "{:<24} {:<13} {:<7} {:>5} {:<28} {:<20} {:<20} {}",

@@ -12,6 +12,9 @@ pub enum Kind {
     SeesDecision,
     /// A POST, PUT, PATCH or DELETE on the admin API, refused ones included.
     AdminWrite,
+    /// A content key answered to a packager over SPEKE (one event per key), or a refused SPEKE
+    /// request. Never the key itself.
+    KeyIssue,
 }
 
 impl Kind {
@@ -20,12 +23,13 @@ impl Kind {
         match self {
             Kind::SeesDecision => "sees-decision",
             Kind::AdminWrite => "admin-write",
+            Kind::KeyIssue => "key-issue",
         }
     }
 
     /// The inverse of `as_str`.
     pub fn parse(raw: &str) -> Option<Kind> {
-        [Kind::SeesDecision, Kind::AdminWrite]
+        [Kind::SeesDecision, Kind::AdminWrite, Kind::KeyIssue]
             .into_iter()
             .find(|k| k.as_str() == raw)
     }
@@ -179,7 +183,7 @@ mod tests {
         assert_eq!(AuditOutcome::of_status(201), AuditOutcome::Allowed);
         assert_eq!(AuditOutcome::of_status(403), AuditOutcome::Denied);
         assert_eq!(AuditOutcome::of_status(503), AuditOutcome::Error);
-        for kind in [Kind::SeesDecision, Kind::AdminWrite] {
+        for kind in [Kind::SeesDecision, Kind::AdminWrite, Kind::KeyIssue] {
             assert_eq!(Kind::parse(kind.as_str()), Some(kind));
         }
     }

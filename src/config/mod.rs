@@ -31,6 +31,7 @@ pub use crate::expressplay::settings::{ExpressPlaySettings, RecordFields, Upstre
 pub use crate::keys::settings::KeysSettings;
 pub use crate::net::settings::ServerSettings;
 pub use crate::ops::settings::OpsSettings;
+pub use crate::speke::settings::{SpekeAuth, SpekeSettings};
 pub use crate::store::settings::StoreSettings;
 pub use crate::telemetry::{LogFormat, LogSettings};
 pub use crate::tls::settings::TlsSettings;
@@ -53,6 +54,7 @@ pub struct Settings {
     pub entitlement_tokens: EntitlementTokenSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
+    pub speke: SpekeSettings,
 }
 
 /// A configuration that cannot be loaded.
@@ -104,6 +106,7 @@ impl Settings {
         problems.extend(self.entitlement_tokens.problems());
         problems.extend(self.audit.problems());
         problems.extend(self.log.problems());
+        problems.extend(self.speke.problems());
         problems.extend(self.cross_section_problems());
         problems
     }
@@ -125,11 +128,13 @@ impl Settings {
 
     /// Every listener sees opens, by setting name.
     pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![
+        let mut listeners = vec![
             ("server.listen", self.server.listen),
             ("admin.listen", self.admin.listen),
             ("ops.listen", self.ops.listen),
-        ]
+        ];
+        listeners.extend(self.speke.listen.map(|addr| ("speke.listen", addr)));
+        listeners
     }
 
     /// Listeners that would take the same port on overlapping addresses (port 0 never clashes).

@@ -263,7 +263,10 @@ mod tests {
         );
         for (text, format) in [(csv, ImportFormat::Csv), (jsonl, ImportFormat::Jsonl)] {
             let keys = parse_import(&text, format).unwrap();
-            assert_eq!(keys[0].policy.asset_id.as_ref().unwrap().as_str(), "movie-1");
+            assert_eq!(
+                keys[0].policy.asset_id.as_ref().unwrap().as_str(),
+                "movie-1"
+            );
             assert_eq!(
                 keys[0].policy.kid.map(hex::encode).as_deref(),
                 Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
@@ -272,7 +275,10 @@ mod tests {
         }
         let bad = format!("content_id,key,iv,kid\na,{KEY},{IV},0f1e\n");
         let err = parse_import(&bad, ImportFormat::Csv).unwrap_err();
-        assert_eq!((err.line, err.reason.as_str()), (2, "kid must be 32 hex digits or a UUID"));
+        assert_eq!(
+            (err.line, err.reason.as_str()),
+            (2, "kid must be 32 hex digits or a UUID")
+        );
     }
 
     #[test]

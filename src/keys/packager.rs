@@ -172,6 +172,41 @@ impl KeyStore {
         Ok(answered)
     }
 
+    /// Every key of a packager's content — issued for `id` as packager content ID, or stored under
+    /// `id` as content ID — with its KID (`None` when it has none), ordered by content ID.
+    pub async fn packager_content(
+        &self,
+        id: &str,
+    ) -> Result<Vec<(Option<[u8; 16]>, PackagerKey)>, KeyStoreError> {
+        let rows = sqlx::query(
+            "SELECT content_id, sealed, kid FROM content_keys \
+             WHERE packager_content_id = $1 OR content_id = $1 ORDER BY content_id",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let raw: String = row.try_get("content_id")?;
+                let content_id = ContentId::parse(raw)
+                    .map_err(|e| sqlx::Error::Decode(format!("content_id {e}").into()))?;
+                let kid: Option<String> = row.try_get("kid")?;
+                let kid = kid
+                    .map(|raw| super::store::parse_kid(&raw))
+                    .transpose()
+                    .map_err(|e| sqlx::Error::Decode(e.into()))?;
+                let sealed: Vec<u8> = row.try_get("sealed")?;
+                let key = self.opened(
+                    kid.unwrap_or_default(),
+                    content_id,
+                    &sealed,
+                    KeyOrigin::Existing,
+                )?;
+                Ok((kid, key))
+            })
+            .collect()
+    }
+
     fn opened(
         &self,
         kid: [u8; 16],
@@ -245,6 +280,10 @@ mod tests {
             assert_eq!(stored.policy.kid, Some([1; 16]));
             assert_eq!(stored.policy.asset_id.as_ref().unwrap().as_str(), "movie");
             assert_eq!(keys.count().await.unwrap(), 2);
+            let exported = keys.packager_content("movie").await.unwrap();
+            let kids: Vec<_> = exported.iter().map(|(kid, _)| *kid).collect();
+            assert_eq!(kids, [Some([1; 16]), Some([2; 16])]);
+            assert_eq!(exported[1].1.key, first[1].key);
         }
     }
 

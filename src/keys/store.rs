@@ -33,7 +33,9 @@ pub enum KeyStoreError {
     Unreadable(ContentId),
     #[error("content {0} already has a key (use --replace to overwrite)")]
     AlreadyExists(ContentId),
-    #[error("content ID {0} already holds a key with another KID or for another packager content ID")]
+    #[error(
+        "content ID {0} already holds a key with another KID or for another packager content ID"
+    )]
     KidConflict(ContentId),
 }
 

@@ -27,6 +27,10 @@ pub const KEY_LOOKUP_DURATION: &str = "sees_key_lookup_duration_seconds";
 pub const UPSTREAM_DURATION: &str = "sees_upstream_duration_seconds";
 /// Admin API requests, by `route`, `method` and `status`.
 pub const ADMIN_REQUESTS: &str = "sees_admin_requests_total";
+/// SPEKE requests answered, by HTTP `status`.
+pub const SPEKE_REQUESTS: &str = "sees_speke_requests_total";
+/// Content keys answered to packagers, by `origin` (generated, existing, claimed).
+pub const SPEKE_KEYS: &str = "sees_speke_keys_total";
 /// Time to answer an admin request, by `route`.
 pub const ADMIN_DURATION: &str = "sees_admin_request_duration_seconds";
 /// TLS handshakes that failed, by `listener` and `reason`.
@@ -153,6 +157,14 @@ fn describe() {
         ADMIN_REQUESTS,
         "Admin API requests answered, by route template, method and HTTP status"
     );
+    describe_counter!(
+        SPEKE_REQUESTS,
+        "SPEKE key requests from packagers answered, by HTTP status"
+    );
+    describe_counter!(
+        SPEKE_KEYS,
+        "Content keys answered to packagers over SPEKE, by origin: generated, existing, claimed"
+    );
     describe_histogram!(
         ADMIN_DURATION,
         Unit::Seconds,
@@ -233,6 +245,16 @@ pub fn admin_answered(route: &str, method: &str, status: u16, started: Instant) 
     )
     .increment(1);
     histogram!(ADMIN_DURATION, "route" => route.to_owned()).record(started.elapsed().as_secs_f64());
+}
+
+/// Counts one SPEKE answer.
+pub fn speke_request(status: u16) {
+    counter!(SPEKE_REQUESTS, "status" => status.to_string()).increment(1);
+}
+
+/// Counts one key answered to a packager, by where it came from.
+pub fn speke_key(origin: &'static str) {
+    counter!(SPEKE_KEYS, "origin" => origin).increment(1);
 }
 
 /// A stage of the SEES answer that is timed.

@@ -61,6 +61,18 @@ pub fn admin_server_config(
     key: &Path,
     client_ca: Option<&Path>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    listener_server_config(cert, key, client_ca, true)
+}
+
+/// Server configuration of a listener of its own (admin, SPEKE): TLS 1.2/1.3 with `cert` and `key`;
+/// client certificates from `client_ca` when one is given — demanded at the handshake when
+/// `certificate_required`, else verified when presented.
+pub fn listener_server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    certificate_required: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let chain = load_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Read {
@@ -79,12 +91,16 @@ pub fn admin_server_config(
                     why: e.to_string(),
                 })?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| TlsError::ClientCa {
-                    path: path.to_owned(),
-                    why: e.to_string(),
-                })?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if certificate_required {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier.build().map_err(|e| TlsError::ClientCa {
+                path: path.to_owned(),
+                why: e.to_string(),
+            })?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

@@ -37,6 +37,7 @@ mod openapi;
 mod ops;
 mod query_plans;
 mod secret_hygiene;
+mod speke;
 mod tls;
 mod tls_matrix;
 mod tls_reload;

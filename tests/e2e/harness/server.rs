@@ -31,6 +31,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The admin API's (plain HTTP, loopback) address.
     pub admin_addr: SocketAddr,
+    /// The SPEKE listener's address, when `speke.listen` is set.
+    pub speke_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub pki: DevPki,
     pub sim: Simulator,
@@ -157,6 +159,7 @@ async fn start_with_tls(
     let tls = app.tls();
     let addr = app.local_addr();
     let admin_addr = app.admin_addr();
+    let speke_addr = app.speke_addr();
     let keys = app.key_store();
     let state = app.state();
     let coherence = app.coherence();
@@ -167,6 +170,7 @@ async fn start_with_tls(
     let server = TestServer {
         addr,
         admin_addr,
+        speke_addr,
         dir,
         pki,
         sim,

@@ -1,0 +1,590 @@
+//! The SPEKE v2 key provider end to end, through real TLS: a packager-shaped CPIX request gets the
+//! keys of the key store; the same content's Entitlement Request is then allowed and the simulator
+//! receives exactly that key and IV. Every case of the SPEKE v2 verification suite
+//! (`tests/data/speke/cases.json`) is answered as the suite expects, refused ones storing nothing;
+//! packagers must authenticate. Answers are checked with an XML parser here and, when the venvs of
+//! `tests/speke/setup.sh` are named (`SEES_CPIX_PYTHON`, `SEES_PYMP4_PYTHON`), against the DASH-IF
+//! CPIX schema and with an independent MP4 box parser.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::harness::{self, client_with, tls_client_config, ClientCert, TestServer};
+
+const CPIX: &str = "urn:dashif:org:cpix";
+const PSKC: &str = "urn:ietf:params:xml:ns:keyprov:pskc";
+const FAIRPLAY: &str = "94ce86fb-07ff-4f43-adb8-93d2fa968ca2";
+const WIDEVINE: &str = "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed";
+const PLAYREADY: &str = "9a04f079-9840-4286-ab92-e65be0885f95";
+
+fn b64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {text}"))
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/speke")
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(data_dir().join(name)).unwrap()
+}
+
+/// A sees with the SPEKE listener on, and one packager credential.
+struct Speke {
+    server: TestServer,
+    user: String,
+    secret: String,
+}
+
+/// One SPEKE answer.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+/// One key of a CPIX answer, as the packager reads it.
+#[derive(Debug, Clone, PartialEq)]
+struct AnsweredKey {
+    kid: String,
+    key: Vec<u8>,
+    iv: Vec<u8>,
+}
+
+async fn speke(adjust: impl FnOnce(&mut sees::config::Settings)) -> Speke {
+    let server = harness::spawn_with(|s| {
+        s.speke.listen = Some(([127, 0, 0, 1], 0).into());
+        adjust(s);
+    })
+    .await;
+    let store = sees::store::Store::connect(&server.settings.store.url, 2)
+        .await
+        .unwrap();
+    let (info, secret) = sees::speke::SpekeCredentials::new(store)
+        .create("packager-1", chrono::Utc::now())
+        .await
+        .unwrap();
+    use secrecy::ExposeSecret;
+    Speke {
+        server,
+        user: info.name,
+        secret: secret.expose_secret().to_owned(),
+    }
+}
+
+impl Speke {
+    fn url(&self) -> String {
+        let port = self.server.speke_addr.expect("SPEKE listener").port();
+        format!("https://localhost:{port}/speke/v2.0/copyProtection")
+    }
+
+    fn client(&self, cert: Option<ClientCert<'_>>) -> reqwest::Client {
+        client_with(tls_client_config(&self.server.pki, cert, &[b"http/1.1"]))
+    }
+
+    /// POSTs `body` as a packager does: Basic credentials, `X-Speke-Version: 2.0`, XML.
+    async fn post(&self, body: &str) -> Answer {
+        self.send(
+            self.client(None)
+                .post(self.url())
+                .basic_auth(&self.user, Some(&self.secret))
+                .header("x-speke-version", "2.0")
+                .header("content-type", "application/xml")
+                .body(body.to_owned()),
+        )
+        .await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("SPEKE request over TLS");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        assert!(
+            headers.contains_key("x-speke-user-agent"),
+            "every answer names its server: {status} {body}"
+        );
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn key_count(&self) -> i64 {
+        self.server.keys.count().await.unwrap()
+    }
+}
+
+/// The keys of a CPIX answer, checked for shape: base64 16-byte key and explicit IV.
+fn answered_keys(document: &str) -> Vec<AnsweredKey> {
+    let doc = roxmltree::Document::parse(document).expect("the answer is XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().namespace(), Some(CPIX));
+    root.descendants()
+        .filter(|n| n.has_tag_name((CPIX, "ContentKey")))
+        .map(|key| {
+            let plain = key
+                .descendants()
+                .find(|n| n.has_tag_name((PSKC, "PlainValue")))
+                .expect("cpix:Data/pskc:Secret/pskc:PlainValue");
+            let answered = AnsweredKey {
+                kid: key.attribute("kid").unwrap().to_owned(),
+                key: b64(plain.text().unwrap()),
+                iv: b64(key.attribute("explicitIV").expect("explicitIV")),
+            };
+            assert_eq!((answered.key.len(), answered.iv.len()), (16, 16));
+            answered
+        })
+        .collect()
+}
+
+/// The FairPlay `skd://` URI of `kid` in the answer's media playlist signalling.
+fn skd_uri(document: &str, kid: &str) -> String {
+    let doc = roxmltree::Document::parse(document).unwrap();
+    let system = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name((CPIX, "DRMSystem"))
+                && n.attribute("kid") == Some(kid)
+                && n.attribute("systemId") == Some(FAIRPLAY)
+        })
+        .expect("a FairPlay DRMSystem for the KID");
+    let media = system
+        .children()
+        .find(|n| {
+            n.has_tag_name((CPIX, "HLSSignalingData")) && n.attribute("playlist") == Some("media")
+        })
+        .expect("media playlist signalling");
+    let line = String::from_utf8(b64(media.text().unwrap())).unwrap();
+    assert!(line.starts_with("#EXT-X-KEY:METHOD=SAMPLE-AES,"), "{line}");
+    assert!(
+        line.contains("KEYFORMAT=\"com.apple.streamingkeydelivery\""),
+        "{line}"
+    );
+    let uri = line
+        .split("URI=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    uri.to_owned()
+}
+
+/// Runs a checker script of `tests/speke/` with the Python named by `env`; `None` when unset.
+fn python_check(env: &str, script: &str, args: &[&str], stdin: Option<&str>) -> Option<String> {
+    let Ok(python) = std::env::var(env) else {
+        eprintln!("{env} is not set: the independent check {script} was skipped");
+        return None;
+    };
+    use std::io::Write;
+    let mut child = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/speke")
+                .join(script),
+        )
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(out)
+}
+
+#[tokio::test]
+async fn a_packagers_key_is_the_key_expressplay_receives() {
+    let s = speke(|_| {}).await;
+    let request = fixture("preset_video_1_audio_1_widevine_playready_fairplay.xml");
+    let answer = s.post(&request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers["x-speke-version"], "2.0");
+    assert_eq!(answer.headers["content-type"], "application/xml");
+    let keys = answered_keys(&answer.body);
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0].key, keys[1].key);
+
+    for key in &keys {
+        // Several keys: the contentID names the KID, and the skd:// URI carries exactly it.
+        let uri = skd_uri(&answer.body, &key.kid);
+        let content_id = uri.strip_prefix("skd://").expect("skd:// URI");
+        assert_eq!(
+            content_id,
+            format!(
+                "sees_preset_video_1_audio_1_widevine_playready_fairplay:{}",
+                key.kid.replace('-', "")
+            )
+        );
+        let (status, decision) = s.server.post(harness::request("m-speke", content_id)).await;
+        assert_eq!(
+            (status, &decision["isAllowed"]),
+            (200, &json!(true)),
+            "{decision}"
+        );
+        let sent = s.server.sim.recent_requests().pop().unwrap();
+        assert_eq!(sent.params["contentKey"], hex::encode(&key.key));
+        assert_eq!(sent.params["iv"], hex::encode(&key.iv));
+    }
+
+    // Asked again: the same keys, nothing new stored.
+    let again = s.post(&request).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(answered_keys(&again.body), keys);
+    assert_eq!(s.key_count().await, 2);
+
+    // The answer is schema-valid CPIX and its PSSH boxes parse with an independent reader.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("answer.xml");
+    std::fs::write(&path, &answer.body).unwrap();
+    python_check(
+        "SEES_CPIX_PYTHON",
+        "validate_cpix.py",
+        &[path.to_str().unwrap()],
+        None,
+    );
+    check_pssh_boxes(&answer.body);
+    assert_no_key_leaked(&s, &keys).await;
+}
+
+/// Every PSSH and PlayReady object of `document`, parsed by `check_pssh.py` (pymp4).
+fn check_pssh_boxes(document: &str) {
+    let doc = roxmltree::Document::parse(document).unwrap();
+    let mut checks = Vec::new();
+    for system in doc
+        .descendants()
+        .filter(|n| n.has_tag_name((CPIX, "DRMSystem")))
+    {
+        let system_id = system.attribute("systemId").unwrap();
+        let kid = system.attribute("kid").unwrap();
+        if system_id == FAIRPLAY {
+            continue;
+        }
+        assert!([WIDEVINE, PLAYREADY].contains(&system_id));
+        let pssh = system
+            .children()
+            .find(|n| n.has_tag_name((CPIX, "PSSH")))
+            .and_then(|n| n.text())
+            .expect("a filled PSSH");
+        checks.push(json!({"pssh": pssh.trim(), "system_id": system_id, "kids": [kid]}));
+    }
+    assert!(!checks.is_empty());
+    for check in checks {
+        python_check(
+            "SEES_PYMP4_PYTHON",
+            "check_pssh.py",
+            &[],
+            Some(&check.to_string()),
+        );
+    }
+}
+
+/// Neither a key nor an IV appears in the server's audit trail.
+async fn assert_no_key_leaked(s: &Speke, keys: &[AnsweredKey]) {
+    let store = sees::store::Store::connect(&s.server.settings.store.url, 1)
+        .await
+        .unwrap();
+    let mut events = 0;
+    for _ in 0..50 {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, COALESCE(trail, '') FROM audit_events WHERE kind = 'key-issue'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        events = rows.len();
+        if events >= 4 {
+            for (_, trail) in &rows {
+                for key in keys {
+                    for secret in [&key.key, &key.iv] {
+                        let hex = hex::encode(secret);
+                        let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+                        assert!(!trail.contains(&hex) && !trail.contains(&b64), "{trail}");
+                    }
+                }
+            }
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("expected one key-issue audit event per key answered, found {events}");
+}
+
+#[tokio::test]
+async fn every_case_of_the_verification_suite_is_answered_as_it_expects() {
+    let s = speke(|_| {}).await;
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(data_dir().join("cases.json")).unwrap())
+            .unwrap();
+    assert!(cases.len() > 50, "the suite's cases are all here");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let file = case["file"].as_str().unwrap();
+        let before = s.key_count().await;
+        let answer = s.post(&fixture(file)).await;
+        let expected = case["expect"].to_string();
+        if expected == "200" {
+            if answer.status != 200 {
+                failures.push(format!(
+                    "{file}: {} {}",
+                    answer.status,
+                    answer.body.chars().take(300).collect::<String>()
+                ));
+                continue;
+            }
+            let keys = answered_keys(&answer.body);
+            assert_eq!(keys.len() as u64, case["keys"].as_u64().unwrap(), "{file}");
+            check_drm_systems(file, &answer.body, &case["drm_systems"]);
+        } else if !(400..500).contains(&answer.status) {
+            failures.push(format!("{file}: expected 4xx, got {}", answer.status));
+        } else {
+            assert_eq!(
+                s.key_count().await,
+                before,
+                "{file}: a refused request stored nothing"
+            );
+            assert!(!answer.body.is_empty(), "{file}: the refusal says why");
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Each DRMSystem of the answer has every child the request asked for filled with base64.
+fn check_drm_systems(file: &str, document: &str, expected: &Value) {
+    let doc = roxmltree::Document::parse(document).unwrap();
+    let systems: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name((CPIX, "DRMSystem")))
+        .collect();
+    for (name, id) in [
+        ("widevine", WIDEVINE),
+        ("playready", PLAYREADY),
+        ("fairplay", FAIRPLAY),
+    ] {
+        let count = systems
+            .iter()
+            .filter(|n| n.attribute("systemId") == Some(id))
+            .count() as u64;
+        assert_eq!(
+            count,
+            expected[name].as_u64().unwrap_or(0),
+            "{file}: {name}"
+        );
+    }
+    for system in systems {
+        for child in system.children().filter(|n| n.is_element()) {
+            let name = child.tag_name().name();
+            if system.attribute("systemId") == Some(FAIRPLAY) && name == "PSSH" {
+                continue;
+            }
+            let text = child.text().unwrap_or_default();
+            assert!(!b64(text).is_empty(), "{file}: {name} is filled");
+        }
+    }
+}
+
+#[tokio::test]
+async fn packagers_must_authenticate_and_speak_speke() {
+    let s = speke(|settings| settings.speke.max_body_bytes = 64 * 1024).await;
+    let request = fixture("preset_video_1_audio_1_fairplay.xml");
+    let refused = |answer: &Answer, status: u16| {
+        assert_eq!(answer.status, status, "{}", answer.body);
+    };
+    let anonymous = s
+        .send(
+            s.client(None)
+                .post(s.url())
+                .header("x-speke-version", "2.0")
+                .header("content-type", "application/xml")
+                .body(request.clone()),
+        )
+        .await;
+    refused(&anonymous, 401);
+    assert!(anonymous.headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    let wrong = s
+        .send(
+            s.client(None)
+                .post(s.url())
+                .basic_auth(&s.user, Some("speke_not-the-secret"))
+                .header("x-speke-version", "2.0")
+                .header("content-type", "application/xml")
+                .body(request.clone()),
+        )
+        .await;
+    refused(&wrong, 401);
+    let with_headers = |version: Option<&str>, content_type: &str, body: String| {
+        let mut builder = s
+            .client(None)
+            .post(s.url())
+            .basic_auth(&s.user, Some(&s.secret))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(version) = version {
+            builder = builder.header("x-speke-version", version);
+        }
+        builder
+    };
+    refused(
+        &s.send(with_headers(None, "application/xml", request.clone()))
+            .await,
+        400,
+    );
+    refused(
+        &s.send(with_headers(
+            Some("1.0"),
+            "application/xml",
+            request.clone(),
+        ))
+        .await,
+        400,
+    );
+    refused(
+        &s.send(with_headers(
+            Some("2.0"),
+            "application/json",
+            request.clone(),
+        ))
+        .await,
+        415,
+    );
+    let oversized = format!("{request}<!--{}-->", "x".repeat(70 * 1024));
+    refused(
+        &s.send(with_headers(Some("2.0"), "application/xml", oversized))
+            .await,
+        413,
+    );
+    // XML external entities and entity expansion are refused unresolved.
+    let secret_file = s.server.dir.path().join("master.key");
+    let xxe = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE cpix [<!ENTITY x SYSTEM \"file://{}\">]>\
+         <cpix:CPIX xmlns:cpix=\"{CPIX}\" contentId=\"&x;\" version=\"2.3\"/>",
+        secret_file.display()
+    );
+    let bomb = "<?xml version=\"1.0\"?><!DOCTYPE b [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]><b>&b;</b>";
+    let deep = format!("{}{}", "<a>".repeat(5000), "</a>".repeat(5000));
+    let master = std::fs::read_to_string(&secret_file).unwrap();
+    for body in [xxe, bomb.to_owned(), deep] {
+        let answer = s.post(&body).await;
+        refused(&answer, 400);
+        assert!(!answer.body.contains(master.trim()));
+    }
+    // 2.1 is spoken too, and echoed.
+    let answer = s
+        .send(with_headers(
+            Some("2.1"),
+            "application/xml",
+            request.clone(),
+        ))
+        .await;
+    assert_eq!(
+        (answer.status, &answer.headers["x-speke-version"]),
+        (200, &"2.1".parse().unwrap())
+    );
+    assert_eq!(
+        s.key_count().await,
+        2,
+        "only the accepted request stored keys"
+    );
+
+    // A revoked credential no longer works.
+    let store = sees::store::Store::connect(&s.server.settings.store.url, 1)
+        .await
+        .unwrap();
+    sees::speke::SpekeCredentials::new(store)
+        .revoke(&s.user, chrono::Utc::now())
+        .await
+        .unwrap();
+    refused(&s.post(&request).await, 401);
+}
+
+#[tokio::test]
+async fn packagers_may_authenticate_with_a_client_certificate() {
+    let s = speke(|settings| {
+        settings.speke.auth = sees::config::SpekeAuth::Either;
+        settings.speke.client_ca = Some(settings.tls.client_ca.clone());
+    })
+    .await;
+    let request = fixture("preset_video_1_audio_1_fairplay.xml");
+    let certified = s
+        .send(
+            s.client(Some(ClientCert::Dev))
+                .post(s.url())
+                .header("x-speke-version", "2.0")
+                .header("content-type", "application/xml")
+                .body(request.clone()),
+        )
+        .await;
+    assert_eq!(certified.status, 200, "{}", certified.body);
+    // Without a certificate, Basic credentials still work in `either` mode…
+    assert_eq!(s.post(&request).await.status, 200);
+    // …and in `certificate` mode the handshake itself demands one.
+    let strict = speke(|settings| {
+        settings.speke.auth = sees::config::SpekeAuth::Certificate;
+        settings.speke.client_ca = Some(settings.tls.client_ca.clone());
+    })
+    .await;
+    let refused = strict
+        .client(None)
+        .post(strict.url())
+        .basic_auth(&strict.user, Some(&strict.secret))
+        .header("x-speke-version", "2.0")
+        .header("content-type", "application/xml")
+        .body(request)
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "no TLS session without a client certificate"
+    );
+}
+
+#[tokio::test]
+async fn a_key_added_by_hand_is_the_one_the_packager_receives() {
+    let s = speke(|_| {}).await;
+    let by_hand = s.server.add_key("trailer-7").await;
+    let kid = "3c9a4a2e-0f5b-4e55-9d7c-1b2a3c4d5e6f";
+    let request = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<cpix:CPIX contentId="trailer-7" version="2.3" xmlns:cpix="{CPIX}" xmlns:pskc="{PSKC}">
+  <cpix:ContentKeyList><cpix:ContentKey kid="{kid}" commonEncryptionScheme="cbcs"/></cpix:ContentKeyList>
+  <cpix:DRMSystemList>
+    <cpix:DRMSystem kid="{kid}" systemId="{FAIRPLAY}">
+      <cpix:HLSSignalingData playlist="media"/><cpix:HLSSignalingData playlist="master"/>
+    </cpix:DRMSystem>
+  </cpix:DRMSystemList>
+  <cpix:ContentKeyUsageRuleList>
+    <cpix:ContentKeyUsageRule kid="{kid}" intendedTrackType="ALL"><cpix:VideoFilter/><cpix:AudioFilter/></cpix:ContentKeyUsageRule>
+  </cpix:ContentKeyUsageRuleList>
+</cpix:CPIX>"#
+    );
+    let answer = s.post(&request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let keys = answered_keys(&answer.body);
+    assert_eq!(hex::encode(&keys[0].key), *by_hand.cek_hex());
+    assert_eq!(hex::encode(&keys[0].iv), *by_hand.iv_hex());
+    // One key: the contentID is the packager's own.
+    assert_eq!(skd_uri(&answer.body, kid), "skd://trailer-7");
+    assert_eq!(s.key_count().await, 1);
+}
