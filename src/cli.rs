@@ -459,6 +459,7 @@ async fn keys(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()>
                             .map(crate::keys::parse_key_id)
                             .transpose()
                             .map_err(|e| anyhow::anyhow!("--kid: {e}"))?,
+                        packager_content_id: None,
                         token_lifetime,
                         rental_duration_s: rental_duration,
                     },

@@ -103,6 +103,7 @@ fn to_key(row: Row) -> Result<NewContentKey, String> {
                 .filter(|raw| !raw.trim().is_empty())
                 .map(|raw| parse_key_id(raw.trim()))
                 .transpose()?,
+            packager_content_id: None,
             token_lifetime,
             rental_duration_s: row.rental_duration_s,
         },

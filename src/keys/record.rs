@@ -15,6 +15,9 @@ pub struct KeyPolicy {
     pub asset_id: Option<AssetId>,
     /// The key ID (KID) packagers, Widevine and PlayReady name this key by; `None` = not known.
     pub kid: Option<[u8; 16]>,
+    /// The packager's content ID (CPIX `contentId`) the key was issued or imported for; `None` for
+    /// keys added by hand.
+    pub packager_content_id: Option<String>,
     pub token_lifetime: Option<TokenLifetime>,
     pub rental_duration_s: Option<u32>,
 }

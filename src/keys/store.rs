@@ -140,7 +140,8 @@ impl KeyStore {
         }
         let stamp = self.cache.stamp(id);
         let row = sqlx::query(
-            "SELECT sealed, asset_id, kid, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1",
+            "SELECT sealed, asset_id, kid, packager_content_id, token_lifetime, rental_duration_s \
+             FROM content_keys WHERE content_id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(self.store.pool())
@@ -215,10 +216,12 @@ impl KeyStore {
                 .seal(&aad(&key.content_id), &*key.key.to_plaintext());
             sqlx::query(
                 "INSERT INTO content_keys \
-                   (content_id, sealed, token_lifetime, rental_duration_s, created_at, updated_at, asset_id, kid) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7) \
+                   (content_id, sealed, token_lifetime, rental_duration_s, created_at, updated_at, asset_id, kid, \
+                    packager_content_id) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) \
                  ON CONFLICT (content_id) DO UPDATE SET sealed = excluded.sealed, \
-                   asset_id = excluded.asset_id, kid = excluded.kid, token_lifetime = excluded.token_lifetime, \
+                   asset_id = excluded.asset_id, kid = excluded.kid, \
+                   packager_content_id = excluded.packager_content_id, token_lifetime = excluded.token_lifetime, \
                    rental_duration_s = excluded.rental_duration_s, updated_at = excluded.updated_at",
             )
             .bind(key.content_id.as_str())
@@ -228,6 +231,7 @@ impl KeyStore {
             .bind(now)
             .bind(key.policy.asset_id.as_ref().map(|a| a.as_str().to_owned()))
             .bind(key.policy.kid.map(hex::encode))
+            .bind(key.policy.packager_content_id.clone())
             .execute(&mut *tx)
             .await?;
         }
@@ -242,7 +246,8 @@ impl KeyStore {
     /// Every key's ID, policy and times, ordered by content ID. Never the material.
     pub async fn list(&self) -> Result<Vec<KeySummary>, KeyStoreError> {
         let rows = sqlx::query(
-            "SELECT content_id, asset_id, kid, token_lifetime, rental_duration_s, created_at, updated_at \
+            "SELECT content_id, asset_id, kid, packager_content_id, token_lifetime, rental_duration_s, \
+                    created_at, updated_at \
              FROM content_keys ORDER BY content_id",
         )
         .fetch_all(self.store.pool())
@@ -305,6 +310,7 @@ fn policy_from_row(row: &sqlx::any::AnyRow) -> Result<KeyPolicy, sqlx::Error> {
     let asset: Option<String> = row.try_get("asset_id")?;
     let kid: Option<String> = row.try_get("kid")?;
     Ok(KeyPolicy {
+        packager_content_id: row.try_get("packager_content_id")?,
         kid: kid
             .map(|raw| parse_kid(&raw))
             .transpose()

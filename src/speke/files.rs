@@ -32,6 +32,7 @@ pub fn keys_from_cpix(body: &[u8], settings: &SpekeSettings) -> Result<Vec<NewCo
                 policy: KeyPolicy {
                     asset_id: Some(asset),
                     kid: Some(kid),
+                    packager_content_id: Some(content_id.clone()),
                     ..KeyPolicy::default()
                 },
             })

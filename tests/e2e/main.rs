@@ -38,6 +38,7 @@ mod ops;
 mod query_plans;
 mod secret_hygiene;
 mod speke;
+mod speke_cli;
 mod tls;
 mod tls_matrix;
 mod tls_reload;
