@@ -172,6 +172,9 @@ pub struct RequestedKey {
     pub kid: Kid,
     /// Always present in an accepted SPEKE v2 request.
     pub scheme: Option<EncryptionScheme>,
+    /// The IV the encryptor proposes (`explicitIV`): a new key is made with it; a key that exists
+    /// keeps its own IV, which the answer states.
+    pub explicit_iv: Option<[u8; 16]>,
 }
 
 /// One `DRMSystem` of a request: which signalling the packager wants for which key.

@@ -114,13 +114,19 @@ fn parse_keys(list: Node<'_, '_>) -> Result<Vec<RequestedKey>, CpixError> {
                 ))
             })?,
         };
-        if let Some(iv) = node.attribute("explicitIV") {
-            if xml::decode_base64(iv).is_none_or(|b| b.len() != 16) {
-                return Err(rejected(format!(
-                    "ContentKey@explicitIV for KID {kid} is not base64 of 16 bytes"
-                )));
+        let explicit_iv = match node.attribute("explicitIV") {
+            None => None,
+            Some(raw) => {
+                let iv: [u8; 16] = xml::decode_base64(raw)
+                    .and_then(|b| b.as_slice().try_into().ok())
+                    .ok_or_else(|| {
+                        rejected(format!(
+                            "ContentKey@explicitIV for KID {kid} is not base64 of 16 bytes"
+                        ))
+                    })?;
+                Some(iv)
             }
-        }
+        };
         if let Some(child) = elements(node).next() {
             if is(child, NS_CPIX, "Data") {
                 return Err(rejected(format!(
@@ -133,6 +139,7 @@ fn parse_keys(list: Node<'_, '_>) -> Result<Vec<RequestedKey>, CpixError> {
         keys.push(RequestedKey {
             kid,
             scheme: Some(scheme),
+            explicit_iv,
         });
     }
     let Some(first) = keys.first().and_then(|k| k.scheme) else {

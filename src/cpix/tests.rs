@@ -170,11 +170,13 @@ fn parse_reads_keys_and_signalling_requests() {
         vec![
             RequestedKey {
                 kid: kid(VIDEO),
-                scheme: Some(EncryptionScheme::Cbcs)
+                scheme: Some(EncryptionScheme::Cbcs),
+                explicit_iv: None,
             },
             RequestedKey {
                 kid: kid(AUDIO),
-                scheme: Some(EncryptionScheme::Cbcs)
+                scheme: Some(EncryptionScheme::Cbcs),
+                explicit_iv: None,
             },
         ]
     );
@@ -705,7 +707,7 @@ fn speke_rule_violations_are_422() {
 }
 
 #[test]
-fn update_history_is_ignored_and_explicit_iv_in_request_is_not_used() {
+fn update_history_is_ignored_and_the_answer_states_the_key_iv() {
     let body = fixture_with(
         "commonEncryptionScheme=\"cbcs\"/>",
         "commonEncryptionScheme=\"cbcs\" explicitIV=\"OFj2IjCsPJFfMAxmQxLGPw==\"/>",
@@ -715,6 +717,12 @@ fn update_history_is_ignored_and_explicit_iv_in_request_is_not_used() {
         "<cpix:UpdateHistoryItemList/></cpix:CPIX>",
         1,
     );
+    let proposed = parse_speke_request(body.as_bytes()).unwrap().keys[0].explicit_iv;
+    assert_eq!(
+        proposed.map(|iv| STANDARD.encode(iv)).as_deref(),
+        Some("OFj2IjCsPJFfMAxmQxLGPw==")
+    );
+    // The answer states the IV of the key it carries (here a key that already exists).
     let out = answer_fixture(&body);
     assert!(!out.contains("OFj2IjCsPJFfMAxmQxLGPw==") && !out.contains("UpdateHistory"));
     assert!(out.contains(&format!("explicitIV=\"{}\"", STANDARD.encode(VIDEO_IV))));

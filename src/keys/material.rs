@@ -38,6 +38,12 @@ impl ContentKey {
         Self::from_plaintext(&*plain).expect("32 bytes split into key and IV")
     }
 
+    /// The same key with another IV.
+    pub fn with_iv(mut self, iv: [u8; 16]) -> Self {
+        self.iv = Zeroizing::new(iv);
+        self
+    }
+
     /// A key from the hex forms used on the wire and in import files.
     pub fn from_hex(cek: &str, iv: &str) -> Result<Self, KeyMaterialError> {
         Ok(Self::new(

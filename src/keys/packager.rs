@@ -21,6 +21,9 @@ pub struct PackagerKeyRequest {
     pub content_id: ContentId,
     /// The asset a new key protects (`None` = the content ID names it).
     pub asset_id: Option<AssetId>,
+    /// The IV a new key gets (the encryptor's proposal); `None` = a random one. A key that exists
+    /// keeps its own.
+    pub iv: Option<[u8; 16]>,
 }
 
 /// Where the key answered for a KID came from.
@@ -129,7 +132,10 @@ impl KeyStore {
                         KeyOrigin::Claimed,
                     )?;
                 }
-                let key = ContentKey::generate();
+                let key = match want.iv {
+                    Some(iv) => ContentKey::generate().with_iv(iv),
+                    None => ContentKey::generate(),
+                };
                 let sealed = self
                     .master
                     .seal(&aad(&want.content_id), &*key.to_plaintext());
@@ -243,6 +249,7 @@ mod tests {
             kid: [kid; 16],
             content_id: ContentId::parse(content_id).unwrap(),
             asset_id: Some(AssetId::parse("movie").unwrap()),
+            iv: None,
         }
     }
 
@@ -318,6 +325,28 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, KeyStoreError::KidConflict(ref id) if id.as_str() == "trailer"));
             assert_eq!(keys.count().await.unwrap(), 1, "nothing half-issued");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_key_takes_the_proposed_iv_and_an_existing_one_keeps_its_own() {
+        for test in testing::stores().await {
+            let keys = key_store(&test.store).await;
+            let proposed = PackagerKeyRequest {
+                iv: Some([0x77; 16]),
+                ..want(6, "clip")
+            };
+            let first = keys
+                .issue_for_packager("clip", &[proposed.clone()])
+                .await
+                .unwrap();
+            assert_eq!(*first[0].key.iv_hex(), "77".repeat(16));
+            let other = PackagerKeyRequest {
+                iv: Some([0x11; 16]),
+                ..proposed
+            };
+            let again = keys.issue_for_packager("clip", &[other]).await.unwrap();
+            assert_eq!(again[0].key, first[0].key);
         }
     }
 

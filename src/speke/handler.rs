@@ -158,6 +158,7 @@ async fn issue(state: &SpekeState, request: &CpixRequest) -> Result<Vec<Packager
             let asset_id = render(&state.settings.asset_template, &request.content_id, &kid);
             Ok(PackagerKeyRequest {
                 kid,
+                iv: key.explicit_iv,
                 content_id: ContentId::parse(content_id).map_err(|e| {
                     unprocessable(format!("the contentID made for KID {} {e}", key.kid))
                 })?,
