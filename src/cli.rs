@@ -345,6 +345,9 @@ async fn check_config(config: Option<&Path>, dev: bool) -> anyhow::Result<()> {
         settings.admin.tls_files(),
         settings.admin.client_ca.as_deref(),
     );
+    if let (Some(_), Some(ca)) = (settings.speke.listen, &settings.speke.client_ca) {
+        problems.extend(crate::tls::check::client_ca_problems("speke.client_ca", ca));
+    }
     match open_stores(&settings).await {
         Ok(stores) => stores.store.close().await,
         Err(e) => problems.push(format!("store: {e}")),

@@ -28,6 +28,11 @@ pub fn problems(
     problems
 }
 
+/// Problems of the CA bundle `path` named by the setting `name` (`speke.client_ca`, …).
+pub fn client_ca_problems(name: &str, path: &Path) -> Vec<String> {
+    ca_problems(name, path).1
+}
+
 /// Problems of `[tls]`: files readable, certificate and key matching, chain signatures and dates,
 /// the client CA bundle, the CRLs (readable, issued and signed by the client CA).
 pub fn sees_problems(tls: &TlsSettings) -> Vec<String> {

@@ -217,3 +217,31 @@ fn cpix_files_are_imported_and_exported_without_printing_keys() {
         );
     }
 }
+
+#[test]
+fn check_config_names_the_speke_settings_that_are_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let mut text_config = std::fs::read_to_string(&config).unwrap();
+    text_config.push_str(&format!(
+        "[speke]\nlisten = \"127.0.0.1:0\"\nauth = \"either\"\nclient_ca = \"{}/missing-ca.pem\"\n",
+        dir.path().display()
+    ));
+    std::fs::write(&config, text_config).unwrap();
+    let checked = run(dir.path(), &config, &["check-config"]);
+    assert!(!checked.status.success());
+    assert!(
+        text(&checked).contains("problem: speke.client_ca"),
+        "{}",
+        text(&checked)
+    );
+
+    std::fs::write(
+        &config,
+        "[speke]\nauth = \"certificate\"\nmulti_key_content_id_template = \"{content_id}\"\n",
+    )
+    .unwrap();
+    let invalid = text(&run(dir.path(), &config, &["check-config"]));
+    assert!(invalid.contains("set speke.client_ca"), "{invalid}");
+    assert!(invalid.contains("must name the KID"), "{invalid}");
+}
