@@ -1,6 +1,7 @@
 //! Secret hygiene end to end: the real binary at `RUST_LOG=trace` with JSON logs and an audit JSONL
 //! file goes through a full scenario (keys imported, admin tokens created and used, playback
-//! sessions opened, SEES requests allowed, denied and failed upstream, an end-user JWT, a SIGHUP
+//! sessions opened, SEES requests allowed, denied and failed upstream, an end-user JWT, keys issued to
+//! a packager over SPEKE and a refused packager, a SIGHUP
 //! reload, `sees audit query`, /metrics, admin error bodies), and everything it produced — plus the
 //! `Debug` renderings of the settings and key types — is scanned for every secret in play: no hits.
 //! A positive control proves the scanner finds a secret that is there.
@@ -100,6 +101,7 @@ async fn nothing_the_server_emits_contains_a_secret() {
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[decision]\nmode = \"open\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [speke]\nlisten = \"127.0.0.1:0\"\n\
              [ops]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n[store]\nurl = {:?}\n\
              [keys]\nmaster_key_file = {:?}\n[expressplay]\ntoken_url = {:?}\nrecord_url = {:?}\n\
              [audit]\njsonl_path = {:?}\n[log]\nformat = \"json\"\nlevel = \"trace\"\n\
@@ -147,6 +149,27 @@ async fn nothing_the_server_emits_contains_a_secret() {
         "`sees tokens list` output".into(),
         text(&sees(dir.path(), &config, &["tokens", "list"])),
     ));
+    let speke_created = sees(
+        dir.path(),
+        &config,
+        &["speke", "credentials", "create", "--name", "packager"],
+    );
+    let speke_secret = String::from_utf8_lossy(&speke_created.stdout)
+        .trim()
+        .to_owned();
+    assert!(
+        speke_secret.starts_with("speke_"),
+        "{}",
+        text(&speke_created)
+    );
+    outputs.push((
+        "`sees speke credentials list` output".into(),
+        text(&sees(
+            dir.path(),
+            &config,
+            &["speke", "credentials", "list"],
+        )),
+    ));
 
     let mut served = SeesProcess::start(
         dir.path(),
@@ -159,6 +182,7 @@ async fn nothing_the_server_emits_contains_a_secret() {
     let port = served.addr("SEES listener ready").port().to_string();
     let admin = format!("http://{}", served.addr("admin listener ready"));
     let ops = format!("http://{}", served.addr("ops listener ready"));
+    let speke = served.addr("SPEKE key-provider listener ready");
     let http = reqwest::Client::new();
     let mut bodies: Vec<(String, String)> = Vec::new();
     let mut call = async |what: &str,
@@ -341,6 +365,54 @@ async fn nothing_the_server_emits_contains_a_secret() {
     )
     .await;
 
+    // SPEKE: a packager gets a new key (the answer is where it is meant to be), and a wrong
+    // password is refused.
+    let speke_url = format!(
+        "https://localhost:{}/speke/v2.0/copyProtection",
+        speke.port()
+    );
+    let speke_client = harness::client_with(harness::tls_client_config(&pki, None, &[b"http/1.1"]));
+    let cpix = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/speke/preset_video_1_audio_1_fairplay.xml"),
+    )
+    .unwrap();
+    let mut speke_keys = Vec::new();
+    for (user, password) in [
+        ("packager", speke_secret.as_str()),
+        ("packager", "speke_wrong"),
+    ] {
+        let answer = speke_client
+            .post(&speke_url)
+            .basic_auth(user, Some(password))
+            .header("x-speke-version", "2.0")
+            .header("content-type", "application/xml")
+            .body(cpix.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body = answer.text().await.unwrap();
+        if status == 200 {
+            let doc = roxmltree::Document::parse(&body).unwrap();
+            for key in doc.descendants().filter(|n| n.has_tag_name("ContentKey")) {
+                let b64 = |t: &str| base64::engine::general_purpose::STANDARD.decode(t).unwrap();
+                let plain = key
+                    .descendants()
+                    .find(|n| n.has_tag_name("PlainValue"))
+                    .unwrap();
+                speke_keys.push((
+                    b64(plain.text().unwrap()),
+                    b64(key.attribute("explicitIV").unwrap()),
+                ));
+            }
+        } else {
+            assert_eq!(status, 401, "{body}");
+            answers.push(("SPEKE refusal".into(), body));
+        }
+    }
+    assert_eq!(speke_keys.len(), 2, "the packager got its keys");
+
     served.signal("HUP");
     served.wait_for("TLS configuration reloaded");
     let metrics = http
@@ -427,6 +499,18 @@ async fn nothing_the_server_emits_contains_a_secret() {
     for form in forms(&master_bytes) {
         secrets.push(("master key".into(), form));
     }
+    for (key, iv) in &speke_keys {
+        for form in forms(key) {
+            secrets.push(("content key issued over SPEKE".into(), form));
+        }
+        for form in forms(iv) {
+            secrets.push(("IV issued over SPEKE".into(), form));
+        }
+    }
+    secrets.push((
+        "SPEKE credential secret".into(),
+        speke_secret["speke_".len()..].to_owned(),
+    ));
     secrets.push((
         "ExpressPlay authenticator".into(),
         AUTHENTICATOR[5..].to_owned(),
