@@ -686,3 +686,75 @@ async fn shaka_packager_encrypts_and_decrypts_with_what_sees_hands_out() {
     assert_eq!(sent.params["contentKey"], hex::encode(&key.key));
     assert_eq!(sent.params["iv"], hex::encode(&key.iv));
 }
+
+#[tokio::test]
+async fn in_catalogue_mode_the_packagers_content_is_the_asset_that_entitlements_name() {
+    let s = speke(|settings| settings.decision.mode = sees::config::DecisionMode::Catalog).await;
+    let answer = s
+        .post(&fixture("preset_video_1_audio_1_fairplay.xml"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let contents: Vec<String> = answered_keys(&answer.body)
+        .iter()
+        .map(|k| {
+            skd_uri(&answer.body, &k.kid)
+                .trim_start_matches("skd://")
+                .to_owned()
+        })
+        .collect();
+    let play = |content: String| {
+        let server = &s.server;
+        async move {
+            let (_, decision) = server.post(harness::request("m-cat", &content)).await;
+            decision
+        }
+    };
+    for content in &contents {
+        let decision = play(content.clone()).await;
+        assert_eq!(
+            decision["isAllowed"], false,
+            "no package holds the asset yet: {decision}"
+        );
+    }
+    // asset_template = "{content_id}": every key of the packager's content protects one asset.
+    let token = s.server.admin_token(sees::admin::tokens::Role::Admin).await;
+    let (status, created) = s
+        .server
+        .admin(
+            "POST",
+            "/oem/v1/user/packages",
+            Some(&token),
+            Some(
+                json!({"package": {"id": "free", "name": "free", "description": "d",
+                "assetIDs": ["sees_preset_video_1_audio_1_fairplay"], "billingPlanIDs": ["plan"],
+                "bypassEntitlementCheck": true}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    for content in contents {
+        let decision = play(content).await;
+        assert_eq!(decision["isAllowed"], true, "{decision}");
+    }
+}
+
+#[tokio::test]
+async fn identical_requests_at_the_same_moment_create_one_key_per_kid() {
+    let s = speke(|_| {}).await;
+    let request = fixture("preset_video_3_audio_2_widevine_playready_fairplay.xml");
+    let answers = futures_util::future::join_all((0..8).map(|_| s.post(&request))).await;
+    let first = answered_keys(&answers[0].body);
+    assert_eq!(first.len(), 5);
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answered_keys(&answer.body), first);
+    }
+    assert_eq!(s.key_count().await, 5);
+    let metrics = sees::ops::metrics::install().render();
+    assert!(
+        metrics.contains("sees_speke_keys_total{origin=\"generated\"}")
+            && metrics.contains("sees_speke_keys_total{origin=\"existing\"}")
+            && metrics.contains("sees_speke_requests_total{status=\"200\"}"),
+        "{metrics}"
+    );
+}
