@@ -11,13 +11,15 @@
 //!
 //! # Request rules (SPEKE v2.0 / v2.1) — everything below is [`CpixError::Rejected`] (422)
 //! - `CPIX@contentId` non-empty; `CPIX@version` is `2.3` (SPEKE v2.0) or `2.4` (SPEKE v2.1, which
-//!   AWS documents as "CPIX@version 2.4"); pairing it with `X-Speke-Version` is the HTTP layer's job.
+//!   AWS documents as "CPIX@version 2.4"). It is not paired with `X-Speke-Version`: either document
+//!   version is answered under either SPEKE version, unchanged.
 //! - `ContentKeyList`, `DRMSystemList` and `ContentKeyUsageRuleList` are required (SPEKE v2 calls
 //!   all three mandatory), each with at least one entry; `ContentKeyPeriodList` is optional.
 //! - `ContentKey`: `kid` a hyphenated UUID, unique; `commonEncryptionScheme` required and one of
 //!   `cenc`, `cbc1`, `cens`, `cbcs`, the same for every key ("Non compliant
 //!   ContentKey@commonEncryptionScheme combination" otherwise). An `explicitIV` the packager sends is
-//!   checked (base64 of 16 bytes) and then ignored: the answer carries the IV sees holds for the key.
+//!   checked (base64 of 16 bytes) and kept in [`RequestedKey::explicit_iv`]: a new key is made with
+//!   it; the answer carries the IV sees holds for the key.
 //!   A `cpix:Data` child (a key value in the request) is refused: in SPEKE the key provider supplies
 //!   the keys.
 //! - `DRMSystem`: `kid` must be in the key list, `systemId` must be FairPlay, Widevine or PlayReady
@@ -29,8 +31,11 @@
 //!   SPEKE v2 verification suite sends and expects. FairPlay needs a CBC scheme (`cbcs`/`cbc1`),
 //!   PlayReady `cenc` or `cbcs`.
 //! - `ContentKeyUsageRule`: `kid` in the key list, `intendedTrackType` present, at least one
-//!   `VideoFilter` or `AudioFilter` child. `KeyPeriodFilter@periodId` is not cross-checked (AWS's own
-//!   v1-style sample names a period it does not list).
+//!   `VideoFilter` or `AudioFilter` child. A `KeyPeriodFilter@periodId` must name a listed period
+//!   when the document has a `ContentKeyPeriodList` (without one it is not cross-checked: AWS's own
+//!   v1-style sample names a period it does not list). Within a key period each `intendedTrackType`
+//!   appears once, and an `ALL` rule is the only rule, with attribute-less video and audio filters
+//!   (the SPEKE v2 encryption contract).
 //! - `DeliveryDataList` (encrypted key delivery) and `ds:Signature` are refused;
 //!   `UpdateHistoryItemList` is ignored (SPEKE omits it); any other top-level element is refused.
 //! - Base64 that does not decode (anywhere it is read) is 422: the document is readable CPIX, one

@@ -19,6 +19,10 @@ pub struct PackagerKeyRequest {
     pub kid: [u8; 16],
     /// The SEES contentID a new key is stored under (the one the player's license request names).
     pub content_id: ContentId,
+    /// Where a new key goes when `content_id` already holds another KID of this packager content —
+    /// a new key period of a live stream that asks for one key at a time (`None` = nowhere: a
+    /// conflict).
+    pub alternative: Option<ContentId>,
     /// The asset a new key protects (`None` = the content ID names it).
     pub asset_id: Option<AssetId>,
     /// The IV a new key gets (the encryptor's proposal); `None` = a random one. A key that exists
@@ -55,6 +59,8 @@ pub struct PackagerKey {
     pub kid: [u8; 16],
     /// The SEES contentID the key is stored under.
     pub content_id: ContentId,
+    /// The asset the key protects (`None` = the content ID names it).
+    pub asset_id: Option<AssetId>,
     pub key: ContentKey,
     pub origin: KeyOrigin,
 }
@@ -63,112 +69,41 @@ pub struct PackagerKey {
 /// request stored the key, which the next lookup finds).
 const RACE_RETRIES: usize = 3;
 
+/// What one content ID holds for a KID being issued.
+enum Slot {
+    /// Nothing: a new key may go there.
+    Free,
+    /// A key that may be claimed (no KID or this KID, no packager or this packager content).
+    Claimable(sqlx::any::AnyRow),
+    /// Another KID's key.
+    Taken,
+}
+
 impl KeyStore {
     /// The keys of `wanted` for the packager content ID `packager_content_id`, in order: found,
-    /// claimed or generated, in one transaction. Fails with `KidConflict` (nothing stored) when a
-    /// content ID a new key would take already holds a key with another KID.
+    /// claimed or generated, in one transaction. Fails with `KidConflict` (nothing stored) when the
+    /// content IDs a new key could take already hold keys with other KIDs.
     pub async fn issue_for_packager(
         &self,
         packager_content_id: &str,
         wanted: &[PackagerKeyRequest],
     ) -> Result<Vec<PackagerKey>, KeyStoreError> {
-        let targets: Vec<&ContentId> = wanted.iter().map(|w| &w.content_id).collect();
+        let targets: Vec<&ContentId> = wanted
+            .iter()
+            .flat_map(|w| std::iter::once(&w.content_id).chain(w.alternative.as_ref()))
+            .collect();
         let changes = Change::keys(targets.iter().copied());
         let _invalidation = self.store.coherence().invalidation(&changes);
         let now = unix_millis(Utc::now());
         let mut tx = self.store.begin_write().await?;
         let mut answered = Vec::with_capacity(wanted.len());
-        let mut changed = false;
         for want in wanted {
-            let kid = hex::encode(want.kid);
-            let mut attempt = 0;
-            let answer = loop {
-                attempt += 1;
-                let issued = sqlx::query(
-                    "SELECT content_id, sealed FROM content_keys \
-                     WHERE packager_content_id = $1 AND kid = $2",
-                )
-                .bind(packager_content_id)
-                .bind(&kid)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = issued {
-                    let raw: String = row.try_get("content_id")?;
-                    let content_id = ContentId::parse(raw)
-                        .map_err(|e| sqlx::Error::Decode(format!("content_id {e}").into()))?;
-                    let sealed: Vec<u8> = row.try_get("sealed")?;
-                    break self.opened(want.kid, content_id, &sealed, KeyOrigin::Existing)?;
-                }
-                let taken = sqlx::query(
-                    "SELECT sealed, kid, packager_content_id FROM content_keys WHERE content_id = $1",
-                )
-                .bind(want.content_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = taken {
-                    let held_kid: Option<String> = row.try_get("kid")?;
-                    let held_for: Option<String> = row.try_get("packager_content_id")?;
-                    let claimable = held_kid.as_deref().is_none_or(|k| k == kid)
-                        && held_for.as_deref().is_none_or(|p| p == packager_content_id);
-                    if !claimable {
-                        return Err(KeyStoreError::KidConflict(want.content_id.clone()));
-                    }
-                    sqlx::query(
-                        "UPDATE content_keys SET kid = $1, packager_content_id = $2, updated_at = $3 \
-                         WHERE content_id = $4",
-                    )
-                    .bind(&kid)
-                    .bind(packager_content_id)
-                    .bind(now)
-                    .bind(want.content_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    changed = true;
-                    let sealed: Vec<u8> = row.try_get("sealed")?;
-                    break self.opened(
-                        want.kid,
-                        want.content_id.clone(),
-                        &sealed,
-                        KeyOrigin::Claimed,
-                    )?;
-                }
-                let key = match want.iv {
-                    Some(iv) => ContentKey::generate().with_iv(iv),
-                    None => ContentKey::generate(),
-                };
-                let sealed = self
-                    .master
-                    .seal(&aad(&want.content_id), &*key.to_plaintext());
-                let inserted = sqlx::query(
-                    "INSERT INTO content_keys \
-                       (content_id, sealed, created_at, updated_at, asset_id, kid, packager_content_id) \
-                     VALUES ($1, $2, $3, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(want.content_id.as_str())
-                .bind(sealed)
-                .bind(now)
-                .bind(want.asset_id.as_ref().map(|a| a.as_str().to_owned()))
-                .bind(&kid)
-                .bind(packager_content_id)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 1 {
-                    changed = true;
-                    break PackagerKey {
-                        kid: want.kid,
-                        content_id: want.content_id.clone(),
-                        key,
-                        origin: KeyOrigin::Generated,
-                    };
-                }
-                // Another request stored this key (or took this content ID) first: look again.
-                if attempt > RACE_RETRIES {
-                    return Err(KeyStoreError::KidConflict(want.content_id.clone()));
-                }
-            };
-            answered.push(answer);
+            answered.push(
+                self.issue_one(&mut tx, packager_content_id, want, now)
+                    .await?,
+            );
         }
-        if changed {
+        if answered.iter().any(|k| k.origin != KeyOrigin::Existing) {
             self.store.publish(&mut tx, &changes).await?;
         }
         tx.commit().await?;
@@ -178,6 +113,118 @@ impl KeyStore {
         Ok(answered)
     }
 
+    /// One KID: the key issued before, else a claimable or new key under the first content ID of
+    /// `want` that is not another KID's.
+    async fn issue_one(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        packager_content_id: &str,
+        want: &PackagerKeyRequest,
+        now: i64,
+    ) -> Result<PackagerKey, KeyStoreError> {
+        let kid = hex::encode(want.kid);
+        for _ in 0..=RACE_RETRIES {
+            let issued = sqlx::query(
+                "SELECT content_id, asset_id, sealed FROM content_keys \
+                 WHERE packager_content_id = $1 AND kid = $2",
+            )
+            .bind(packager_content_id)
+            .bind(&kid)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(row) = issued {
+                let raw: String = row.try_get("content_id")?;
+                let content_id = ContentId::parse(raw)
+                    .map_err(|e| sqlx::Error::Decode(format!("content_id {e}").into()))?;
+                return self.opened(want.kid, content_id, &row, KeyOrigin::Existing);
+            }
+            let mut target = None;
+            for candidate in std::iter::once(&want.content_id).chain(want.alternative.as_ref()) {
+                match self.slot(tx, candidate, &kid, packager_content_id).await? {
+                    Slot::Taken => continue,
+                    Slot::Claimable(row) => {
+                        sqlx::query(
+                            "UPDATE content_keys SET kid = $1, packager_content_id = $2, \
+                             updated_at = $3 WHERE content_id = $4",
+                        )
+                        .bind(&kid)
+                        .bind(packager_content_id)
+                        .bind(now)
+                        .bind(candidate.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                        return self.opened(want.kid, candidate.clone(), &row, KeyOrigin::Claimed);
+                    }
+                    Slot::Free => {
+                        target = Some(candidate);
+                        break;
+                    }
+                }
+            }
+            let Some(target) = target else {
+                return Err(KeyStoreError::KidConflict(want.content_id.clone()));
+            };
+            let key = match want.iv {
+                Some(iv) => ContentKey::generate().with_iv(iv),
+                None => ContentKey::generate(),
+            };
+            let sealed = self.master.seal(&aad(target), &*key.to_plaintext());
+            let inserted = sqlx::query(
+                "INSERT INTO content_keys \
+                   (content_id, sealed, created_at, updated_at, asset_id, kid, packager_content_id) \
+                 VALUES ($1, $2, $3, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(target.as_str())
+            .bind(sealed)
+            .bind(now)
+            .bind(want.asset_id.as_ref().map(|a| a.as_str().to_owned()))
+            .bind(&kid)
+            .bind(packager_content_id)
+            .execute(&mut **tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(PackagerKey {
+                    kid: want.kid,
+                    content_id: target.clone(),
+                    asset_id: want.asset_id.clone(),
+                    key,
+                    origin: KeyOrigin::Generated,
+                });
+            }
+            // Another request stored this key (or took this content ID) first: look again.
+        }
+        Err(KeyStoreError::KidConflict(want.content_id.clone()))
+    }
+
+    /// What `content_id` holds for `kid` of `packager_content_id`.
+    async fn slot(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        content_id: &ContentId,
+        kid: &str,
+        packager_content_id: &str,
+    ) -> Result<Slot, KeyStoreError> {
+        let row = sqlx::query(
+            "SELECT sealed, asset_id, kid, packager_content_id FROM content_keys \
+             WHERE content_id = $1",
+        )
+        .bind(content_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Slot::Free);
+        };
+        let held_kid: Option<String> = row.try_get("kid")?;
+        let held_for: Option<String> = row.try_get("packager_content_id")?;
+        let claimable = held_kid.as_deref().is_none_or(|k| k == kid)
+            && held_for.as_deref().is_none_or(|p| p == packager_content_id);
+        Ok(if claimable {
+            Slot::Claimable(row)
+        } else {
+            Slot::Taken
+        })
+    }
+
     /// Every key of a packager's content — issued for `id` as packager content ID, or stored under
     /// `id` as content ID — with its KID (`None` when it has none), ordered by content ID.
     pub async fn packager_content(
@@ -185,7 +232,7 @@ impl KeyStore {
         id: &str,
     ) -> Result<Vec<(Option<[u8; 16]>, PackagerKey)>, KeyStoreError> {
         let rows = sqlx::query(
-            "SELECT content_id, sealed, kid FROM content_keys \
+            "SELECT content_id, sealed, asset_id, kid FROM content_keys \
              WHERE packager_content_id = $1 OR content_id = $1 ORDER BY content_id",
         )
         .bind(id)
@@ -201,11 +248,10 @@ impl KeyStore {
                     .map(|raw| super::store::parse_kid(&raw))
                     .transpose()
                     .map_err(|e| sqlx::Error::Decode(e.into()))?;
-                let sealed: Vec<u8> = row.try_get("sealed")?;
                 let key = self.opened(
                     kid.unwrap_or_default(),
                     content_id,
-                    &sealed,
+                    row,
                     KeyOrigin::Existing,
                 )?;
                 Ok((kid, key))
@@ -213,22 +259,30 @@ impl KeyStore {
             .collect()
     }
 
+    /// The key of a row with `sealed` and `asset_id`, opened under `content_id`.
     fn opened(
         &self,
         kid: [u8; 16],
         content_id: ContentId,
-        sealed: &[u8],
+        row: &sqlx::any::AnyRow,
         origin: KeyOrigin,
     ) -> Result<PackagerKey, KeyStoreError> {
+        let sealed: Vec<u8> = row.try_get("sealed")?;
+        let asset: Option<String> = row.try_get("asset_id")?;
+        let asset_id = asset
+            .map(AssetId::parse)
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(format!("asset_id {e}").into()))?;
         let plain = self
             .master
-            .open(&aad(&content_id), sealed)
+            .open(&aad(&content_id), &sealed)
             .map_err(|_| KeyStoreError::Unreadable(content_id.clone()))?;
         let key = ContentKey::from_plaintext(&plain)
             .map_err(|_| KeyStoreError::Unreadable(content_id.clone()))?;
         Ok(PackagerKey {
             kid,
             content_id,
+            asset_id,
             key,
             origin,
         })
@@ -249,6 +303,7 @@ mod tests {
             kid: [kid; 16],
             content_id: ContentId::parse(content_id).unwrap(),
             asset_id: Some(AssetId::parse("movie").unwrap()),
+            alternative: None,
             iv: None,
         }
     }
@@ -337,7 +392,7 @@ mod tests {
                 ..want(6, "clip")
             };
             let first = keys
-                .issue_for_packager("clip", &[proposed.clone()])
+                .issue_for_packager("clip", std::slice::from_ref(&proposed))
                 .await
                 .unwrap();
             assert_eq!(*first[0].key.iv_hex(), "77".repeat(16));

@@ -1,5 +1,6 @@
 //! `POST {speke.path}`: one CPIX document in, the same document with keys and DRM signalling out.
-//! Checks in order — packager authentication (401), the SPEKE version header (400), the content type
+//! Checks in order — packager authentication (401), the SPEKE version header (422, MediaPackage's
+//! "Unsupported SPEKE version"), the content type
 //! (415), the body size (413), the document (400 unreadable, 422 against SPEKE's rules) — then issues
 //! every key in one transaction (409 when a content ID already holds another KID) and answers 200.
 //! Every answer carries `X-Speke-User-Agent`; refusals are plain text with the SPEKE error message.
@@ -101,8 +102,8 @@ async fn serve(
             .map(|v| format!("{:?}", String::from_utf8_lossy(v.as_bytes())))
             .unwrap_or_else(|| "none".to_owned());
         return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            format!("X-Speke-Version must be 2.0 or 2.1 (got {got})"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Unsupported SPEKE version: X-Speke-Version must be 2.0 or 2.1 (got {got})"),
         ));
     }
     if !is_xml(headers) {
@@ -136,32 +137,30 @@ async fn serve(
     Ok(document)
 }
 
-/// Every requested key, found or made, named by the configured templates.
+/// Every requested key, found or made, named by the configured templates: the one-key template
+/// when the document asks for one key (with the several-keys template as the fallback when its
+/// contentID already holds another KID of the same content, as a new key period does), else the
+/// several-keys template.
 async fn issue(state: &SpekeState, request: &CpixRequest) -> Result<Vec<PackagerKey>, Refusal> {
-    let template = if request.keys.len() == 1 {
-        &state.settings.content_id_template
+    let settings = &state.settings;
+    let multi = &settings.multi_key_content_id_template;
+    let (template, alternative) = if request.keys.len() == 1 {
+        (&settings.content_id_template, Some(multi))
     } else {
-        &state.settings.multi_key_content_id_template
+        (multi, None)
     };
     let wanted = request
         .keys
         .iter()
         .map(|key| {
             let kid = key.kid.0;
-            let content_id = render(template, &request.content_id, &kid);
-            if content_id.contains(['"', ',']) {
-                return Err(unprocessable(format!(
-                    "the contentID made for KID {} cannot be written in an skd:// URI (it holds a quote or a comma)",
-                    key.kid
-                )));
-            }
-            let asset_id = render(&state.settings.asset_template, &request.content_id, &kid);
+            let named = |template: &str| content_id_for(template, &request.content_id, &key.kid);
+            let asset_id = render(&settings.asset_template, &request.content_id, &kid);
             Ok(PackagerKeyRequest {
                 kid,
                 iv: key.explicit_iv,
-                content_id: ContentId::parse(content_id).map_err(|e| {
-                    unprocessable(format!("the contentID made for KID {} {e}", key.kid))
-                })?,
+                content_id: named(template)?,
+                alternative: alternative.map(|t| named(t)).transpose()?,
                 asset_id: Some(AssetId::parse(asset_id).map_err(|e| {
                     unprocessable(format!("the asset ID made for KID {} {e}", key.kid))
                 })?),
@@ -186,6 +185,24 @@ async fn issue(state: &SpekeState, request: &CpixRequest) -> Result<Vec<Packager
                 Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         })
+}
+
+/// The SEES contentID `template` gives the key `kid` of `packager_content_id`: a valid content ID
+/// that an `skd://` URI can carry (no quote, no comma).
+fn content_id_for(
+    template: &str,
+    packager_content_id: &str,
+    kid: &Kid,
+) -> Result<ContentId, Refusal> {
+    let raw = render(template, packager_content_id, &kid.0);
+    if raw.contains(['"', ',']) {
+        return Err(unprocessable(format!(
+            "the contentID made for KID {kid} cannot be written in an skd:// URI (it holds a quote \
+             or a comma)"
+        )));
+    }
+    ContentId::parse(raw)
+        .map_err(|e| unprocessable(format!("the contentID made for KID {kid} {e}")))
 }
 
 fn unprocessable(message: String) -> Refusal {
@@ -218,11 +235,10 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
     })
 }
 
+/// Echoes the request's SPEKE version (`X-Speke-User-Agent` is added by the router's layer).
 fn common_headers(response: &mut Response, version: Option<&str>) {
-    let headers = response.headers_mut();
-    headers.insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
     if let Some(version) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert(VERSION_HEADER, version);
+        response.headers_mut().insert(VERSION_HEADER, version);
     }
 }
 
@@ -259,7 +275,11 @@ impl SpekeState {
             let mut event = self.event(AuditOutcome::Allowed, 200, packager.subject.clone());
             event.caller = Some(packager.label.clone());
             event.content_id = Some(key.content_id.to_string());
-            event.asset = Some(request.content_id.clone());
+            event.asset = Some(
+                key.asset_id
+                    .as_ref()
+                    .map_or_else(|| key.content_id.to_string(), ToString::to_string),
+            );
             event.trail.push(TrailStep {
                 rule: "speke-key".to_owned(),
                 passed: true,

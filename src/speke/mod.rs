@@ -32,13 +32,23 @@ pub struct SpekeState {
     pub audit: AuditLog,
 }
 
-/// The SPEKE routes: `POST {speke.path}`; anything else is 404/405 in plain text.
+/// The SPEKE routes: `POST {speke.path}`; anything else is 404/405. Every answer, refusals by the
+/// router included, carries `X-Speke-User-Agent`.
 pub fn router(state: Arc<SpekeState>) -> Router {
     let path = state.settings.path.clone();
     Router::new()
         .route(&path, post(handler::copy_protection))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such SPEKE route") })
+        .layer(axum::middleware::map_response(name_the_server))
         .with_state(state)
+}
+
+async fn name_the_server(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        handler::USER_AGENT_HEADER,
+        axum::http::HeaderValue::from_static(handler::USER_AGENT),
+    );
+    response
 }
 
 /// The SPEKE listener's answers to what `net` refuses before routing: plain text.

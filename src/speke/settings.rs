@@ -125,6 +125,14 @@ impl SpekeSettings {
                 ));
             }
         }
+        if let Some(url) = &self.playready_la_url {
+            if url.len() > 2048 || url.chars().any(char::is_control) {
+                problems.push(
+                    "speke.playready_la_url must be at most 2048 bytes without control characters"
+                        .to_owned(),
+                );
+            }
+        }
         if !self.multi_key_content_id_template.contains("{kid") {
             problems.push(
                 "speke.multi_key_content_id_template must name the KID ({kid} or {kid_uuid}): each key \
@@ -156,6 +164,7 @@ mod tests {
             path: "speke".to_owned(),
             auth: SpekeAuth::Either,
             multi_key_content_id_template: "{content_id}-{track}".to_owned(),
+            playready_la_url: Some(format!("https://pr.example/{}", "x".repeat(2048))),
             ..SpekeSettings::default()
         };
         let problems = bad.problems().join("\n");
@@ -164,6 +173,7 @@ mod tests {
             "set speke.client_ca",
             "may only use the placeholders",
             "must name the KID",
+            "speke.playready_la_url must be at most 2048 bytes",
         ] {
             assert!(problems.contains(expected), "{expected}: {problems}");
         }

@@ -441,7 +441,7 @@ async fn packagers_must_authenticate_and_speak_speke() {
     refused(
         &s.send(with_headers(None, "application/xml", request.clone()))
             .await,
-        400,
+        422,
     );
     refused(
         &s.send(with_headers(
@@ -450,7 +450,7 @@ async fn packagers_must_authenticate_and_speak_speke() {
             request.clone(),
         ))
         .await,
-        400,
+        422,
     );
     refused(
         &s.send(with_headers(
@@ -482,6 +482,15 @@ async fn packagers_must_authenticate_and_speak_speke() {
         refused(&answer, 400);
         assert!(!answer.body.contains(master.trim()));
     }
+    // The router's own refusals name the server too.
+    let elsewhere = s
+        .send(
+            s.client(None)
+                .get(s.url().replace("copyProtection", "other")),
+        )
+        .await;
+    refused(&elsewhere, 404);
+    refused(&s.send(s.client(None).get(s.url())).await, 405);
     // 2.1 is spoken too, and echoed.
     let answer = s
         .send(with_headers(
@@ -757,4 +766,49 @@ async fn identical_requests_at_the_same_moment_create_one_key_per_kid() {
             && metrics.contains("sees_speke_requests_total{status=\"200\"}"),
         "{metrics}"
     );
+}
+
+/// A one-key document for `content` and `kid`, FairPlay only (what a live endpoint with a SHARED
+/// preset sends each key period).
+fn one_key(content: &str, kid: &str) -> String {
+    format!(
+        r#"<cpix:CPIX contentId="{content}" version="2.3" xmlns:cpix="{CPIX}" xmlns:pskc="{PSKC}">
+  <cpix:ContentKeyList><cpix:ContentKey kid="{kid}" commonEncryptionScheme="cbcs"/></cpix:ContentKeyList>
+  <cpix:DRMSystemList><cpix:DRMSystem kid="{kid}" systemId="{FAIRPLAY}"><cpix:HLSSignalingData playlist="media"/></cpix:DRMSystem></cpix:DRMSystemList>
+  <cpix:ContentKeyUsageRuleList><cpix:ContentKeyUsageRule kid="{kid}" intendedTrackType="ALL"><cpix:VideoFilter/><cpix:AudioFilter/></cpix:ContentKeyUsageRule></cpix:ContentKeyUsageRuleList>
+</cpix:CPIX>"#
+    )
+}
+
+#[tokio::test]
+async fn a_new_key_period_of_a_live_stream_gets_its_own_content_id() {
+    let s = speke(|_| {}).await;
+    let periods = [
+        "aa000000-0000-4000-8000-000000000001",
+        "aa000000-0000-4000-8000-000000000002",
+    ];
+    let mut uris = Vec::new();
+    for kid in periods {
+        let answer = s.post(&one_key("live-7", kid)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        uris.push(skd_uri(&answer.body, kid));
+    }
+    // The first period's key takes the content ID; the next one, asked for alone too, cannot share
+    // it and falls back to the several-keys template.
+    assert_eq!(uris[0], "skd://live-7");
+    assert_eq!(
+        uris[1],
+        format!("skd://live-7:{}", periods[1].replace('-', ""))
+    );
+    for uri in &uris {
+        let (_, decision) = s
+            .server
+            .post(harness::request("m-live", uri.trim_start_matches("skd://")))
+            .await;
+        assert_eq!(decision["isAllowed"], true, "{decision}");
+    }
+    // Asked again, each period gets its own key back.
+    let again = s.post(&one_key("live-7", periods[0])).await;
+    assert_eq!(skd_uri(&again.body, periods[0]), uris[0]);
+    assert_eq!(s.key_count().await, 2);
 }
