@@ -8,11 +8,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 
+use crate::store::secrets::{digest, new_secret, valid_name};
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 /// Every token starts with this, so that leaked tokens are easy to find and to tell from JWTs.
@@ -85,10 +85,6 @@ pub struct ApiTokens {
     store: Store,
 }
 
-fn hash(token: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
-}
-
 impl ApiTokens {
     /// Tokens in `store`.
     pub fn new(store: Store) -> Self {
@@ -102,20 +98,10 @@ impl ApiTokens {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<(TokenInfo, SecretString), TokenError> {
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
+        if !valid_name(name) {
             return Err(TokenError::BadName);
         }
-        let mut random = zeroize::Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(&mut *random).expect("the system random generator works");
-        let token = format!(
-            "{TOKEN_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*random)
-        );
+        let token = new_secret(TOKEN_PREFIX);
         let info = TokenInfo {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_owned(),
@@ -130,14 +116,14 @@ impl ApiTokens {
         .bind(&info.id)
         .bind(&info.name)
         .bind(role.to_string())
-        .bind(hash(&token))
+        .bind(digest(token.expose_secret()))
         .bind(unix_millis(now))
         .execute(self.store.pool())
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(TokenError::DuplicateName(name.to_owned()));
         }
-        Ok((info, SecretString::from(token)))
+        Ok((info, token))
     }
 
     /// The live token matching `token`, if any.
@@ -149,7 +135,7 @@ impl ApiTokens {
             "SELECT id, name, role, created_at, revoked_at FROM api_tokens \
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
-        .bind(hash(token))
+        .bind(digest(token))
         .fetch_optional(self.store.pool())
         .await?;
         row.map(|row| info_from_row(&row)).transpose()
@@ -200,7 +186,6 @@ fn info_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, TokenError> {
 mod tests {
     use super::*;
     use crate::store::testing;
-    use secrecy::ExposeSecret;
 
     #[tokio::test]
     async fn create_authenticate_list_revoke_on_every_backend() {

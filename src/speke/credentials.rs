@@ -3,11 +3,11 @@
 //! plain hash cannot be reversed), listed and revoked by name or id like admin tokens. Storage only:
 //! the `Authorization` header is read in `auth`. Never logs or stores a secret itself.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 
+use crate::store::secrets::{digest, new_secret, valid_name};
 use crate::store::{from_unix_millis, unix_millis, Store, StoreError};
 
 /// Every secret starts with this, so that leaked ones are easy to find.
@@ -48,18 +48,6 @@ pub struct SpekeCredentials {
     store: Store,
 }
 
-fn hash(secret: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()).as_ref())
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
 impl SpekeCredentials {
     /// Credentials in `store`.
     pub fn new(store: Store) -> Self {
@@ -75,12 +63,7 @@ impl SpekeCredentials {
         if !valid_name(name) {
             return Err(CredentialError::BadName);
         }
-        let mut random = zeroize::Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(&mut *random).expect("the system random generator works");
-        let secret = format!(
-            "{SECRET_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*random)
-        );
+        let secret = new_secret(SECRET_PREFIX);
         let info = CredentialInfo {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_owned(),
@@ -93,14 +76,14 @@ impl SpekeCredentials {
         )
         .bind(&info.id)
         .bind(&info.name)
-        .bind(hash(&secret))
+        .bind(digest(secret.expose_secret()))
         .bind(unix_millis(now))
         .execute(self.store.pool())
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(CredentialError::DuplicateName(name.to_owned()));
         }
-        Ok((info, SecretString::from(secret)))
+        Ok((info, secret))
     }
 
     /// The live credential named `name` whose secret is `secret`, if any.
@@ -117,7 +100,7 @@ impl SpekeCredentials {
              WHERE name = $1 AND secret_sha256 = $2 AND revoked_at IS NULL",
         )
         .bind(name)
-        .bind(hash(secret))
+        .bind(digest(secret))
         .fetch_optional(self.store.pool())
         .await?;
         row.map(|row| info_from_row(&row)).transpose()
@@ -165,7 +148,6 @@ fn info_from_row(row: &sqlx::any::AnyRow) -> Result<CredentialInfo, CredentialEr
 mod tests {
     use super::*;
     use crate::store::testing;
-    use secrecy::ExposeSecret;
 
     #[tokio::test]
     async fn create_authenticate_list_revoke_on_every_backend() {

@@ -8,6 +8,7 @@ pub mod coherence;
 mod generation_reads;
 mod locked;
 mod migrate;
+pub mod secrets;
 pub mod settings;
 pub mod subscriber;
 

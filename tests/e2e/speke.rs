@@ -117,6 +117,23 @@ impl Speke {
         }
     }
 
+    /// The Entitlement Request for `content_id` is allowed, and ExpressPlay (the simulator) received
+    /// exactly `key`'s key and IV.
+    async fn plays_with(&self, content_id: &str, key: &AnsweredKey) {
+        let (status, decision) = self
+            .server
+            .post(harness::request("m-speke", content_id))
+            .await;
+        assert_eq!(
+            (status, &decision["isAllowed"]),
+            (200, &json!(true)),
+            "{decision}"
+        );
+        let sent = self.server.sim.recent_requests().pop().unwrap();
+        assert_eq!(sent.params["contentKey"], hex::encode(&key.key));
+        assert_eq!(sent.params["iv"], hex::encode(&key.iv));
+    }
+
     async fn key_count(&self) -> i64 {
         self.server.keys.count().await.unwrap()
     }
@@ -236,15 +253,7 @@ async fn a_packagers_key_is_the_key_expressplay_receives() {
                 key.kid.replace('-', "")
             )
         );
-        let (status, decision) = s.server.post(harness::request("m-speke", content_id)).await;
-        assert_eq!(
-            (status, &decision["isAllowed"]),
-            (200, &json!(true)),
-            "{decision}"
-        );
-        let sent = s.server.sim.recent_requests().pop().unwrap();
-        assert_eq!(sent.params["contentKey"], hex::encode(&key.key));
-        assert_eq!(sent.params["iv"], hex::encode(&key.iv));
+        s.plays_with(content_id, key).await;
     }
 
     // Asked again: the same keys, nothing new stored.
@@ -679,21 +688,8 @@ async fn shaka_packager_encrypts_and_decrypts_with_what_sees_hands_out() {
     );
     eprintln!("{report}");
     // The player's license request for the content the playlist names gets exactly that key.
-    let (status, decision) = s
-        .server
-        .post(harness::request(
-            "m-shaka",
-            skd.strip_prefix("skd://").unwrap(),
-        ))
+    s.plays_with(skd.strip_prefix("skd://").unwrap(), &key)
         .await;
-    assert_eq!(
-        (status, &decision["isAllowed"]),
-        (200, &json!(true)),
-        "{decision}"
-    );
-    let sent = s.server.sim.recent_requests().pop().unwrap();
-    assert_eq!(sent.params["contentKey"], hex::encode(&key.key));
-    assert_eq!(sent.params["iv"], hex::encode(&key.iv));
 }
 
 #[tokio::test]
