@@ -25,6 +25,7 @@ const COMPOSITION_ROOTS: &[&str] = &["app", "cli", "dev"];
 /// Modules that hold the domain and its storage: no HTTP in them.
 const DOMAIN_MODULES: &[&str] = &[
     "ids", "clock", "catalog", "decision", "devices", "keys", "store", "audit", "playback", "cpix",
+    "drm",
 ];
 
 /// HTTP crates, and their companions (`hyper_util`, `tower_http`, …), kept out of the domain.

@@ -16,6 +16,7 @@ pub mod cpix;
 pub mod decision;
 pub mod dev;
 pub mod devices;
+pub mod drm;
 pub mod expressplay;
 pub mod ids;
 pub mod keys;

@@ -27,6 +27,7 @@ pub use crate::decision::settings::{
     Consistency, DecisionCacheMode, DecisionMode, DecisionSettings,
 };
 pub use crate::devices::DeviceSettings;
+pub use crate::drm::DrmSettings;
 pub use crate::expressplay::settings::{ExpressPlaySettings, RecordFields, UpstreamMethod};
 pub use crate::keys::settings::KeysSettings;
 pub use crate::net::settings::ServerSettings;
@@ -55,6 +56,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub log: LogSettings,
     pub speke: SpekeSettings,
+    pub drm: DrmSettings,
 }
 
 /// A configuration that cannot be loaded.
@@ -107,6 +109,7 @@ impl Settings {
         problems.extend(self.audit.problems());
         problems.extend(self.log.problems());
         problems.extend(self.speke.problems());
+        problems.extend(self.drm.problems());
         problems.extend(self.cross_section_problems());
         problems
     }
