@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{DecisionMode, Settings};
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
+use crate::drm::Drm;
 use crate::expressplay::{ClientSetupError, ExpressPlayClient};
 use crate::ids::ContentId;
 use crate::keys::{KeyStore, KeyStoreError, MasterKey, MasterKeyError, MASTER_KEY_ENV};
@@ -217,6 +218,7 @@ impl Application {
                 .collect(),
             upstream_budget: settings.expressplay.budget,
             clock,
+            drm: settings.drm.clone(),
         }));
         let state = Arc::new(SeesState {
             service: Arc::clone(&service),
@@ -224,7 +226,12 @@ impl Application {
             request_timeout: settings.server.request_timeout,
             audit: audit.clone(),
         });
-        let router = crate::sees::router(Arc::clone(&state), &settings.server.paths);
+        let paths = [
+            (Drm::FairPlay, settings.server.paths.clone()),
+            (Drm::Widevine, settings.server.widevine_paths.clone()),
+            (Drm::PlayReady, settings.server.playready_paths.clone()),
+        ];
+        let router = crate::sees::router(Arc::clone(&state), &paths);
         let (listener, local_addr) = bind(settings.server.listen).await?;
         let admin_state = Arc::new(AdminState {
             catalog: catalog.clone(),

@@ -65,6 +65,8 @@ pub async fn prepare(settings: &mut Settings) -> Result<Option<Simulator>, DevEr
          and will not play on any device"
     );
     settings.expressplay.token_url = simulator.token_url();
+    settings.expressplay.widevine_token_url = format!("http://{}/hms/wv/token", simulator.addr());
+    settings.expressplay.playready_token_url = format!("http://{}/hms/pr/token", simulator.addr());
     settings.expressplay.record_url = format!("http://{}/cmiapi/getrecord/", simulator.addr());
     settings.expressplay.customer_authenticator = SecretString::from(DEV_AUTHENTICATOR.to_owned());
     Ok(Some(simulator))
@@ -116,6 +118,7 @@ pub async fn seed_demo(
                 billing_plan_ids: Vec::new(),
                 region_ids: Vec::new(),
                 custom_data: Default::default(),
+                drm_policy: Default::default(),
                 created_at: now,
                 modified_at: now,
             })

@@ -78,7 +78,16 @@ async fn explain(
     if decision.outcome == Err(Denial::StoreUnavailable) {
         return Err(ApiError::plain(AdminCode::StoreUnavailable));
     }
-    Ok(ApiOk::ok(decision_json(&decision, &uid)))
+    let mut body = decision_json(&decision, &uid);
+    if let Ok(grant) = &decision.outcome {
+        // The terms each DRM's token would carry, and who set each: the configuration or the
+        // package whose policy is the strictest.
+        body["drmTerms"] = match state.playback.drm_terms(grant) {
+            Ok(terms) => json!(terms),
+            Err(why) => json!({ "unsatisfiable": why }),
+        };
+    }
+    Ok(ApiOk::ok(body))
 }
 
 /// A decision as the API shows it.

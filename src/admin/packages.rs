@@ -3,6 +3,13 @@
 //!
 //! Writes need the admin role (`Access::CatalogWrite`), reads any staff role. The role is checked
 //! before the body is read, so a caller without the role learns nothing about its body's faults.
+//!
+//! `drmPolicy` (a sees extension) is the JSON of [`DrmPolicy`]: optional in the create and update
+//! bodies (left out or null: none on create, unchanged on update; given: replaces the whole policy,
+//! `{}` removes it), shown in answers only when the package sets one. A policy that does not decode
+//! is 400 / 1012 (an unknown field) or 400 / 1011 (anything else), one that `DrmPolicy::problems`
+//! finds fault with 400 / 1011; each message names the field (`package.drmPolicy.widevine.hdcp`) and
+//! nothing is stored.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +19,7 @@ use axum::extract::State;
 use axum::routing::{get, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use serde::de::{Error as _, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
@@ -25,6 +32,7 @@ use super::errors::AdminCode;
 use super::extract::{AdminPath, PackageParam, QueryPairs};
 use super::AdminState;
 use crate::catalog::{CatalogError, Package, Product};
+use crate::drm::{DrmPolicy, FairPlayPolicy, PlayReadyPolicy, WidevinePolicy};
 use crate::ids::{AssetId, BillingPlanId, PackageId, RegionId};
 
 /// Which optional parts a package's JSON carries.
@@ -38,10 +46,10 @@ pub struct PackageView<'a> {
     pub products: &'a [Product],
 }
 
-/// A package as the OEM API shows it. `regionWhitelist` and `customData` appear when non-empty;
-/// `productIDs` maps each billing plan to the ID of the package's product for it, or, without one, to
-/// `<packageID>_<billingPlanID>` (the spec: "calculated on the fly using packageID_billingPlanID"; also
-/// the ID such a product gets by default).
+/// A package as the OEM API shows it. `regionWhitelist`, `customData` and `drmPolicy` appear when
+/// non-empty; `productIDs` maps each billing plan to the ID of the package's product for it, or,
+/// without one, to `<packageID>_<billingPlanID>` (the spec: "calculated on the fly using
+/// packageID_billingPlanID"; also the ID such a product gets by default).
 pub fn package_json(package: &Package, view: PackageView<'_>) -> Value {
     let mut object = Map::new();
     object.insert("id".into(), json!(package.id));
@@ -72,6 +80,9 @@ pub fn package_json(package: &Package, view: PackageView<'_>) -> Value {
     }
     if !package.custom_data.is_empty() {
         object.insert("customData".into(), json!(package.custom_data));
+    }
+    if !package.drm_policy.is_empty() {
+        object.insert("drmPolicy".into(), json!(package.drm_policy));
     }
     object.insert(
         "createdTimestamp".into(),
@@ -142,6 +153,9 @@ struct NewPackage {
     bypass_entitlement_check: Option<bool>,
     #[serde(default)]
     custom_data: Option<CustomData>,
+    /// Decoded by [`drm_policy_of`], which names the field at fault.
+    #[serde(default)]
+    drm_policy: Option<Value>,
 }
 
 /// `{"package": …}` of "Update a package": every field but `id` optional.
@@ -169,6 +183,9 @@ struct PackagePatch {
     region_whitelist: Option<Vec<RegionId>>,
     #[serde(default)]
     custom_data: Option<CustomData>,
+    /// Replaces the whole policy when given (`{}`: none); decoded by [`drm_policy_of`].
+    #[serde(default)]
+    drm_policy: Option<Value>,
 }
 
 /// `{"packageIDs": […], "assetIDs": […]}` of "Add/Remove assets to/from packages".
@@ -280,6 +297,70 @@ fn check_custom_data(data: &BTreeMap<String, String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Where a body's DRM policy is, in messages.
+const DRM_POLICY_FIELD: &str = "package.drmPolicy";
+
+/// `package.drmPolicy` of a create or update body as the policy to store: decoded (an unknown field
+/// is 400 / 1012, any other misfit 400 / 1011) and checked (`DrmPolicy::problems`, every problem in
+/// one 400 / 1011), the message naming the field at fault.
+fn drm_policy_of(raw: Value) -> Result<DrmPolicy, ApiError> {
+    let policy = DrmPolicy::deserialize(&raw).map_err(|e| {
+        let (path, e) = misfit_in_policy(&raw).unwrap_or_else(|| (DRM_POLICY_FIELD.to_owned(), e));
+        let reason = e.to_string();
+        let code = if reason.starts_with("unknown field") {
+            AdminCode::UnknownField
+        } else {
+            AdminCode::InvalidField
+        };
+        ApiError::new(code, format!("{path}: {reason}"))
+    })?;
+    let problems = policy.problems(&format!("{DRM_POLICY_FIELD}."));
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(invalid(problems.join("; ")))
+    }
+}
+
+/// The innermost field of the policy `raw` that does not decode (`package.drmPolicy.<drm>.<setting>`)
+/// with serde's reason: each section, then each setting in it, decoded alone (all are optional).
+fn misfit_in_policy(raw: &Value) -> Option<(String, serde_json::Error)> {
+    let Value::Object(sections) = raw else {
+        return None;
+    };
+    sections.iter().find_map(|(name, section)| {
+        let e = DrmPolicy::deserialize(&alone(name, section)).err()?;
+        let path = format!("{DRM_POLICY_FIELD}.{name}");
+        let inner = match name.as_str() {
+            "widevine" => misfit_in_section::<WidevinePolicy>(&path, section),
+            "playready" => misfit_in_section::<PlayReadyPolicy>(&path, section),
+            "fairplay" => misfit_in_section::<FairPlayPolicy>(&path, section),
+            _ => None,
+        };
+        Some(inner.unwrap_or((path, e)))
+    })
+}
+
+/// The setting of `section` (at `path`) that does not decode as part of a `T`.
+fn misfit_in_section<T: DeserializeOwned>(
+    path: &str,
+    section: &Value,
+) -> Option<(String, serde_json::Error)> {
+    let Value::Object(settings) = section else {
+        return None;
+    };
+    settings.iter().find_map(|(name, value)| {
+        T::deserialize(&alone(name, value))
+            .err()
+            .map(|e| (format!("{path}.{name}"), e))
+    })
+}
+
+/// `{name: value}`.
+fn alone(name: &str, value: &Value) -> Value {
+    Value::Object(Map::from_iter([(name.to_owned(), value.clone())]))
+}
+
 /// A body list: at most `max` entries, repeats dropped (the first occurrence kept).
 fn body_list<T: Clone + Eq + std::hash::Hash>(
     field: &str,
@@ -343,6 +424,11 @@ fn package_of(new: NewPackage, max: usize, now: DateTime<Utc>) -> Result<Package
     };
     let custom_data = new.custom_data.map(|c| c.0).unwrap_or_default();
     check_custom_data(&custom_data)?;
+    let drm_policy = new
+        .drm_policy
+        .map(drm_policy_of)
+        .transpose()?
+        .unwrap_or_default();
     Ok(Package {
         id: new.id,
         name: new.name,
@@ -356,6 +442,7 @@ fn package_of(new: NewPackage, max: usize, now: DateTime<Utc>) -> Result<Package
             max,
         )?,
         custom_data,
+        drm_policy,
         created_at: now,
         modified_at: now,
     })
@@ -378,7 +465,7 @@ pub(super) fn fuzz_assets(bytes: &[u8], max: usize) -> Result<(), ApiError> {
 }
 
 /// `PUT /oem/v1/user/packages/{packageID}`: changes the fields the body has; a list replaces the
-/// whole list.
+/// whole list, a `drmPolicy` the whole policy.
 async fn update(
     State(state): State<Arc<AdminState>>,
     caller: Caller,
@@ -416,6 +503,7 @@ async fn update(
     if let Some(data) = &custom_data {
         check_custom_data(data)?;
     }
+    let drm_policy = patch.drm_policy.map(drm_policy_of).transpose()?;
     let stored = state
         .catalog
         .update_package(&id, state.clock.now(), |package| {
@@ -426,6 +514,7 @@ async fn update(
             replace_if_given(&mut package.billing_plan_ids, billing_plan_ids);
             replace_if_given(&mut package.region_ids, region_ids);
             replace_if_given(&mut package.custom_data, custom_data);
+            replace_if_given(&mut package.drm_policy, drm_policy);
         })
         .await?;
     let products = state

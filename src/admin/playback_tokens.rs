@@ -25,6 +25,7 @@ use super::errors::AdminCode;
 use super::extract::{AdminPath, Userid};
 use super::AdminState;
 use crate::decision::Denial;
+use crate::drm::{DeviceSecurityLevel, Drm};
 use crate::ids::{AssetId, DeviceId, UserId};
 use crate::playback::{PlaybackRefusal, PlaybackToken, Refusal, UserPlayback};
 
@@ -51,18 +52,13 @@ struct TokenBody {
     capabilities: Option<Capabilities>,
 }
 
-/// Device capabilities: checked and logged; they do not change the decision.
+/// Device capabilities: a Widevine token is refused (SEES 3010) to a device reporting a lower security
+/// level than the DRM policy demands.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Capabilities {
     #[serde(default)]
-    widevine_security_level: Option<WidevineLevel>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-enum WidevineLevel {
-    L1,
-    L3,
+    widevine_security_level: Option<DeviceSecurityLevel>,
 }
 
 /// The token types this server knows, in the order they are listed.
@@ -71,6 +67,14 @@ enum TokenType {
     None,
     Akamai,
     ExpressPlay,
+}
+
+/// What the query asks for: the token type and, for `expressplay`, the DRM (`drm`, default
+/// `fairplay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wanted {
+    kind: TokenType,
+    drm: Drm,
 }
 
 impl TokenType {
@@ -93,8 +97,8 @@ async fn mine(
     body: Result<AdminJson<TokenBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     let uid = caller.end_user()?;
-    let kind = token_type(&state, query.as_deref())?;
-    issue(&state, &uid, kind, peer, &headers, body?.0).await
+    let wanted = token_type(&state, query.as_deref())?;
+    issue(&state, &uid, wanted, peer, &headers, body?.0).await
 }
 
 /// `POST /oem/v1/user/accounts/{userid}/entitlement?tokentype=…`: a token for `userid` (support and up:
@@ -109,8 +113,8 @@ async fn for_user(
     body: Result<AdminJson<TokenBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, path)?;
-    let kind = token_type(&state, query.as_deref())?;
-    issue(&state, &uid, kind, peer, &headers, body?.0).await
+    let wanted = token_type(&state, query.as_deref())?;
+    issue(&state, &uid, wanted, peer, &headers, body?.0).await
 }
 
 /// Fuzzing: a body decoded and checked as the entitlement-token routes do before any lookup
@@ -124,8 +128,9 @@ pub(super) fn fuzz_token_body(bytes: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The `tokentype` query parameter: once, and one this server offers.
-fn token_type(state: &AdminState, query: Option<&str>) -> Result<TokenType, ApiError> {
+/// The `tokentype` query parameter (once, and one this server offers) and `drm` (at most once, a DRM
+/// this server answers for; only with `tokentype=expressplay`).
+fn token_type(state: &AdminState, query: Option<&str>) -> Result<Wanted, ApiError> {
     let offered: Vec<TokenType> = [TokenType::None, TokenType::Akamai, TokenType::ExpressPlay]
         .into_iter()
         .filter(|t| *t != TokenType::Akamai || state.edge_auth.is_some())
@@ -151,19 +156,72 @@ fn token_type(state: &AdminState, query: Option<&str>) -> Result<TokenType, ApiE
             return Err(unsupported("tokentype is given more than once".to_owned()))
         }
     };
-    if let Some((key, _)) = pairs.iter().find(|(key, _)| key != "tokentype") {
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(key, _)| key != "tokentype" && key != "drm")
+    {
         return Err(ApiError::new(
             AdminCode::InvalidQuery,
             format!("unknown query parameter {key:?}"),
         ));
     }
-    offered
+    let kind = offered
         .into_iter()
         .find(|t| t.name().eq_ignore_ascii_case(raw))
         .ok_or_else(|| {
             let shown: String = raw.chars().take(64).collect();
             unsupported(format!("tokentype {shown:?} is not supported"))
-        })
+        })?;
+    let drm = drm_param(state, &pairs, kind)?;
+    Ok(Wanted { kind, drm })
+}
+
+/// The `drm` query parameter: a DRM this server answers for, with `tokentype=expressplay` only.
+fn drm_param(
+    state: &AdminState,
+    pairs: &[(String, String)],
+    kind: TokenType,
+) -> Result<Drm, ApiError> {
+    let mut values = pairs.iter().filter(|(key, _)| key == "drm");
+    let raw = match (values.next(), values.next()) {
+        (None, _) => return Ok(Drm::FairPlay),
+        (Some((_, raw)), None) => raw.trim().to_ascii_lowercase(),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                AdminCode::InvalidQuery,
+                "drm is given more than once",
+            ))
+        }
+    };
+    if kind != TokenType::ExpressPlay {
+        return Err(ApiError::new(
+            AdminCode::InvalidQuery,
+            "drm goes with tokentype=expressplay only",
+        ));
+    }
+    let enabled: Vec<&str> = Drm::ALL
+        .into_iter()
+        .filter(|d| state.playback.drm_enabled(*d))
+        .map(Drm::as_str)
+        .collect();
+    match Drm::parse(&raw) {
+        Some(drm) if state.playback.drm_enabled(drm) => Ok(drm),
+        found => {
+            let shown: String = raw.chars().take(32).collect();
+            let why = if found.is_some() {
+                "is not enabled on this server"
+            } else {
+                "is not a DRM"
+            };
+            Err(ApiError::new(
+                AdminCode::InvalidQuery,
+                format!(
+                    "drm {shown:?} {why}; this server answers for drm {}",
+                    enabled.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// The playback URL: absolute http(s), bounded.
@@ -190,7 +248,7 @@ fn country(state: &AdminState, headers: &HeaderMap) -> Option<String> {
 async fn issue(
     state: &AdminState,
     uid: &UserId,
-    kind: TokenType,
+    wanted: Wanted,
     peer: SocketAddr,
     headers: &HeaderMap,
     body: TokenBody,
@@ -205,12 +263,11 @@ async fn issue(
         None => DeviceId::parse(peer.ip().to_string())
             .map_err(|e| invalid(format!("deviceID is needed: the caller's address {e}")))?,
     };
-    if let Some(level) = body.capabilities.and_then(|c| c.widevine_security_level) {
-        tracing::debug!(?level, "reported Widevine security level");
-    }
+    let device_level = body.capabilities.and_then(|c| c.widevine_security_level);
+    let kind = wanted.kind;
     let token = match (kind, &state.edge_auth) {
         (TokenType::None, _) => PlaybackToken::None,
-        (TokenType::ExpressPlay, _) => PlaybackToken::ExpressPlay,
+        (TokenType::ExpressPlay, _) => PlaybackToken::ExpressPlay(wanted.drm),
         (TokenType::Akamai, Some(signer)) => {
             signer.acl_for(&url).map_err(|e| invalid(e.to_string()))?;
             PlaybackToken::Akamai {
@@ -226,6 +283,7 @@ async fn issue(
         asset: &body.asset_id,
         device: &device,
         country: country.as_deref(),
+        device_level,
     };
     match state.playback.user_playback(&request, token).await {
         Ok((token, _)) => Ok(ApiOk::created(json!({
@@ -233,6 +291,7 @@ async fn issue(
             "assetID": body.asset_id,
             "entitlementToken": token,
             "tokenType": kind.name(),
+            "drm": (kind == TokenType::ExpressPlay).then(|| wanted.drm.as_str()),
         }))),
         Err(refusal) => Err(refusal_error(state, &body.asset_id, refusal).await),
     }

@@ -137,6 +137,9 @@ pub struct AuditEvent {
     pub route: Option<String>,
     /// Admin: the HTTP status of the answer.
     pub status: Option<u16>,
+    /// SEES and entitlement tokens: the DRM the token was asked for (`fairplay`, `widevine`,
+    /// `playready`).
+    pub drm: Option<String>,
     /// SEES: the catalogue decision's steps (empty in open mode or when no decision was reached).
     pub trail: Vec<TrailStep>,
 }
@@ -161,6 +164,7 @@ impl AuditEvent {
             method: None,
             route: None,
             status: None,
+            drm: None,
             trail: Vec::new(),
         }
     }

@@ -24,7 +24,7 @@ pub struct AuditFilter {
 }
 
 /// Columns of one event row, in the order `insert` binds them.
-const COLUMNS: usize = 17;
+const COLUMNS: usize = 18;
 /// Rows per `INSERT` statement (17 parameters each: far below both backends' limits).
 const ROWS_PER_STATEMENT: usize = 64;
 
@@ -56,6 +56,7 @@ pub(super) async fn insert(store: &Store, events: &[AuditEvent]) -> Result<(), S
                 .bind(event.method.as_deref())
                 .bind(event.route.as_deref())
                 .bind(event.status.map(i64::from))
+                .bind(event.drm.as_deref())
                 .bind(trail);
         }
         query.execute(&mut *tx).await?;
@@ -68,7 +69,7 @@ pub(super) async fn insert(store: &Store, events: &[AuditEvent]) -> Result<(), S
 fn insert_statement(backend: Backend, rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO audit_events (id, at, kind, outcome, error, client, serial, caller, message_id, \
-         request_id, content_id, user_id, asset_id, method, route, status, trail) VALUES ",
+         request_id, content_id, user_id, asset_id, method, route, status, drm, trail) VALUES ",
     );
     sql.push_str(&crate::store::value_rows(backend, rows, COLUMNS));
     sql
@@ -108,7 +109,7 @@ pub async fn query(store: &Store, filter: &AuditFilter) -> Result<Vec<AuditEvent
     }
     let mut sql =
         "SELECT id, at, kind, outcome, error, client, serial, caller, message_id, request_id, \
-                   content_id, user_id, asset_id, method, route, status, trail FROM audit_events"
+                   content_id, user_id, asset_id, method, route, status, drm, trail FROM audit_events"
             .to_owned();
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
@@ -157,6 +158,7 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
         status: row
             .try_get::<Option<i64>, _>("status")?
             .and_then(|s| u16::try_from(s).ok()),
+        drm: row.try_get("drm")?,
         trail: serde_json::from_str::<Vec<TrailStep>>(&trail).map_err(|_| decode("trail", ""))?,
     })
 }

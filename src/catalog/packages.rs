@@ -1,5 +1,6 @@
 //! Packages: a named group of assets, with billing plans, a region whitelist and custom data; free
-//! packages carry `bypass` (`bypassEntitlementCheck`).
+//! packages carry `bypass` (`bypassEntitlementCheck`). A package may set a DRM policy (`drm_policy`,
+//! stored as its JSON in `packages.drm_policy`, NULL when it sets nothing).
 //!
 //! Lists keep their order in `position`; a list written here never holds the same ID twice (the first
 //! occurrence wins). Writes that touch several rows run in one transaction and lock the packages they
@@ -13,6 +14,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, FromRow, Row, Transaction};
 
+use crate::drm::DrmPolicy;
 use crate::ids::{AssetId, BillingPlanId, IdError, PackageId, RegionId};
 use crate::store::coherence::Change;
 use crate::store::{from_unix_millis, unix_millis, Backend};
@@ -24,7 +26,8 @@ use super::{Catalog, CatalogError};
 const CHUNK: usize = 200;
 
 /// The columns of `packages`, in the order `Head::from_row` reads them.
-const PACKAGE_COLUMNS: &str = "p.id, p.name, p.description, p.bypass, p.created_at, p.modified_at";
+const PACKAGE_COLUMNS: &str =
+    "p.id, p.name, p.description, p.bypass, p.created_at, p.modified_at, p.drm_policy";
 
 /// The parts of a package the decision reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct PackageRules {
     pub free: bool,
     /// `regionWhitelist`; empty = everywhere.
     pub regions: Vec<RegionId>,
+    /// `drmPolicy`: what the tokens for the package's assets demand; empty = nothing.
+    pub drm_policy: DrmPolicy,
 }
 
 /// A package as stored.
@@ -48,6 +53,9 @@ pub struct Package {
     pub billing_plan_ids: Vec<BillingPlanId>,
     pub region_ids: Vec<RegionId>,
     pub custom_data: BTreeMap<String, String>,
+    /// `drmPolicy`: what the tokens for the package's assets demand; empty = nothing (stored as NULL).
+    /// The catalogue stores it as given: the admin API checks it (`DrmPolicy::problems`) first.
+    pub drm_policy: DrmPolicy,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
 }
@@ -266,18 +274,42 @@ struct Head {
     bypass: bool,
     created_at: i64,
     modified_at: i64,
+    drm_policy: DrmPolicy,
 }
 
 impl Head {
     fn from_row(row: &AnyRow) -> Result<Head, CatalogError> {
+        let id: String = row.try_get("id")?;
+        let drm_policy = policy_from_column(&id, row.try_get("drm_policy")?)?;
         Ok(Head {
-            id: row.try_get("id")?,
+            id,
             name: row.try_get("name")?,
             description: row.try_get("description")?,
             bypass: row.try_get::<i64, _>("bypass")? != 0,
             created_at: row.try_get("created_at")?,
             modified_at: row.try_get("modified_at")?,
+            drm_policy,
         })
+    }
+}
+
+/// The `drm_policy` column of a package's row: NULL when the policy sets nothing, else its JSON.
+fn policy_column(policy: &DrmPolicy) -> Result<Option<String>, CatalogError> {
+    if policy.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(policy)
+        .map(Some)
+        .map_err(|e| super::decode("a DRM policy", e))
+}
+
+/// The `drm_policy` column of the package `id` read back: NULL is no policy; JSON that does not read
+/// as a `DrmPolicy` is a decode error (never silently dropped: the package would lose its limits).
+fn policy_from_column(id: &str, column: Option<String>) -> Result<DrmPolicy, CatalogError> {
+    match column {
+        None => Ok(DrmPolicy::default()),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| super::decode(&format!("the drm_policy of package {id}:"), e)),
     }
 }
 
@@ -344,8 +376,9 @@ impl Catalog {
         Ok(missing)
     }
 
-    /// What the decision needs of `ids`: whether each is free and its region whitelist (without the
-    /// asset lists, which can be long).
+    /// What the decision needs of `ids`: whether each is free, its region whitelist and its DRM policy
+    /// (without the asset lists, which can be long). A stored policy that does not read back is an
+    /// error.
     pub async fn package_rules(
         &self,
         ids: &[PackageId],
@@ -354,18 +387,19 @@ impl Catalog {
         let mut rules = Vec::new();
         let wanted: Vec<&str> = ids.iter().map(PackageId::as_str).collect();
         for chunk in wanted.chunks(CHUNK) {
-            let query = query_in::<(String, i64)>(chunk, |list| {
-                format!("SELECT id, bypass FROM packages WHERE id IN ({list})")
+            let query = query_in::<(String, i64, Option<String>)>(chunk, |list| {
+                format!("SELECT id, bypass, drm_policy FROM packages WHERE id IN ({list})")
             });
             let heads = query.fetch_all(&mut *conn).await?;
             let query = query_in::<(String, String)>(chunk, |list| {
                 format!("SELECT package_id, region_id FROM package_regions WHERE package_id IN ({list})")
             });
             let regions = query.fetch_all(&mut *conn).await?;
-            for (id, bypass) in heads {
+            for (id, bypass, policy) in heads {
                 let Ok(package) = PackageId::parse(id.clone()) else {
                     continue;
                 };
+                let drm_policy = policy_from_column(&id, policy)?;
                 rules.push(PackageRules {
                     id: package,
                     free: bypass != 0,
@@ -374,6 +408,7 @@ impl Catalog {
                         .filter(|(p, _)| *p == id)
                         .filter_map(|(_, r)| RegionId::parse(r.clone()).ok())
                         .collect(),
+                    drm_policy,
                 });
             }
         }
@@ -418,8 +453,8 @@ impl Catalog {
         let package = package.clone().normalized();
         let mut tx = self.store().begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO packages (id, name, description, bypass, created_at, modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO packages (id, name, description, bypass, created_at, modified_at, drm_policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(package.id.as_str())
         .bind(package.name.as_str())
@@ -427,6 +462,7 @@ impl Catalog {
         .bind(i64::from(package.bypass))
         .bind(unix_millis(package.created_at))
         .bind(unix_millis(package.modified_at))
+        .bind(policy_column(&package.drm_policy)?)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -448,8 +484,9 @@ impl Catalog {
     }
 
     /// Changes the package `id` with `edit`, in one transaction, and returns it as stored: lists that
-    /// `edit` changed are replaced whole (repeats dropped), `modified_at` becomes `now`; the ID and
-    /// `created_at` cannot change.
+    /// `edit` changed are replaced whole (repeats dropped), the DRM policy is written as `edit` left
+    /// it, `modified_at` becomes `now`; the ID and `created_at` cannot change. Like every package
+    /// write it invalidates the decision's cached views (`Change::Catalogue`).
     pub async fn update_package(
         &self,
         id: &PackageId,
@@ -483,13 +520,15 @@ impl Catalog {
         let after = after.normalized();
 
         sqlx::query(
-            "UPDATE packages SET name = $2, description = $3, bypass = $4, modified_at = $5 WHERE id = $1",
+            "UPDATE packages SET name = $2, description = $3, bypass = $4, modified_at = $5, \
+             drm_policy = $6 WHERE id = $1",
         )
         .bind(id.as_str())
         .bind(after.name.as_str())
         .bind(after.description.as_str())
         .bind(i64::from(after.bypass))
         .bind(unix_millis(after.modified_at))
+        .bind(policy_column(&after.drm_policy)?)
         .execute(&mut *tx)
         .await?;
         let key = id.as_str();
@@ -915,6 +954,7 @@ async fn assemble(
                 name: head.name,
                 description: head.description,
                 bypass: head.bypass,
+                drm_policy: head.drm_policy,
                 created_at: from_unix_millis(head.created_at),
                 modified_at: from_unix_millis(head.modified_at),
             })
@@ -953,4 +993,223 @@ fn decode(message: String) -> CatalogError {
 /// parses is skipped rather than failing the whole read).
 fn parse_all<T>(raw: Vec<String>, parse: fn(String) -> Result<T, IdError>) -> Vec<T> {
     raw.into_iter().filter_map(|v| parse(v).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::AssetView;
+    use crate::drm::{FairPlayPolicy, PlayReadyPolicy, PlayReadyRights, WidevinePolicy};
+    use crate::store::testing;
+
+    fn pid(raw: &str) -> PackageId {
+        PackageId::parse(raw).unwrap()
+    }
+
+    fn aid(raw: &str) -> AssetId {
+        AssetId::parse(raw).unwrap()
+    }
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        from_unix_millis(1_900_000_000_000 + minute * 60_000)
+    }
+
+    fn package(id: &str, assets: &[&str]) -> Package {
+        Package {
+            id: pid(id),
+            name: format!("Package {id}"),
+            description: String::new(),
+            bypass: false,
+            asset_ids: assets.iter().map(|a| aid(a)).collect(),
+            billing_plan_ids: Vec::new(),
+            region_ids: Vec::new(),
+            custom_data: BTreeMap::new(),
+            drm_policy: DrmPolicy::default(),
+            created_at: at(0),
+            modified_at: at(0),
+        }
+    }
+
+    fn strict() -> DrmPolicy {
+        DrmPolicy {
+            widevine: Some(WidevinePolicy {
+                security_level: Some(5),
+                hdcp: Some(2),
+                license_duration_s: Some(3_600),
+            }),
+            playready: Some(PlayReadyPolicy {
+                compressed_digital_video_opl: Some(500),
+                rights: Some(PlayReadyRights::Rental),
+                rental_period_s: Some(86_400),
+                persistent: Some(true),
+                ..PlayReadyPolicy::default()
+            }),
+            fairplay: Some(FairPlayPolicy {
+                rental_duration_s: Some(7_200),
+            }),
+        }
+    }
+
+    fn widevine_only(level: u8) -> DrmPolicy {
+        DrmPolicy {
+            widevine: Some(WidevinePolicy {
+                security_level: Some(level),
+                ..WidevinePolicy::default()
+            }),
+            ..DrmPolicy::default()
+        }
+    }
+
+    async fn column(catalog: &Catalog, id: &str) -> Option<String> {
+        let (json,): (Option<String>,) =
+            sqlx::query_as("SELECT drm_policy FROM packages WHERE id = $1")
+                .bind(id)
+                .fetch_one(catalog.store().pool())
+                .await
+                .unwrap();
+        json
+    }
+
+    async fn rules_of(catalog: &Catalog, id: &str) -> PackageRules {
+        catalog
+            .package_rules(&[pid(id)])
+            .await
+            .unwrap()
+            .pop()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_drm_policy_is_stored_read_back_and_changed_on_every_backend() {
+        for test in testing::stores().await {
+            let backend = test.store.backend();
+            let catalog = Catalog::new(test.store.clone(), 8);
+            let mut with_policy = package("strict", &["a1"]);
+            with_policy.drm_policy = strict();
+            let stored = catalog.create_package(&with_policy).await.unwrap();
+            assert_eq!(stored.drm_policy, strict(), "{backend:?}");
+            assert_eq!(catalog.package(&pid("strict")).await.unwrap(), stored);
+            catalog
+                .create_package(&package("plain", &["a1"]))
+                .await
+                .unwrap();
+
+            // Read back by every path that reads a package.
+            let (listed, _) = catalog
+                .list_packages(&Package::query(), 10, 0)
+                .await
+                .unwrap();
+            let policies: Vec<(&str, &DrmPolicy)> = listed
+                .iter()
+                .map(|p| (p.id.as_str(), &p.drm_policy))
+                .collect();
+            assert_eq!(
+                policies,
+                [("plain", &DrmPolicy::default()), ("strict", &strict())],
+                "{backend:?}"
+            );
+            let by_ids = catalog
+                .packages_by_ids(&[pid("strict"), pid("plain")])
+                .await
+                .unwrap();
+            assert_eq!(by_ids[0].drm_policy, strict());
+            assert!(by_ids[1].drm_policy.is_empty());
+
+            // Stored as the policy's JSON; no policy is NULL.
+            let json = column(&catalog, "strict").await.expect("stored");
+            assert_eq!(serde_json::from_str::<DrmPolicy>(&json).unwrap(), strict());
+            assert_eq!(column(&catalog, "plain").await, None, "{backend:?}");
+
+            // The decision's rules carry it, beside bypass and the regions.
+            let rules = rules_of(&catalog, "strict").await;
+            assert_eq!(rules.drm_policy, strict());
+            assert!(!rules.free);
+            assert!(rules_of(&catalog, "plain").await.drm_policy.is_empty());
+
+            // An update that names the policy replaces it; one that does not keeps it.
+            let updated = catalog
+                .update_package(&pid("strict"), at(1), |p| p.drm_policy = widevine_only(3))
+                .await
+                .unwrap();
+            assert_eq!(updated.drm_policy, widevine_only(3));
+            assert_eq!(updated.modified_at, at(1));
+            let renamed = catalog
+                .update_package(&pid("strict"), at(2), |p| p.name = "Renamed".into())
+                .await
+                .unwrap();
+            assert_eq!(renamed.drm_policy, widevine_only(3), "{backend:?}");
+            assert_eq!(
+                rules_of(&catalog, "strict").await.drm_policy,
+                widevine_only(3)
+            );
+
+            // Emptied: stored as NULL again.
+            catalog
+                .update_package(&pid("strict"), at(3), |p| {
+                    p.drm_policy = DrmPolicy::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(column(&catalog, "strict").await, None, "{backend:?}");
+            assert!(catalog
+                .package(&pid("strict"))
+                .await
+                .unwrap()
+                .drm_policy
+                .is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stored_policy_is_an_error_not_no_policy() {
+        for test in testing::stores().await {
+            let backend = test.store.backend();
+            let catalog = Catalog::new(test.store.clone(), 8);
+            catalog
+                .create_package(&package("broken", &["a1"]))
+                .await
+                .unwrap();
+            sqlx::query("UPDATE packages SET drm_policy = $1 WHERE id = $2")
+                .bind(r#"{"widevine": {"level": 1}}"#)
+                .bind("broken")
+                .execute(test.store.pool())
+                .await
+                .unwrap();
+            let read = catalog.package(&pid("broken")).await;
+            let message = read.expect_err("an unreadable policy").to_string();
+            assert!(
+                message.contains("drm_policy of package broken"),
+                "{backend:?}: {message}"
+            );
+            assert!(catalog.package_rules(&[pid("broken")]).await.is_err());
+            assert!(catalog
+                .list_packages(&Package::query(), 10, 0)
+                .await
+                .is_err());
+            assert!(catalog.asset_view(&aid("a1")).await.is_err(), "{backend:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_policy_change_reaches_the_cached_asset_view() {
+        for test in testing::stores().await {
+            let backend = test.store.backend();
+            let catalog = Catalog::new(test.store.clone(), 8).with_decision_cache(100);
+            let mut gold = package("gold", &["a1"]);
+            gold.drm_policy = widevine_only(2);
+            catalog.create_package(&gold).await.unwrap();
+            let policy_in_view = |view: &AssetView| view.rules[&pid("gold")].drm_policy.clone();
+            let view = catalog.asset_view(&aid("a1")).await.unwrap();
+            assert_eq!(view.containing[0].drm_policy, widevine_only(2));
+            assert_eq!(policy_in_view(&view), widevine_only(2));
+            // Read again (from the cache where it keeps views), then only the policy changes.
+            catalog.asset_view(&aid("a1")).await.unwrap();
+            catalog
+                .update_package(&pid("gold"), at(1), |p| p.drm_policy = widevine_only(5))
+                .await
+                .unwrap();
+            let view = catalog.asset_view(&aid("a1")).await.unwrap();
+            assert_eq!(policy_in_view(&view), widevine_only(5), "{backend:?}");
+        }
+    }
 }

@@ -54,7 +54,7 @@ impl Reach<'_> {
             path: path.to_vec(),
             concurrency_limit: entitlement.and_then(|e| e.concurrency_limit),
             concurrency_policy: entitlement.and_then(|e| e.concurrency_policy),
-            holder: None,
+            ..Grant::default()
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn view(leaves: &[&str], edges: &[(&str, &str)]) -> AssetView {
         id: id.clone(),
         free: false,
         regions: Vec::new(),
+        drm_policy: Default::default(),
     };
     let containing: Vec<PackageRules> = leaves.iter().map(|l| rules_of(&pid(l))).collect();
     let rules = leaves

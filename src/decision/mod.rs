@@ -121,7 +121,7 @@ impl Decider {
             Err(e) => return Next::Decided(store_failure(e, rules::unavailable(asset))),
         };
         match rules::free_package(asset, &view, named) {
-            Next::Decided(decision) => Next::Decided(decision),
+            Next::Decided(decision) => Next::Decided(with_policies(decision, &view)),
             Next::Continue(needs) => Next::Continue((view, needs)),
         }
     }
@@ -165,7 +165,8 @@ impl Decider {
                     entitlements: &user.entitlements,
                     asset_grant: asset_grant.as_ref(),
                 };
-                needs.decide(view, holdings, Moment::new(now, self.skew))
+                let decision = needs.decide(view, holdings, Moment::new(now, self.skew));
+                with_policies(decision, view)
             }
             Err(e) => store_failure(e, needs.unavailable()),
         }
@@ -181,6 +182,26 @@ impl Decider {
         let grant = self.catalog.asset_grant_in(&user, uid, asset).await?;
         Ok((user, grant))
     }
+}
+
+/// `decision` with its grant's package DRM policies, from the rules `view` loaded (no extra read).
+fn with_policies(mut decision: Decision, view: &AssetView) -> Decision {
+    if let Ok(grant) = &mut decision.outcome {
+        let mut granting: Vec<&crate::ids::PackageId> = grant.package.iter().collect();
+        granting.extend(
+            grant
+                .path
+                .iter()
+                .filter(|id| Some(*id) != grant.package.as_ref()),
+        );
+        grant.policies = granting
+            .into_iter()
+            .filter_map(|id| view.rules.get(id))
+            .filter(|rules| !rules.drm_policy.is_empty())
+            .map(|rules| (rules.id.clone(), rules.drm_policy.clone()))
+            .collect();
+    }
+    decision
 }
 
 /// Logs the store failure `e` and answers `decision` (a [`Denial::StoreUnavailable`]).

@@ -65,6 +65,10 @@ pub struct Grant {
     /// Who holds the stream this playback opens (the session's device, or the session): SEES path only.
     #[serde(skip)]
     pub holder: Option<String>,
+    /// The DRM policies of the packages that grant the asset (the entitled or free package and the
+    /// path to the one that contains it), those that set one, in path order.
+    #[serde(skip)]
+    pub policies: std::sync::Arc<[(PackageId, crate::drm::DrmPolicy)]>,
 }
 
 /// The answer and its explanation.

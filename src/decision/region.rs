@@ -116,6 +116,7 @@ mod tests {
                         .iter()
                         .map(|r| RegionId::parse(*r).unwrap())
                         .collect(),
+                    drm_policy: Default::default(),
                 };
                 (pid(id), rules)
             })

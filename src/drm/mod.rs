@@ -61,9 +61,7 @@ impl fmt::Display for Drm {
 pub enum DeviceSecurityLevel {
     /// Hardware-backed: every robustness level.
     L1,
-    /// Crypto in a trusted environment, decode in software: up to HW_SECURE_CRYPTO.
-    L2,
-    /// Software only: SW_SECURE_CRYPTO and SW_SECURE_DECODE.
+    /// Software only: SW_SECURE_CRYPTO and SW_SECURE_DECODE. (The OEM API knows L1 and L3 only.)
     L3,
 }
 
@@ -72,7 +70,6 @@ impl DeviceSecurityLevel {
     pub fn highest_security_level(self) -> u8 {
         match self {
             DeviceSecurityLevel::L1 => 5,
-            DeviceSecurityLevel::L2 => 3,
             DeviceSecurityLevel::L3 => 2,
         }
     }
@@ -81,7 +78,6 @@ impl DeviceSecurityLevel {
     pub fn as_str(self) -> &'static str {
         match self {
             DeviceSecurityLevel::L1 => "L1",
-            DeviceSecurityLevel::L2 => "L2",
             DeviceSecurityLevel::L3 => "L3",
         }
     }

@@ -9,9 +9,8 @@ use crate::ids::PackageId;
 
 use super::policy::{DrmPolicy, PlayReadyRights, UnknownOutput};
 
-/// Who set a term.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Who set a term (serialized as its display: `configuration` or `package ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setter {
     /// `[drm]` (or `expressplay.rental_duration_s` and the content key's own policy for FairPlay).
     Configuration,
@@ -25,6 +24,12 @@ impl std::fmt::Display for Setter {
             Setter::Configuration => f.write_str("configuration"),
             Setter::Package(id) => write!(f, "package {id}"),
         }
+    }
+}
+
+impl Serialize for Setter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

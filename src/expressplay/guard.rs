@@ -1,6 +1,6 @@
 //! Keeping a failing ExpressPlay from stalling sees: a time budget per Entitlement Request, bounded
 //! retries with full jitter for failures ExpressPlay could not have acted on, a circuit breaker per
-//! service, and a cap on calls in flight.
+//! service (token URLs on one origin are one service), and a cap on calls in flight.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -198,6 +198,33 @@ impl CircuitBreaker {
     }
 }
 
+/// One breaker per service for `urls`: URLs with the same origin (scheme, host and port, the default
+/// port of the scheme when none is written) are one service and get the same breaker; the others
+/// get breakers of their own, so a failing service never stops calls to another.
+pub fn breakers_by_origin<const N: usize>(
+    urls: [&reqwest::Url; N],
+    threshold: u32,
+    open_for: Duration,
+) -> [Arc<CircuitBreaker>; N] {
+    let mut services: Vec<(url::Origin, Arc<CircuitBreaker>)> = Vec::with_capacity(N);
+    urls.map(|url| {
+        let origin = url.origin();
+        // An opaque origin (not http/https, refused by the settings' checks) equals nothing, not
+        // even itself: such a URL gets a breaker of its own.
+        let shared = origin.is_tuple().then(|| {
+            services
+                .iter()
+                .find(|(known, _)| *known == origin)
+                .map(|(_, breaker)| Arc::clone(breaker))
+        });
+        shared.flatten().unwrap_or_else(|| {
+            let breaker = Arc::new(CircuitBreaker::new(threshold, open_for));
+            services.push((origin, Arc::clone(&breaker)));
+            breaker
+        })
+    })
+}
+
 /// Full jitter: a random pause in `[0, base * 2^retry]`.
 fn backoff(base: Duration, retry: u32) -> Duration {
     let ceiling = base.saturating_mul(1u32 << retry.min(10));
@@ -324,6 +351,55 @@ mod tests {
             given <= Duration::from_millis(50),
             "an attempt never outlives the budget: {given:?}"
         );
+    }
+
+    #[test]
+    fn token_services_on_one_origin_share_a_breaker_and_others_do_not() {
+        let url = |raw: &str| reqwest::Url::parse(raw).unwrap();
+        let (fairplay, widevine, playready) = (
+            url("https://fp-gen.test.expressplay.com/hms/fp/token"),
+            url("https://wv-gen.test.expressplay.com/hms/wv/token"),
+            url("https://pr-gen.test.expressplay.com/hms/pr/token"),
+        );
+        let [fp, wv, pr] = breakers_by_origin(
+            [&fairplay, &widevine, &playready],
+            1,
+            Duration::from_secs(60),
+        );
+        assert!(!Arc::ptr_eq(&fp, &wv) && !Arc::ptr_eq(&wv, &pr) && !Arc::ptr_eq(&fp, &pr));
+        assert!(wv.admit());
+        wv.record(false);
+        assert_eq!(wv.state(), BreakerState::Open);
+        assert_eq!(
+            fp.state(),
+            BreakerState::Closed,
+            "another host is another service"
+        );
+        assert_eq!(
+            pr.state(),
+            BreakerState::Closed,
+            "another host is another service"
+        );
+        assert!(fp.admit() && pr.admit());
+
+        // One simulator serving every route: one service, one breaker. The scheme's default port
+        // written out is the same origin; another port or scheme is not.
+        let (a, b, c, d, e) = (
+            url("http://127.0.0.1:8080/hms/fp/token"),
+            url("http://127.0.0.1:8080/hms/wv/token?x=1"),
+            url("http://127.0.0.1:8081/hms/pr/token"),
+            url("https://pr-gen.example.com/hms/pr/token"),
+            url("https://pr-gen.example.com:443/other"),
+        );
+        let [a, b, c, d, e] = breakers_by_origin([&a, &b, &c, &d, &e], 1, Duration::from_secs(60));
+        assert!(Arc::ptr_eq(&a, &b), "same scheme, host and port");
+        assert!(!Arc::ptr_eq(&a, &c), "another port");
+        assert!(Arc::ptr_eq(&d, &e), "443 is https's default port");
+        assert!(b.admit());
+        b.record(false);
+        assert_eq!(a.state(), BreakerState::Open, "shared: one service");
+        assert_eq!(c.state(), BreakerState::Closed);
+        assert_eq!(d.state(), BreakerState::Closed);
     }
 
     #[test]

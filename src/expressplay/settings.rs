@@ -22,12 +22,18 @@ pub enum UpstreamMethod {
     Post,
 }
 
-/// The ExpressPlay FairPlay token service.
+/// The ExpressPlay token services (FairPlay, Widevine, PlayReady) and record retrieval.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExpressPlaySettings {
     /// Token service URL (`https://fp-gen.service.expressplay.com/hms/fp/token` in production).
     pub token_url: String,
+    /// Widevine token service URL (`https://wv-gen.service.expressplay.com/hms/wv/token` in
+    /// production).
+    pub widevine_token_url: String,
+    /// PlayReady token service URL (`https://pr-gen.service.expressplay.com/hms/pr/token` in
+    /// production).
+    pub playready_token_url: String,
     /// `<number>,<32 hex>`; empty means "not configured" (only `serve --dev` accepts that, and then
     /// starts the local simulator).
     pub customer_authenticator: SecretString,
@@ -73,6 +79,8 @@ impl Default for ExpressPlaySettings {
     fn default() -> Self {
         Self {
             token_url: "https://fp-gen.test.expressplay.com/hms/fp/token".to_owned(),
+            widevine_token_url: "https://wv-gen.test.expressplay.com/hms/wv/token".to_owned(),
+            playready_token_url: "https://pr-gen.test.expressplay.com/hms/pr/token".to_owned(),
             customer_authenticator: SecretString::from(String::new()),
             method: UpstreamMethod::Get,
             record_url: "https://api.test.expressplay.com/cmiapi/getrecord/".to_owned(),
@@ -159,11 +167,15 @@ impl ExpressPlaySettings {
                     .to_owned(),
             );
         }
-        if let Err(why) = check_upstream_url(&self.token_url) {
-            problems.push(format!("expressplay.token_url: {why}"));
-        }
-        if let Err(why) = check_upstream_url(&self.record_url) {
-            problems.push(format!("expressplay.record_url: {why}"));
+        for (name, url) in [
+            ("token_url", &self.token_url),
+            ("widevine_token_url", &self.widevine_token_url),
+            ("playready_token_url", &self.playready_token_url),
+            ("record_url", &self.record_url),
+        ] {
+            if let Err(why) = check_upstream_url(url) {
+                problems.push(format!("expressplay.{name}: {why}"));
+            }
         }
         if self.has_authenticator()
             && !is_authenticator(self.customer_authenticator.expose_secret())
@@ -256,5 +268,24 @@ mod tests {
         );
         assert!(problems.contains("expressplay.max_in_flight"), "{problems}");
         assert!(!problems.contains("secret-looking-value"), "{problems}");
+    }
+
+    #[test]
+    fn every_token_url_is_checked() {
+        let bad = default_with(ExpressPlaySettings::problems, |s| {
+            s.widevine_token_url = "http://wv-gen.example.com/hms/wv/token".to_owned();
+            s.playready_token_url = "not a url".to_owned();
+        });
+        let problems = bad.problems().join("\n");
+        assert!(
+            problems.contains("expressplay.widevine_token_url: plain http"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("expressplay.playready_token_url:"),
+            "{problems}"
+        );
+        assert!(!problems.contains("expressplay.token_url"), "{problems}");
+        assert!(ExpressPlaySettings::default().problems().is_empty());
     }
 }

@@ -1,6 +1,7 @@
-//! Reading ExpressPlay's answers: a `text/uri-list` token URL on success, an error in JSON or HTML
-//! otherwise. The JSON field names are not published, so parsing is defensive: several names are
-//! tried, then the status and the body text are used.
+//! Reading ExpressPlay's answers: a `text/uri-list` token URL on success (for PlayReady, a JSON
+//! license acquisition URL and token made into one URL), an error in JSON or HTML otherwise. The
+//! error JSON's field names are not published, so parsing is defensive: several names are tried,
+//! then the status and the body text are used.
 
 use std::time::Duration;
 
@@ -82,6 +83,46 @@ pub(crate) fn token_url_from_body(body: &str) -> Result<String, UpstreamError> {
             "the body is not an http(s) URL".to_owned(),
         )),
     }
+}
+
+/// The PlayReady token URL of a 200 answer. ExpressPlay documents a JSON body
+/// `{"licenseAcquisitionUrl": ..., "token": ...}` (whatever its content type says: `application/json`,
+/// `text/plain` or even `text/uri-list`); it becomes one URL, the license acquisition URL with
+/// `ExpressPlayToken=<token, percent-encoded>` added to its query (after `?`, or `&` when it already has
+/// one). A body that is not JSON is read as a `text/uri-list` token URL and kept as is.
+///
+/// The license acquisition URL must be http(s) with no control characters or whitespace; the token
+/// must be non-empty with none either. Errors never quote the body.
+pub(crate) fn playready_url_from_body(body: &str) -> Result<String, UpstreamError> {
+    let bad = |why: &str| UpstreamError::BadResponse(format!("PlayReady answer: {why}"));
+    if !body.trim_start().starts_with('{') {
+        return token_url_from_body(body);
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|_| bad("the body is not valid JSON"))?;
+    let field = |name: &str| value.get(name).and_then(serde_json::Value::as_str);
+    let (Some(la_url), Some(token)) = (field("licenseAcquisitionUrl"), field("token")) else {
+        return Err(bad(
+            "no licenseAcquisitionUrl and token strings in the JSON body",
+        ));
+    };
+    let unsafe_char = |c: char| c.is_control() || c.is_whitespace();
+    if la_url.chars().any(unsafe_char) {
+        return Err(bad(
+            "the licenseAcquisitionUrl has control characters or whitespace",
+        ));
+    }
+    let mut url = match reqwest::Url::parse(la_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => url,
+        _ => return Err(bad("the licenseAcquisitionUrl is not an http(s) URL")),
+    };
+    if token.is_empty() || token.chars().any(unsafe_char) {
+        return Err(bad(
+            "the token is empty or has control characters or whitespace",
+        ));
+    }
+    url.query_pairs_mut().append_pair("ExpressPlayToken", token);
+    Ok(url.into())
 }
 
 /// An error answer: ExpressPlay's code and text when they can be found, else the status and body text.
@@ -238,6 +279,94 @@ mod tests {
                 ),
                 "{body:?}"
             );
+        }
+    }
+
+    const LA: &str = "https://expressplay-licensing.axprod.net/LicensingService.ashx";
+
+    #[test]
+    fn playready_json_answers_become_one_url() {
+        let body = format!(r#"{{"licenseAcquisitionUrl":"{LA}","token":"AbC+/x=="}}"#);
+        assert_eq!(
+            playready_url_from_body(&body).unwrap(),
+            format!("{LA}?ExpressPlayToken=AbC%2B%2Fx%3D%3D")
+        );
+        // Whitespace around the JSON, other fields, another order.
+        let body = format!(
+            "\r\n {{\"token\": \"T0k\", \"extra\": 1, \"licenseAcquisitionUrl\": \"{LA}?a=b\"}}\n"
+        );
+        assert_eq!(
+            playready_url_from_body(&body).unwrap(),
+            format!("{LA}?a=b&ExpressPlayToken=T0k")
+        );
+        // An empty query gets no stray `&`; a fragment stays last.
+        let body = r#"{"licenseAcquisitionUrl":"http://127.0.0.1:9/pr?","token":"t"}"#;
+        assert_eq!(
+            playready_url_from_body(body).unwrap(),
+            "http://127.0.0.1:9/pr?ExpressPlayToken=t"
+        );
+        let body = r#"{"licenseAcquisitionUrl":"https://la.example/pr#f","token":"t"}"#;
+        assert_eq!(
+            playready_url_from_body(body).unwrap(),
+            "https://la.example/pr?ExpressPlayToken=t#f"
+        );
+        // A token that would end the parameter or start another is encoded.
+        let body = r#"{"licenseAcquisitionUrl":"https://la.example/pr","token":"a&b=c#d%"}"#;
+        assert_eq!(
+            playready_url_from_body(body).unwrap(),
+            "https://la.example/pr?ExpressPlayToken=a%26b%3Dc%23d%25"
+        );
+    }
+
+    #[test]
+    fn playready_uri_list_answers_are_kept_as_is() {
+        let url = "https://pr.example/hms/pr/rights/?ExpressPlayToken=abc";
+        assert_eq!(
+            playready_url_from_body(&format!("# comment\r\n{url}\r\n")).unwrap(),
+            url
+        );
+    }
+
+    #[test]
+    fn hostile_playready_answers_are_refused_without_quoting_them() {
+        let secret = "00112233445566778899aabbccddeeff";
+        let long = "x".repeat(100_000);
+        let deep = "[".repeat(10_000);
+        let hostile: Vec<String> = vec![
+            String::new(),
+            "   ".to_owned(),
+            "{".to_owned(),
+            format!("{{\"error\":\"{secret}\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\"}}"),
+            format!("{{\"token\":\"{secret}\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\",\"token\":\"\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\",\"token\":42}}"),
+            format!("{{\"licenseAcquisitionUrl\":null,\"token\":\"{secret}\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\",\"token\":\"a\\u0000b\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\",\"token\":\"a\\r\\nSet-Cookie: x\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\",\"token\":\"a b\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"\\u0000{LA}\",\"token\":\"t\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\\t\",\"token\":\"t\"}}"),
+            format!("{{\"licenseAcquisitionUrl\":\" {LA}\",\"token\":\"t\"}}"),
+            r#"{"licenseAcquisitionUrl":"javascript:alert(1)","token":"t"}"#.to_owned(),
+            r#"{"licenseAcquisitionUrl":"ftp://la.example/pr","token":"t"}"#.to_owned(),
+            r#"{"licenseAcquisitionUrl":"/relative/pr","token":"t"}"#.to_owned(),
+            r#"{"licenseAcquisitionUrl":"https://","token":"t"}"#.to_owned(),
+            r#"["https://la.example/pr","t"]"#.to_owned(),
+            format!("{{\"licenseAcquisitionUrl\":\"{LA}\",\"token\":\"{long}\""),
+            format!("{{\"licenseAcquisitionUrl\":{deep}"),
+            format!("not a url {secret}"),
+            "\u{1}https://la.example/pr".to_owned(),
+            "ftp://la.example/pr".to_owned(),
+        ];
+        for body in &hostile {
+            match playready_url_from_body(body) {
+                Err(UpstreamError::BadResponse(why)) => {
+                    assert!(!why.contains(secret), "{why}");
+                    assert!(why.len() < 120, "{why}");
+                }
+                other => panic!("{:?}: {other:?}", body.get(..80.min(body.len()))),
+            }
         }
     }
 

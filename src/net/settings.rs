@@ -18,6 +18,12 @@ pub struct ServerSettings {
     /// already-packaged content carries in its DRM policy. From the environment: comma-separated.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub paths: Vec<String>,
+    /// Paths answering Entitlement Requests with Widevine tokens (same request and answer shapes).
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub widevine_paths: Vec<String>,
+    /// Paths answering Entitlement Requests with PlayReady tokens.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub playready_paths: Vec<String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Deadline for the TLS handshake of a new connection (`handshake_timeout_ms`).
@@ -50,6 +56,8 @@ impl Default for ServerSettings {
                 "/sees/v1/entitlement".to_owned(),
                 "/sees/SEESServlet".to_owned(),
             ],
+            widevine_paths: vec!["/sees/v1/widevine".to_owned()],
+            playready_paths: vec!["/sees/v1/playready".to_owned()],
             max_body_bytes: 16 * 1024,
             handshake_timeout: Duration::from_millis(5_000),
             header_read_timeout: Duration::from_millis(20_000),
@@ -69,11 +77,23 @@ impl ServerSettings {
         if self.paths.is_empty() {
             problems.push("server.paths must name at least one path".to_owned());
         }
-        for path in &self.paths {
-            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '{') {
-                problems.push(format!(
-                    "server.paths: {path:?} must start with '/' and hold no spaces or '{{'"
-                ));
+        let mut seen = std::collections::HashSet::new();
+        for (name, paths) in [
+            ("server.paths", &self.paths),
+            ("server.widevine_paths", &self.widevine_paths),
+            ("server.playready_paths", &self.playready_paths),
+        ] {
+            for path in paths {
+                if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '{') {
+                    problems.push(format!(
+                        "{name}: {path:?} must start with '/' and hold no spaces or '{{'"
+                    ));
+                }
+                if !seen.insert(path) {
+                    problems.push(format!(
+                        "{name}: {path:?} is listed twice (each path answers for one DRM)"
+                    ));
+                }
             }
         }
         if !(256..=1024 * 1024).contains(&self.max_body_bytes) {

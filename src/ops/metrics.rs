@@ -37,7 +37,8 @@ pub const ADMIN_DURATION: &str = "sees_admin_request_duration_seconds";
 pub const HANDSHAKE_FAILURES: &str = "sees_tls_handshake_failures_total";
 /// Connections open now, by `listener`.
 pub const OPEN_CONNECTIONS: &str = "sees_open_connections";
-/// Circuit-breaker state by `service`: 0 closed, 1 half-open, 2 open.
+/// Circuit-breaker state by `service` (`token` for FairPlay, `token_widevine`, `token_playready`,
+/// `record`): 0 closed, 1 half-open, 2 open.
 pub const BREAKER_STATE: &str = "sees_upstream_breaker_state";
 /// ExpressPlay calls attempted.
 pub const UPSTREAM_ATTEMPTS: &str = "sees_upstream_attempts_total";
@@ -127,7 +128,7 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         ENTITLEMENT_REQUESTS,
-        "Entitlement Requests answered, by outcome (allowed, denied, error) and SEES error number (0 when allowed)"
+        "Entitlement Requests answered, by outcome (allowed, denied, error), SEES error number (0 when allowed) and DRM (fairplay, widevine, playready; none before a path named one)"
     );
     describe_gauge!(
         ENTITLEMENT_IN_FLIGHT,
@@ -177,7 +178,8 @@ fn describe() {
     describe_gauge!(OPEN_CONNECTIONS, "Connections open now, by listener");
     describe_gauge!(
         BREAKER_STATE,
-        "ExpressPlay circuit-breaker state by service: 0 closed, 1 half-open, 2 open"
+        "ExpressPlay circuit-breaker state by service (token = FairPlay, token_widevine, \
+         token_playready, record): 0 closed, 1 half-open, 2 open"
     );
     describe_counter!(
         UPSTREAM_ATTEMPTS,
@@ -228,10 +230,12 @@ pub fn outcome_label(error: Option<i32>) -> &'static str {
     }
 }
 
-/// Counts one Entitlement Response by its SEES error number (`None` = allowed).
-pub fn entitlement_answered(error: Option<i32>) {
+/// Counts one Entitlement Response by its DRM (`none` before a path named one) and SEES error
+/// number (`None` = allowed).
+pub fn entitlement_answered(drm: Option<crate::drm::Drm>, error: Option<i32>) {
     let label = error.unwrap_or(0).to_string();
-    counter!(ENTITLEMENT_REQUESTS, "outcome" => outcome_label(error), "error" => label)
+    let drm = drm.map_or("none", crate::drm::Drm::as_str);
+    counter!(ENTITLEMENT_REQUESTS, "outcome" => outcome_label(error), "error" => label, "drm" => drm)
         .increment(1);
 }
 
@@ -415,7 +419,9 @@ pub fn breaker_value(state: BreakerState) -> f64 {
 
 /// Sets the values read at scrape time.
 pub struct Snapshot {
-    pub breakers: [(&'static str, BreakerState); 2],
+    /// By `service`: `token` (FairPlay), `token_widevine`, `token_playready`, `record`. Token
+    /// services sharing an origin share a breaker, so their gauges move together.
+    pub breakers: [(&'static str, BreakerState); 4],
     pub upstream_attempts: u64,
     pub refused_open: u64,
     pub refused_busy: u64,

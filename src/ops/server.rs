@@ -25,6 +25,7 @@ use super::health::Health;
 use super::metrics::{OpenConnection, Snapshot};
 use crate::catalog::StreamLeases;
 use crate::clock::Clock;
+use crate::drm::Drm;
 use crate::expressplay::ExpressPlayClient;
 use crate::keys::KeyStore;
 
@@ -85,6 +86,7 @@ async fn readyz(State(state): State<Arc<OpsState>>) -> Response {
 
 async fn scrape(State(state): State<Arc<OpsState>>) -> Response {
     let (token, record) = state.expressplay.breaker_states();
+    let token_state = |drm| state.expressplay.token_breaker_state(drm);
     let counters = state.expressplay.counters();
     let load = |c: &std::sync::atomic::AtomicUsize| {
         u64::try_from(c.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(u64::MAX)
@@ -99,7 +101,12 @@ async fn scrape(State(state): State<Arc<OpsState>>) -> Response {
     };
     let ready = !state.health.is_draining() && state.health.readiness().await.is_ready();
     Snapshot {
-        breakers: [("token", token), ("record", record)],
+        breakers: [
+            ("token", token),
+            ("token_widevine", token_state(Drm::Widevine)),
+            ("token_playready", token_state(Drm::PlayReady)),
+            ("record", record),
+        ],
         upstream_attempts: load(&counters.attempts),
         refused_open: load(&counters.refused_open),
         refused_busy: load(&counters.refused_busy),

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use crate::decision::{Denial, Grant};
+use crate::drm::Drm;
 use crate::expressplay::Budget;
 use crate::ids::{ContentId, CustomerCookie};
 use crate::keys::StoredKey;
 use crate::ops::metrics::{Stage, Timer};
 
+use super::token::TokenAsk;
 use super::{DecisionNotes, EntitlementService, Outcome, Refusal, Step};
 
 /// Which token is wanted.
@@ -25,6 +27,8 @@ pub enum RequestKind {
 /// A valid request for content, in domain terms.
 #[derive(Debug, Clone, Copy)]
 pub struct ContentRequest<'a> {
+    /// The DRM the token is for (the endpoint's path says which).
+    pub drm: Drm,
     pub kind: RequestKind,
     pub content: &'a ContentId,
     pub cookie: Option<&'a CustomerCookie>,
@@ -49,9 +53,16 @@ impl EntitlementService {
         let budget = Budget::new(self.upstream_budget);
         let decide = async {
             let content = request.content;
+            let drm = request.drm;
+            if !self.drm_enabled(drm) {
+                return Err(Refusal::DrmNotEnabled(drm));
+            }
+            if request.kind != RequestKind::TimeBased && !drm.binds_devices() {
+                return Err(Refusal::DeviceBindingUnsupported(drm));
+            }
             match request.kind {
                 RequestKind::TimeBased => {
-                    self.streamed(content, request.cookie, None, &budget, notes)
+                    self.streamed(drm, content, request.cookie, None, &budget, notes)
                         .await
                 }
                 RequestKind::DeviceRegistration => {
@@ -60,7 +71,7 @@ impl EntitlementService {
                 }
                 RequestKind::DeviceBound => {
                     let cookie = require_cookie(request)?;
-                    self.streamed(content, Some(cookie), Some(cookie), &budget, notes)
+                    self.streamed(drm, content, Some(cookie), Some(cookie), &budget, notes)
                         .await
                 }
             }
@@ -95,7 +106,13 @@ impl EntitlementService {
                 .await
                 .map_err(|(denial, why)| Refusal::NotEntitled { denial, why })?;
         }
-        let token_url = self.token(&stored, Some(cookie), None, budget).await?;
+        let ask = TokenAsk {
+            drm: Drm::FairPlay,
+            grant: None,
+            cookie: Some(cookie),
+            device: None,
+        };
+        let token_url = self.token(&stored, ask, budget).await?;
         if let Err(e) = self
             .devices
             .record_registration(cookie, self.clock.now())
@@ -113,6 +130,7 @@ impl EntitlementService {
     /// time-bound. The stream slot is given back when the token cannot be had.
     async fn streamed(
         &self,
+        drm: Drm,
         content: &ContentId,
         cookie: Option<&CustomerCookie>,
         device_of: Option<&CustomerCookie>,
@@ -120,6 +138,7 @@ impl EntitlementService {
         notes: &mut DecisionNotes,
     ) -> Step<String> {
         let stored = self.noted_key(content, notes).await?;
+        self.kid_for(drm, &stored)?;
         let grant = self.allow(&stored, cookie, notes).await?;
         let device = match device_of {
             Some(cookie) => {
@@ -130,7 +149,13 @@ impl EntitlementService {
             None => None,
         };
         let stream = self.open_stream(grant.as_ref(), &stored).await?;
-        let outcome = self.token(&stored, cookie, device.as_ref(), budget).await;
+        let ask = TokenAsk {
+            drm,
+            grant: grant.as_ref(),
+            cookie,
+            device: device.as_ref(),
+        };
+        let outcome = self.token(&stored, ask, budget).await;
         self.settle_stream(stream, outcome.is_err()).await;
         outcome
     }

@@ -25,6 +25,7 @@ use crate::catalog::{StreamLeases, UserDevices};
 use crate::clock::Clock;
 use crate::decision::Decider;
 use crate::devices::DeviceBindings;
+use crate::drm::{DrmPolicy, DrmSettings};
 use crate::expressplay::ExpressPlayClient;
 use crate::ids::ContentId;
 use crate::keys::KeyStore;
@@ -53,6 +54,8 @@ pub struct EntitlementService {
     registration_content: HashSet<ContentId>,
     upstream_budget: Duration,
     clock: Arc<dyn Clock>,
+    drm: DrmSettings,
+    drm_defaults: DrmPolicy,
 }
 
 /// The parts an `EntitlementService` is made of.
@@ -74,6 +77,8 @@ pub struct ServiceParts {
     pub registration_content: HashSet<ContentId>,
     pub upstream_budget: Duration,
     pub clock: Arc<dyn Clock>,
+    /// The DRMs answered and the policy every token starts from.
+    pub drm: DrmSettings,
 }
 
 impl EntitlementService {
@@ -93,6 +98,8 @@ impl EntitlementService {
             registration_content: parts.registration_content,
             upstream_budget: parts.upstream_budget,
             clock: parts.clock,
+            drm_defaults: parts.drm.defaults(),
+            drm: parts.drm,
         }
     }
 

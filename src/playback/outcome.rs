@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::decision::Denial;
+use crate::drm::{DeviceSecurityLevel, Drm, Setter};
 use crate::expressplay::{LifetimeExpired, RecordError, UpstreamError};
 
 /// The answer to one content request.
@@ -59,6 +60,20 @@ pub enum Refusal {
     KeyUnreadable,
     /// sees itself failed; `detail` is safe to show.
     Internal { detail: String },
+    /// Tokens for this DRM are not answered here (`drm.enabled`).
+    DrmNotEnabled(Drm),
+    /// Device binding (requestType 2 or 3) was asked for a DRM that has none: FairPlay only.
+    DeviceBindingUnsupported(Drm),
+    /// The content key has no KID, which this DRM's token needs.
+    NoKeyId(Drm),
+    /// The device reports a Widevine security level below the one the policy demands.
+    DeviceSecurityTooLow {
+        reported: DeviceSecurityLevel,
+        required: u8,
+        by: Setter,
+    },
+    /// The packages granting the asset set DRM policies no licence can meet together.
+    PolicyUnsatisfiable(String),
 }
 
 /// Which ExpressPlay service a call went to.
@@ -105,7 +120,12 @@ impl Refusal {
             | Refusal::DeviceLimit { .. }
             | Refusal::DeviceNotRegistered
             | Refusal::SeveralDevices { .. }
-            | Refusal::InvalidDeviceId => false,
+            | Refusal::InvalidDeviceId
+            | Refusal::DrmNotEnabled(_)
+            | Refusal::DeviceBindingUnsupported(_)
+            | Refusal::NoKeyId(_)
+            | Refusal::DeviceSecurityTooLow { .. }
+            | Refusal::PolicyUnsatisfiable(_) => false,
         }
     }
 
@@ -135,6 +155,23 @@ impl Refusal {
             Refusal::Upstream { service, error } => format!("{service}: {error}"),
             Refusal::UnreadableRecord(error) => error.to_string(),
             Refusal::Internal { detail } => detail.clone(),
+            Refusal::DrmNotEnabled(drm) => format!("{drm} is not in drm.enabled"),
+            Refusal::DeviceBindingUnsupported(drm) => {
+                format!("{drm} tokens cannot be bound to a device; use the FairPlay endpoint")
+            }
+            Refusal::NoKeyId(drm) => format!(
+                "{drm} tokens name the key by its KID: give the key one (sees keys add --kid … --replace)"
+            ),
+            Refusal::DeviceSecurityTooLow {
+                reported,
+                required,
+                by,
+            } => format!(
+                "the device reports Widevine {} (securityLevel {} at most); {by} demands securityLevel {required}",
+                reported.as_str(),
+                reported.highest_security_level()
+            ),
+            Refusal::PolicyUnsatisfiable(why) => why.clone(),
         }
     }
 }

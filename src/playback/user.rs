@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use url::Url;
 
+use super::token::TokenAsk;
 use super::{EntitlementService, Refusal, Step};
 use crate::akamai::EdgeAuth;
 use crate::decision::{Decision, Grant};
+use crate::drm::{DeviceSecurityLevel, Drm};
 use crate::expressplay::Budget;
 use crate::ids::{AssetId, DeviceId, UserId};
 use crate::keys::StoredKey;
@@ -26,8 +28,8 @@ pub enum PlaybackToken<'a> {
         signer: &'a EdgeAuth,
         playback_url: &'a Url,
     },
-    /// A FairPlay token URL from ExpressPlay, for the asset's content key.
-    ExpressPlay,
+    /// An ExpressPlay token URL of this DRM, for the asset's content key.
+    ExpressPlay(Drm),
 }
 
 /// Who wants to play what, where.
@@ -38,6 +40,8 @@ pub struct UserPlayback<'a> {
     pub device: &'a DeviceId,
     /// The viewer's ISO 3166-1 country, when an edge told us.
     pub country: Option<&'a str>,
+    /// The Widevine security level the device reports (`capabilities.widevineSecurityLevel`).
+    pub device_level: Option<DeviceSecurityLevel>,
 }
 
 /// Why no token was issued.
@@ -100,7 +104,17 @@ impl EntitlementService {
             return Err(PlaybackRefusal::Failed(Refusal::internal("")));
         }
         let stored = match token {
-            PlaybackToken::ExpressPlay => Some(self.key_for_asset(request.asset).await?),
+            PlaybackToken::ExpressPlay(drm) => {
+                if !self.drm_enabled(drm) {
+                    return Err(Refusal::DrmNotEnabled(drm).into());
+                }
+                let stored = self.key_for_asset(request.asset).await?;
+                self.kid_for(drm, &stored)?;
+                if drm == Drm::Widevine {
+                    self.device_meets_policy(&stored, &grant, request.device_level)?;
+                }
+                Some(stored)
+            }
             _ => None,
         };
         let stream = self
@@ -118,14 +132,41 @@ impl EntitlementService {
                 Ok(acl) => Ok(signer.token(&acl, now.timestamp())),
                 Err(e) => Err(Refusal::internal(e.to_string())),
             },
-            (PlaybackToken::ExpressPlay, Some(stored)) => {
+            (PlaybackToken::ExpressPlay(drm), Some(stored)) => {
                 let budget = Budget::new(self.upstream_budget);
-                self.token(stored, None, None, &budget).await
+                let ask = TokenAsk {
+                    drm,
+                    grant: Some(&grant),
+                    cookie: None,
+                    device: None,
+                };
+                self.token(stored, ask, &budget).await
             }
-            (PlaybackToken::ExpressPlay, None) => Err(Refusal::internal("")),
+            (PlaybackToken::ExpressPlay(_), None) => Err(Refusal::internal("")),
         };
         self.settle_stream(stream, issued.is_err()).await;
         Ok((issued?, decision))
+    }
+
+    /// Refuses a device whose reported Widevine security level is below the one the terms demand.
+    fn device_meets_policy(
+        &self,
+        stored: &StoredKey,
+        grant: &Grant,
+        reported: Option<DeviceSecurityLevel>,
+    ) -> Step<()> {
+        let Some(reported) = reported else {
+            return Ok(());
+        };
+        let demanded = self.terms(stored, Some(grant))?.widevine.security_level;
+        if demanded.value > reported.highest_security_level() {
+            return Err(Refusal::DeviceSecurityTooLow {
+                reported,
+                required: demanded.value,
+                by: demanded.by,
+            });
+        }
+        Ok(())
     }
 
     /// The one content key that protects `asset`.

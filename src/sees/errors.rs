@@ -28,10 +28,13 @@ pub enum ErrorCode {
     ClientRevoked,
     ClientNotAllowed,
     RateLimited,
+    DrmNotEnabled,
+    DeviceBindingUnsupported,
     // 2xxx — the content is unknown or cannot be served.
     UnknownContent,
     ContentWindowClosed,
     NotRegistrationContent,
+    NoKeyId,
     // 3xxx — not entitled. 30xx: the catalogue decision; 31xx: device binding.
     NotEntitled,
     EntitlementExpired,
@@ -42,6 +45,8 @@ pub enum ErrorCode {
     SessionExpired,
     ConcurrencyLimit,
     DeviceLimit,
+    DeviceSecurityTooLow,
+    PolicyUnsatisfiable,
     DeviceNotRegistered,
     SeveralDevices,
     InvalidDeviceId,
@@ -60,6 +65,19 @@ pub enum ErrorCode {
     UpstreamRefusedCookie,
     UpstreamRefusedParameter,
     UpstreamNoDeviceBinding,
+    UpstreamRefusedKeyId,
+    UpstreamKeyStorage,
+    UpstreamRefusedSecurityLevel,
+    UpstreamRefusedOutputControl,
+    UpstreamRefusedLicenseDuration,
+    UpstreamWidevineLicenseFailed,
+    UpstreamRefusedExtension,
+    UpstreamDrmDisabled,
+    UpstreamRefusedRightsType,
+    UpstreamRefusedRental,
+    UpstreamRefusedOutputProtection,
+    UpstreamRefusedGeneralFlags,
+    UpstreamNoDeviceBindingForDrm,
     // 5xxx — sees itself failed.
     Internal,
     StoreUnavailable,
@@ -69,7 +87,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The table, in number order.
-    pub const ALL: [ErrorCode; 48] = [
+    pub const ALL: [ErrorCode; 66] = [
         ErrorCode::MalformedJson,
         ErrorCode::SchemaViolation,
         ErrorCode::InvalidMessageId,
@@ -85,9 +103,12 @@ impl ErrorCode {
         ErrorCode::ClientRevoked,
         ErrorCode::ClientNotAllowed,
         ErrorCode::RateLimited,
+        ErrorCode::DrmNotEnabled,
+        ErrorCode::DeviceBindingUnsupported,
         ErrorCode::UnknownContent,
         ErrorCode::ContentWindowClosed,
         ErrorCode::NotRegistrationContent,
+        ErrorCode::NoKeyId,
         ErrorCode::NotEntitled,
         ErrorCode::EntitlementExpired,
         ErrorCode::EntitlementNotYetValid,
@@ -97,6 +118,8 @@ impl ErrorCode {
         ErrorCode::SessionExpired,
         ErrorCode::ConcurrencyLimit,
         ErrorCode::DeviceLimit,
+        ErrorCode::DeviceSecurityTooLow,
+        ErrorCode::PolicyUnsatisfiable,
         ErrorCode::DeviceNotRegistered,
         ErrorCode::SeveralDevices,
         ErrorCode::InvalidDeviceId,
@@ -114,6 +137,19 @@ impl ErrorCode {
         ErrorCode::UpstreamRefusedCookie,
         ErrorCode::UpstreamRefusedParameter,
         ErrorCode::UpstreamNoDeviceBinding,
+        ErrorCode::UpstreamRefusedKeyId,
+        ErrorCode::UpstreamKeyStorage,
+        ErrorCode::UpstreamRefusedSecurityLevel,
+        ErrorCode::UpstreamRefusedOutputControl,
+        ErrorCode::UpstreamRefusedLicenseDuration,
+        ErrorCode::UpstreamWidevineLicenseFailed,
+        ErrorCode::UpstreamRefusedExtension,
+        ErrorCode::UpstreamDrmDisabled,
+        ErrorCode::UpstreamRefusedRightsType,
+        ErrorCode::UpstreamRefusedRental,
+        ErrorCode::UpstreamRefusedOutputProtection,
+        ErrorCode::UpstreamRefusedGeneralFlags,
+        ErrorCode::UpstreamNoDeviceBindingForDrm,
         ErrorCode::Internal,
         ErrorCode::StoreUnavailable,
         ErrorCode::KeyUnreadable,
@@ -138,9 +174,12 @@ impl ErrorCode {
             ErrorCode::ClientRevoked => 1014,
             ErrorCode::ClientNotAllowed => 1015,
             ErrorCode::RateLimited => 1016,
+            ErrorCode::DrmNotEnabled => 1017,
+            ErrorCode::DeviceBindingUnsupported => 1018,
             ErrorCode::UnknownContent => 2001,
             ErrorCode::ContentWindowClosed => 2002,
             ErrorCode::NotRegistrationContent => 2003,
+            ErrorCode::NoKeyId => 2004,
             ErrorCode::NotEntitled => 3001,
             ErrorCode::EntitlementExpired => 3002,
             ErrorCode::EntitlementNotYetValid => 3003,
@@ -150,6 +189,8 @@ impl ErrorCode {
             ErrorCode::SessionExpired => 3007,
             ErrorCode::ConcurrencyLimit => 3008,
             ErrorCode::DeviceLimit => 3009,
+            ErrorCode::DeviceSecurityTooLow => 3010,
+            ErrorCode::PolicyUnsatisfiable => 3011,
             ErrorCode::DeviceNotRegistered => 3101,
             ErrorCode::SeveralDevices => 3102,
             ErrorCode::InvalidDeviceId => 3103,
@@ -167,6 +208,19 @@ impl ErrorCode {
             ErrorCode::UpstreamRefusedCookie => 4015,
             ErrorCode::UpstreamRefusedParameter => 4016,
             ErrorCode::UpstreamNoDeviceBinding => 4017,
+            ErrorCode::UpstreamRefusedKeyId => 4018,
+            ErrorCode::UpstreamKeyStorage => 4019,
+            ErrorCode::UpstreamRefusedSecurityLevel => 4020,
+            ErrorCode::UpstreamRefusedOutputControl => 4021,
+            ErrorCode::UpstreamRefusedLicenseDuration => 4022,
+            ErrorCode::UpstreamWidevineLicenseFailed => 4023,
+            ErrorCode::UpstreamRefusedExtension => 4024,
+            ErrorCode::UpstreamDrmDisabled => 4025,
+            ErrorCode::UpstreamRefusedRightsType => 4026,
+            ErrorCode::UpstreamRefusedRental => 4027,
+            ErrorCode::UpstreamRefusedOutputProtection => 4028,
+            ErrorCode::UpstreamRefusedGeneralFlags => 4029,
+            ErrorCode::UpstreamNoDeviceBindingForDrm => 4030,
             ErrorCode::Internal => 5000,
             ErrorCode::StoreUnavailable => 5001,
             ErrorCode::KeyUnreadable => 5002,
@@ -186,7 +240,9 @@ impl ErrorCode {
             | ErrorCode::InvalidContentId
             | ErrorCode::InvalidCustomerCookie
             | ErrorCode::TlsRequired
-            | ErrorCode::CookieRequired => 400,
+            | ErrorCode::CookieRequired
+            | ErrorCode::DrmNotEnabled
+            | ErrorCode::DeviceBindingUnsupported => 400,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnknownPath => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -224,10 +280,17 @@ impl ErrorCode {
             ErrorCode::RateLimited => {
                 "this client certificate exceeds server.rate_limit_per_s; retry after Retry-After seconds"
             }
+            ErrorCode::DrmNotEnabled => "tokens for this DRM are not answered here (drm.enabled)",
+            ErrorCode::DeviceBindingUnsupported => {
+                "requestType 2 and 3 (device binding) are FairPlay only: Widevine and PlayReady tokens cannot be bound to a device"
+            }
             ErrorCode::UnknownContent => "no content key is stored for this contentID",
             ErrorCode::ContentWindowClosed => "the content key's configured token expiry has passed",
             ErrorCode::NotRegistrationContent => {
                 "a device registration (requestType 2) must name a registration contentID"
+            }
+            ErrorCode::NoKeyId => {
+                "the content key has no KID, which Widevine and PlayReady tokens need (keys add --kid)"
             }
             ErrorCode::NotEntitled => "not entitled: no entitlement covers the asset",
             ErrorCode::EntitlementExpired => "the entitlement covering the asset has expired",
@@ -238,6 +301,12 @@ impl ErrorCode {
             ErrorCode::SessionExpired => "the playback session has expired or was revoked",
             ErrorCode::ConcurrencyLimit => "the user already runs as many streams as allowed",
             ErrorCode::DeviceLimit => "the user already has as many devices as allowed",
+            ErrorCode::DeviceSecurityTooLow => {
+                "the device's Widevine security level is below the securityLevel the DRM policy demands"
+            }
+            ErrorCode::PolicyUnsatisfiable => {
+                "the packages granting the asset set DRM policies no licence can meet together"
+            }
             ErrorCode::DeviceNotRegistered => "device not registered: no device is on record for this customerCookie",
             ErrorCode::SeveralDevices => "several devices are on record for this customerCookie",
             ErrorCode::InvalidDeviceId => "the device id on record for this customerCookie has an unexpected shape",
@@ -267,6 +336,45 @@ impl ErrorCode {
             ErrorCode::UpstreamNoDeviceBinding => {
                 "the ExpressPlay account does not support device binding for FairPlay (-6008)"
             }
+            ErrorCode::UpstreamRefusedKeyId => {
+                "ExpressPlay refused the KID (-4018, -4020, -4021, -4022)"
+            }
+            ErrorCode::UpstreamKeyStorage => {
+                "ExpressPlay could not use the key or its wrapping (-4019, -4024, -5007)"
+            }
+            ErrorCode::UpstreamRefusedSecurityLevel => {
+                "ExpressPlay refused the Widevine security level (-7003, -7004)"
+            }
+            ErrorCode::UpstreamRefusedOutputControl => {
+                "ExpressPlay refused the output control (HDCP, flags, values out of range: -7006, -2008, -2034)"
+            }
+            ErrorCode::UpstreamRefusedLicenseDuration => {
+                "ExpressPlay refused the Widevine licence duration (-7007)"
+            }
+            ErrorCode::UpstreamWidevineLicenseFailed => {
+                "ExpressPlay failed to generate the Widevine licence (-7008)"
+            }
+            ErrorCode::UpstreamRefusedExtension => {
+                "ExpressPlay refused a licence extension (-7009, -2036, -2037)"
+            }
+            ErrorCode::UpstreamDrmDisabled => {
+                "the ExpressPlay account is not enabled for this DRM (-7011 Widevine, -5002 PlayReady)"
+            }
+            ErrorCode::UpstreamRefusedRightsType => {
+                "ExpressPlay refused the PlayReady rights type (-2020, -2021)"
+            }
+            ErrorCode::UpstreamRefusedRental => {
+                "ExpressPlay refused the PlayReady rental period (-2022, -2023, -2025)"
+            }
+            ErrorCode::UpstreamRefusedOutputProtection => {
+                "ExpressPlay refused a PlayReady output protection level or unknown-output behaviour (-5006, -5001)"
+            }
+            ErrorCode::UpstreamRefusedGeneralFlags => {
+                "ExpressPlay refused the licence's general flags (persistence: -5003)"
+            }
+            ErrorCode::UpstreamNoDeviceBindingForDrm => {
+                "ExpressPlay has no device binding for this DRM (-7002 Widevine, -5004, -5005 PlayReady)"
+            }
             ErrorCode::Internal => "internal error",
             ErrorCode::StoreUnavailable => "the key store is unavailable",
             ErrorCode::KeyUnreadable => "the stored content key cannot be decrypted",
@@ -285,6 +393,19 @@ impl ErrorCode {
             Some(-2033) => ErrorCode::UpstreamRefusedCookie,
             Some(-3004 | -4010 | -6001 | -6007) => ErrorCode::UpstreamRefusedParameter,
             Some(-6008) => ErrorCode::UpstreamNoDeviceBinding,
+            Some(-4018 | -4020 | -4021 | -4022) => ErrorCode::UpstreamRefusedKeyId,
+            Some(-4019 | -4024 | -5007) => ErrorCode::UpstreamKeyStorage,
+            Some(-7003 | -7004) => ErrorCode::UpstreamRefusedSecurityLevel,
+            Some(-7006 | -2008 | -2034) => ErrorCode::UpstreamRefusedOutputControl,
+            Some(-7007) => ErrorCode::UpstreamRefusedLicenseDuration,
+            Some(-7008) => ErrorCode::UpstreamWidevineLicenseFailed,
+            Some(-7009 | -2036 | -2037) => ErrorCode::UpstreamRefusedExtension,
+            Some(-7011 | -5002) => ErrorCode::UpstreamDrmDisabled,
+            Some(-2020 | -2021) => ErrorCode::UpstreamRefusedRightsType,
+            Some(-2022 | -2023 | -2025) => ErrorCode::UpstreamRefusedRental,
+            Some(-5006 | -5001) => ErrorCode::UpstreamRefusedOutputProtection,
+            Some(-5003) => ErrorCode::UpstreamRefusedGeneralFlags,
+            Some(-7002 | -5004 | -5005) => ErrorCode::UpstreamNoDeviceBindingForDrm,
             _ => ErrorCode::UpstreamRejected,
         }
     }
@@ -343,6 +464,11 @@ impl From<&Refusal> for ErrorCode {
             Refusal::StoreUnavailable => ErrorCode::StoreUnavailable,
             Refusal::KeyUnreadable => ErrorCode::KeyUnreadable,
             Refusal::Internal { .. } => ErrorCode::Internal,
+            Refusal::DrmNotEnabled(_) => ErrorCode::DrmNotEnabled,
+            Refusal::DeviceBindingUnsupported(_) => ErrorCode::DeviceBindingUnsupported,
+            Refusal::NoKeyId(_) => ErrorCode::NoKeyId,
+            Refusal::DeviceSecurityTooLow { .. } => ErrorCode::DeviceSecurityTooLow,
+            Refusal::PolicyUnsatisfiable(_) => ErrorCode::PolicyUnsatisfiable,
         }
     }
 }
@@ -385,6 +511,10 @@ mod tests {
         let documented = [
             -2002, -2005, -2017, -2018, -2019, -2027, -2030, -2031, -2033, -3004, -4010, -6001,
             -6003, -6005, -6006, -6007, -6008, -6009,
+            // Widevine and PlayReady (issue 18).
+            -7002, -7003, -7004, -7006, -7007, -7008, -7009, -7011, -5001, -5002, -5003, -5004,
+            -5005, -5006, -5007, -2008, -2020, -2021, -2022, -2023, -2025, -2034, -2036, -2037,
+            -4018, -4019, -4020, -4021, -4022, -4024,
         ];
         for code in documented {
             let mapped = ErrorCode::for_expressplay(Some(code));
@@ -496,6 +626,21 @@ mod tests {
             (Refusal::StoreUnavailable, 5001),
             (not_entitled(Denial::StoreUnavailable), 5001),
             (Refusal::KeyUnreadable, 5002),
+            (Refusal::DrmNotEnabled(crate::drm::Drm::PlayReady), 1017),
+            (
+                Refusal::DeviceBindingUnsupported(crate::drm::Drm::Widevine),
+                1018,
+            ),
+            (Refusal::NoKeyId(crate::drm::Drm::Widevine), 2004),
+            (
+                Refusal::DeviceSecurityTooLow {
+                    reported: crate::drm::DeviceSecurityLevel::L3,
+                    required: 5,
+                    by: crate::drm::Setter::Configuration,
+                },
+                3010,
+            ),
+            (Refusal::PolicyUnsatisfiable(String::new()), 3011),
         ]
     }
 
@@ -517,6 +662,11 @@ mod tests {
             Refusal::StoreUnavailable => "StoreUnavailable",
             Refusal::KeyUnreadable => "KeyUnreadable",
             Refusal::Internal { .. } => "Internal",
+            Refusal::DrmNotEnabled(_) => "DrmNotEnabled",
+            Refusal::DeviceBindingUnsupported(_) => "DeviceBindingUnsupported",
+            Refusal::NoKeyId(_) => "NoKeyId",
+            Refusal::DeviceSecurityTooLow { .. } => "DeviceSecurityTooLow",
+            Refusal::PolicyUnsatisfiable(_) => "PolicyUnsatisfiable",
         }
     }
 
@@ -524,7 +674,7 @@ mod tests {
     fn the_refusal_list_covers_every_variant() {
         let listed: std::collections::HashSet<&str> =
             every_refusal().iter().map(|(r, _)| variant(r)).collect();
-        assert_eq!(listed.len(), 15, "{listed:?}");
+        assert_eq!(listed.len(), 20, "{listed:?}");
     }
 
     #[test]

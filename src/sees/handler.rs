@@ -22,6 +22,7 @@ use super::wire::{
     PROTOCOL_VERSION,
 };
 use crate::audit::{AuditEvent, AuditLog, AuditOutcome, Kind};
+use crate::drm::Drm;
 use crate::ops::metrics::{self, Stage, Timer};
 use crate::playback::{ContentRequest, DecisionNotes, EntitlementService, Outcome, RequestKind};
 use crate::tls::peer::{ClientLabel, PeerCertificate};
@@ -35,16 +36,28 @@ pub struct SeesState {
     pub audit: AuditLog,
 }
 
-/// The SEES routes: `paths` answer POSTed Entitlement Requests; anything else gets a 404/405 in the
-/// protocol's shape.
-pub fn router(state: Arc<SeesState>, paths: &[String]) -> Router {
+/// The SEES routes: each DRM's `paths` answer POSTed Entitlement Requests with that DRM's tokens;
+/// anything else gets a 404/405 in the protocol's shape.
+pub fn router(state: Arc<SeesState>, paths: &[(Drm, Vec<String>)]) -> Router {
     let mut router = Router::new();
-    for path in paths {
-        router = router.route(path, post(entitlement));
+    for (drm, paths) in paths {
+        let drm = *drm;
+        for path in paths {
+            router = router.route(
+                path,
+                post(
+                    move |state: State<Arc<SeesState>>,
+                          identity: Option<Extension<Arc<PeerCertificate>>>,
+                          body: Body| entitlement(state, identity, body, drm),
+                ),
+            );
+        }
     }
     router
-        .fallback(|| async { reply(refusal(ErrorCode::UnknownPath, "")) })
-        .method_not_allowed_fallback(|| async { reply(refusal(ErrorCode::MethodNotAllowed, "")) })
+        .fallback(|| async { reply(refusal(ErrorCode::UnknownPath, ""), None) })
+        .method_not_allowed_fallback(|| async {
+            reply(refusal(ErrorCode::MethodNotAllowed, ""), None)
+        })
         .with_state(state)
 }
 
@@ -52,6 +65,7 @@ async fn entitlement(
     State(state): State<Arc<SeesState>>,
     identity: Option<Extension<Arc<PeerCertificate>>>,
     body: Body,
+    drm: Drm,
 ) -> Response {
     let identity = identity.map(|Extension(id)| id);
     let client = ClientLabel(identity.as_deref());
@@ -60,11 +74,12 @@ async fn entitlement(
         "entitlement",
         message_id = tracing::field::Empty,
         content_id = tracing::field::Empty,
-        %client
+        %client,
+        drm = drm.as_str()
     );
     let _timer = Timer::start(Stage::Entitlement);
     let _in_flight = metrics::InFlight::enter();
-    answer(state, identity, body, span.clone())
+    answer(state, identity, body, drm, span.clone())
         .instrument(span)
         .await
 }
@@ -73,10 +88,11 @@ async fn answer(
     state: Arc<SeesState>,
     identity: Option<Arc<PeerCertificate>>,
     body: Body,
+    drm: Drm,
     span: tracing::Span,
 ) -> Response {
     let record = |code: Option<ErrorCode>, message_id: &str| {
-        if let Some(event) = audit_event(&state, identity.as_deref(), code, message_id) {
+        if let Some(event) = audit_event(&state, identity.as_deref(), code, message_id, drm) {
             state.audit.record(event);
         }
     };
@@ -86,14 +102,14 @@ async fn answer(
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::info!(limit = state.max_body_bytes, "request body too large");
             record(Some(ErrorCode::BodyTooLarge), "");
-            return reply(refusal(ErrorCode::BodyTooLarge, ""));
+            return reply(refusal(ErrorCode::BodyTooLarge, ""), Some(drm));
         }
         Err(_) => {
             record(Some(ErrorCode::MalformedJson), "");
-            return reply(refusal(
-                ErrorCode::MalformedJson,
-                "the body could not be read",
-            ));
+            return reply(
+                refusal(ErrorCode::MalformedJson, "the body could not be read"),
+                Some(drm),
+            );
         }
     };
     let request = match parse_request(&bytes) {
@@ -108,7 +124,7 @@ async fn answer(
                 "request refused"
             );
             record(Some(rejection.code), &rejection.message_id);
-            return reply(rejection);
+            return reply(rejection, Some(drm));
         }
     };
     // Both are validated (length, no control characters) by now.
@@ -125,7 +141,7 @@ async fn answer(
         state.request_timeout,
         state
             .service
-            .decide_noted(&content_request(&request), &mut notes),
+            .decide_noted(&content_request(&request, drm), &mut notes),
     ))
     .catch_unwind()
     .await;
@@ -149,6 +165,7 @@ async fn answer(
         identity.as_deref(),
         code,
         request.message_id.as_str(),
+        drm,
     ) {
         event.content_id = Some(request.content_id.as_str().to_owned());
         event.asset = notes.asset;
@@ -156,10 +173,17 @@ async fn answer(
         event.trail = notes.trail;
         state.audit.record(event);
     }
+    // A decision is HTTP 200; a request the service found it cannot answer as asked (no cookie for a
+    // device request, a DRM not offered, device binding on a DRM without it) gets its code's 4xx.
+    let status = answer
+        .as_ref()
+        .err()
+        .and_then(|(code, _)| StatusCode::from_u16(code.http_status()).ok())
+        .unwrap_or(StatusCode::OK);
     let response = match answer {
         Ok(token_url) => {
             tracing::info!(allowed = true, elapsed_ms, "entitlement decided");
-            metrics::entitlement_answered(None);
+            metrics::entitlement_answered(Some(drm), None);
             EntitlementResponse::allowed(&request, token_url)
         }
         Err((code, detail)) => {
@@ -169,7 +193,7 @@ async fn answer(
                 elapsed_ms,
                 "entitlement decided"
             );
-            metrics::entitlement_answered(Some(code.number()));
+            metrics::entitlement_answered(Some(drm), Some(code.number()));
             EntitlementResponse::denied(
                 request.message_id.as_str().to_owned(),
                 request.answer_version(),
@@ -178,7 +202,7 @@ async fn answer(
             )
         }
     };
-    json(StatusCode::OK, &response)
+    json(status, &response)
 }
 
 /// The audit event of an answer with `code` (none: allowed) to the client `identity`, or `None` when
@@ -188,6 +212,7 @@ fn audit_event(
     identity: Option<&PeerCertificate>,
     code: Option<ErrorCode>,
     message_id: &str,
+    drm: Drm,
 ) -> Option<AuditEvent> {
     if !state.audit.is_enabled() {
         return None;
@@ -202,12 +227,14 @@ fn audit_event(
     event.client_subject = identity.map(|id| id.subject.clone());
     event.client_serial = identity.map(PeerCertificate::serial_hex);
     event.message_id = (!message_id.is_empty()).then(|| message_id.to_owned());
+    event.drm = Some(drm.as_str().to_owned());
     Some(event)
 }
 
-/// The application's view of a valid Entitlement Request.
-fn content_request(request: &EntitlementRequest) -> ContentRequest<'_> {
+/// The application's view of a valid Entitlement Request for a `drm` token.
+fn content_request(request: &EntitlementRequest, drm: Drm) -> ContentRequest<'_> {
     ContentRequest {
+        drm,
         kind: match request.request_type {
             RequestType::TimeBased => RequestKind::TimeBased,
             RequestType::DeviceRegistration => RequestKind::DeviceRegistration,
@@ -222,7 +249,7 @@ fn content_request(request: &EntitlementRequest) -> ContentRequest<'_> {
 /// client certificate is revoked or not allowed, or its rate limit is exceeded): the code's HTTP
 /// status, an empty messageID.
 pub fn refuse(code: ErrorCode, detail: &str) -> Response {
-    reply(refusal(code, detail))
+    reply(refusal(code, detail), None)
 }
 
 fn refusal(code: ErrorCode, detail: &str) -> Rejection {
@@ -234,9 +261,9 @@ fn refusal(code: ErrorCode, detail: &str) -> Rejection {
     }
 }
 
-/// A refusal before any decision (counted as an `error` outcome).
-fn reply(rejection: Rejection) -> Response {
-    metrics::entitlement_answered(Some(rejection.code.number()));
+/// A refusal before any decision (counted as an `error` outcome), on a `drm` path when known.
+fn reply(rejection: Rejection, drm: Option<Drm>) -> Response {
+    metrics::entitlement_answered(drm, Some(rejection.code.number()));
     let status =
         StatusCode::from_u16(rejection.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let response = EntitlementResponse::denied(

@@ -102,6 +102,16 @@ const MIGRATIONS: &[Migration] = &[
         "key IDs, packager keys and SPEKE credentials",
         include_str!("migrations/common/0013_packager_keys.sql"),
     ),
+    Migration::shared(
+        14,
+        "package DRM policies",
+        include_str!("migrations/common/0014_package_drm_policy.sql"),
+    ),
+    Migration::shared(
+        15,
+        "the DRM of audit events",
+        include_str!("migrations/common/0015_audit_drm.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming sees's migration lock.

@@ -826,6 +826,7 @@ fn store_package(id: &str) -> Package {
         billing_plan_ids: vec![],
         region_ids: vec![],
         custom_data: BTreeMap::new(),
+        drm_policy: Default::default(),
         created_at: t0(),
         modified_at: t0(),
     }

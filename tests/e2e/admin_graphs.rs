@@ -306,6 +306,7 @@ fn new_package(id: &str) -> Package {
         billing_plan_ids: Vec::new(),
         region_ids: Vec::new(),
         custom_data: Default::default(),
+        drm_policy: Default::default(),
         created_at: now,
         modified_at: now,
     }

@@ -472,6 +472,7 @@ fn package(id: &str) -> Package {
         billing_plan_ids: Vec::new(),
         region_ids: Vec::new(),
         custom_data: BTreeMap::new(),
+        drm_policy: Default::default(),
         created_at: t0(),
         modified_at: t0(),
     }

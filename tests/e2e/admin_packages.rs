@@ -1053,6 +1053,214 @@ async fn readers_and_support_read_but_do_not_write() {
     }
 }
 
+/// A DRM policy that sets every setting of every DRM.
+fn full_policy() -> Value {
+    json!({
+        "widevine": {"securityLevel": 5, "hdcp": 2, "licenseDurationS": 3600},
+        "playready": {
+            "analogVideoOpl": 100, "compressedDigitalAudioOpl": 150,
+            "compressedDigitalVideoOpl": 500, "uncompressedDigitalAudioOpl": 250,
+            "uncompressedDigitalVideoOpl": 300, "rights": "Rental", "rentalPeriodS": 86400,
+            "rentalPlayDurationS": 7200, "persistent": true, "unknownOutput": "SDOnly"
+        },
+        "fairplay": {"rentalDurationS": 0}
+    })
+}
+
+#[tokio::test]
+async fn a_drm_policy_is_stored_shown_and_replaced() {
+    let c = ctx().await;
+    let added = c
+        .add(with(
+            paid("strict", &["a1"], &["gold"]),
+            "drmPolicy",
+            full_policy(),
+        ))
+        .await;
+    assert_eq!(added["drmPolicy"], full_policy());
+    assert_eq!(c.get("strict").await, added);
+    let (status, listed) = c.call("GET", PACKAGES, None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["packages"][0]["drmPolicy"], full_policy());
+    let (status, v2) = c.call("GET", "/oem/v2/packages/strict", None).await;
+    assert_eq!(status, 200, "{v2}");
+    assert_eq!(v2["package"]["drmPolicy"], full_policy());
+
+    // Given, it replaces the whole policy (the PlayReady and FairPlay parts go).
+    c.at(60);
+    let widevine = json!({"widevine": {"securityLevel": 3}});
+    let (status, answer) = c
+        .call(
+            "PUT",
+            &format!("{PACKAGES}/strict"),
+            Some(json!({"package": {"id": "strict", "drmPolicy": widevine}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["package"]["drmPolicy"], widevine);
+    assert_eq!(answer["package"]["modifiedTimestamp"], at(60));
+    assert_eq!(c.get("strict").await["drmPolicy"], widevine);
+
+    // Left out or null, it stays.
+    for body in [
+        json!({"package": {"id": "strict", "name": "Renamed"}}),
+        json!({"package": {"id": "strict", "drmPolicy": null}}),
+    ] {
+        let (status, answer) = c
+            .call("PUT", &format!("{PACKAGES}/strict"), Some(body))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["package"]["drmPolicy"], widevine);
+    }
+
+    // `{}` removes it: the package answers as one that never had a policy.
+    let (status, answer) = c
+        .call(
+            "PUT",
+            &format!("{PACKAGES}/strict"),
+            Some(json!({"package": {"id": "strict", "drmPolicy": {}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["package"].get("drmPolicy").is_none(), "{answer}");
+    assert!(c.get("strict").await.get("drmPolicy").is_none());
+    assert_eq!(
+        c.count(
+            "SELECT COUNT(*) FROM packages WHERE id = $1 AND drm_policy IS NULL",
+            "strict"
+        )
+        .await,
+        1
+    );
+
+    // A package created without one (or with `{}`) has none, and shows no `drmPolicy`.
+    for (id, package) in [
+        ("plain", paid("plain", &["a1"], &["gold"])),
+        (
+            "empty",
+            with(paid("empty", &["a1"], &["gold"]), "drmPolicy", json!({})),
+        ),
+        (
+            "null",
+            with(paid("null", &["a1"], &["gold"]), "drmPolicy", Value::Null),
+        ),
+    ] {
+        let added = c.add(package).await;
+        assert!(added.get("drmPolicy").is_none(), "{added}");
+        assert!(c.get(id).await.get("drmPolicy").is_none());
+    }
+}
+
+#[tokio::test]
+async fn impossible_drm_policies_are_refused_and_nothing_is_stored() {
+    let c = ctx().await;
+    let kept = json!({"widevine": {"securityLevel": 2}});
+    let before = c
+        .add(with(paid("p", &["a"], &["b"]), "drmPolicy", kept.clone()))
+        .await;
+    c.at(60);
+    for (policy, code, named) in [
+        (
+            json!({"widevine": {"securityLevel": 6}}),
+            1011,
+            "package.drmPolicy.widevine.securityLevel",
+        ),
+        (
+            json!({"widevine": {"hdcp": 3}}),
+            1011,
+            "package.drmPolicy.widevine.hdcp",
+        ),
+        (
+            json!({"widevine": {"licenseDurationS": 0}}),
+            1011,
+            "package.drmPolicy.widevine.licenseDurationS",
+        ),
+        (
+            json!({"playready": {"analogVideoOpl": 1000}}),
+            1011,
+            "package.drmPolicy.playready.analogVideoOpl",
+        ),
+        (
+            json!({"playready": {"rights": "Rental"}}),
+            1011,
+            "rentalPeriodS",
+        ),
+        (
+            json!({"playready": {"rights": "Rental", "rentalPeriodS": 60, "persistent": false}}),
+            1011,
+            "persistent=false",
+        ),
+        (
+            json!({"playready": {"rentalPeriodS": 60}}),
+            1011,
+            "need rights = Rental",
+        ),
+        (
+            json!({"widevine": {"level": 1}}),
+            1012,
+            "package.drmPolicy.widevine.level",
+        ),
+        (
+            json!({"widevine": {"securityLevel": 5}, "clearkey": {}}),
+            1012,
+            "package.drmPolicy.clearkey",
+        ),
+        (
+            json!({"widevine": {"securityLevel": "5"}}),
+            1011,
+            "package.drmPolicy.widevine.securityLevel",
+        ),
+        (
+            json!({"widevine": {"securityLevel": 256}}),
+            1011,
+            "package.drmPolicy.widevine.securityLevel",
+        ),
+        (
+            json!({"playready": {"unknownOutput": "Maybe"}}),
+            1011,
+            "package.drmPolicy.playready.unknownOutput",
+        ),
+        (
+            json!({"fairplay": 7200}),
+            1011,
+            "package.drmPolicy.fairplay",
+        ),
+        (json!(["widevine"]), 1011, "package.drmPolicy"),
+    ] {
+        let body = json!({"package": with(paid("q", &["a"], &["b"]), "drmPolicy", policy.clone())});
+        let (status, answer) = c.call("POST", PACKAGES, Some(body)).await;
+        assert_error(status, &answer, 400, code);
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{policy}: {message}");
+        let (status, answer) = c.call("GET", &format!("{PACKAGES}/q"), None).await;
+        assert_error(status, &answer, 404, 1040);
+
+        let body = json!({"package": {"id": "p", "name": "Changed", "drmPolicy": policy}});
+        let (status, answer) = c.call("PUT", &format!("{PACKAGES}/p"), Some(body)).await;
+        assert_error(status, &answer, 400, code);
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(named),
+            "{answer}"
+        );
+        assert_eq!(c.get("p").await, before, "nothing changed");
+    }
+    assert_eq!(
+        c.count("SELECT COUNT(*) FROM packages WHERE id <> $1", "p")
+            .await,
+        0
+    );
+
+    // Every problem of a policy is named in the one answer.
+    let body = json!({"package": with(paid("q", &["a"], &["b"]), "drmPolicy",
+        json!({"widevine": {"securityLevel": 6, "hdcp": 3}, "playready": {"analogVideoOpl": 1000}}))});
+    let (status, answer) = c.call("POST", PACKAGES, Some(body)).await;
+    assert_error(status, &answer, 400, 1011);
+    let message = answer["error"]["message"].as_str().unwrap();
+    for named in ["securityLevel", "hdcp", "analogVideoOpl"] {
+        assert!(message.contains(named), "{message}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The catalogue functions on every backend
 // ---------------------------------------------------------------------------------------------------
@@ -1080,6 +1288,7 @@ fn package(id: &str, name: &str, assets: &[&str], plans: &[&str], minute: i64) -
         billing_plan_ids: plans.iter().map(|p| plan(p)).collect(),
         region_ids: Vec::new(),
         custom_data: BTreeMap::new(),
+        drm_policy: Default::default(),
         created_at: when,
         modified_at: when,
     }
@@ -1335,5 +1544,32 @@ async fn the_api_and_the_catalogue_agree() {
         ),
         answer["package"]
     );
+    store.close().await;
+}
+
+/// A package's DRM policy written through the API is the policy the catalogue reads back (and the
+/// decision's package rules carry), on the server's store.
+#[tokio::test]
+async fn the_api_and_the_catalogue_agree_on_drm_policies() {
+    let server = spawn_with(|_| {}).await;
+    let token = server.admin_token(Role::Admin).await;
+    let (status, answer) = server
+        .admin(
+            "POST",
+            PACKAGES,
+            Some(&token),
+            Some(json!({"package": with(paid("agree", &["a1"], &["gold"]), "drmPolicy", full_policy())})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let store = Store::connect(&server.settings.store.url, 1).await.unwrap();
+    let catalog = Catalog::new(store.clone(), 8);
+    let expected: sees::drm::DrmPolicy = serde_json::from_value(full_policy()).unwrap();
+    assert_eq!(
+        catalog.package(&pid("agree")).await.unwrap().drm_policy,
+        expected
+    );
+    let rules = catalog.package_rules(&[pid("agree")]).await.unwrap();
+    assert_eq!(rules[0].drm_policy, expected);
     store.close().await;
 }

@@ -299,3 +299,58 @@ async fn v1_answers_carry_the_real_products_and_plans() {
     assert_eq!(ids(&answer["billingPlans"], "id"), ["monthly", "annual"]);
     assert_eq!(answer["billingPlans"][1]["recurrence"], "1y");
 }
+
+/// v2 has no package writes: a policy set through v1 shows in v2's answers as `drmPolicy` (after
+/// `customData`), only on the packages that set one; a refused v1 change leaves what v2 shows.
+#[tokio::test]
+async fn v2_shows_the_drm_policy_set_through_v1() {
+    let w = world().await;
+    let admin = w.admin.clone();
+    let policy = json!({
+        "widevine": {"securityLevel": 5, "hdcp": 2},
+        "playready": {"rights": "BuyToOwn", "persistent": true, "unknownOutput": "Disallow"},
+        "fairplay": {"rentalDurationS": 86400}
+    });
+    w.call(
+        "PUT",
+        "/oem/v1/user/packages/gold",
+        &admin,
+        Some(json!({"package": {"id": "gold", "drmPolicy": policy}})),
+    )
+    .await;
+
+    let answer = w.get("/oem/v2/packages?sort=id", &jwt("alice")).await;
+    for package in answer["packages"].as_array().unwrap() {
+        if package["id"] == "gold" {
+            assert_eq!(package["drmPolicy"], policy);
+        } else {
+            assert!(package.get("drmPolicy").is_none(), "{package}");
+        }
+    }
+    let answer = w.get("/oem/v2/packages/gold", &admin).await;
+    assert_eq!(answer["package"]["drmPolicy"], policy);
+    let keys: Vec<&str> = answer["package"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let at = |key: &str| keys.iter().position(|k| *k == key).unwrap();
+    assert_eq!(at("drmPolicy"), at("customData") + 1, "{keys:?}");
+
+    let (status, refused) = w
+        .server
+        .admin(
+            "PUT",
+            "/oem/v1/user/packages/gold",
+            Some(&admin),
+            Some(json!({"package": {"id": "gold",
+                "drmPolicy": {"playready": {"rights": "Rental", "persistent": false}}}})),
+        )
+        .await;
+    harness::assert_error(status, &refused, 400, 1011);
+    let answer = w.get("/oem/v2/packages/gold", &admin).await;
+    assert_eq!(answer["package"]["drmPolicy"], policy);
+    let answer = w.get("/oem/v2/packages/silver", &admin).await;
+    assert!(answer["package"].get("drmPolicy").is_none());
+}

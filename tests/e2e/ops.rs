@@ -444,19 +444,35 @@ async fn health_readiness_and_metrics_after_real_traffic_pass_promtool() {
     let m = node.scrape().await;
     let requests = "sees_entitlement_requests_total";
     assert_eq!(
-        m.expect(requests, &[("outcome", "allowed"), ("error", "0")]),
+        m.expect(
+            requests,
+            &[("outcome", "allowed"), ("error", "0"), ("drm", "fairplay")]
+        ),
         2.0
     );
     assert_eq!(
-        m.expect(requests, &[("outcome", "denied"), ("error", "2001")]),
+        m.expect(
+            requests,
+            &[
+                ("outcome", "denied"),
+                ("error", "2001"),
+                ("drm", "fairplay")
+            ]
+        ),
         1.0
     );
     assert_eq!(
-        m.expect(requests, &[("outcome", "error"), ("error", "4011")]),
+        m.expect(
+            requests,
+            &[("outcome", "error"), ("error", "4011"), ("drm", "fairplay")]
+        ),
         1.0
     );
     assert_eq!(
-        m.expect(requests, &[("outcome", "error"), ("error", "1001")]),
+        m.expect(
+            requests,
+            &[("outcome", "error"), ("error", "1001"), ("drm", "fairplay")]
+        ),
         1.0
     );
     assert_eq!(

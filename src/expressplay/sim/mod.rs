@@ -1,5 +1,7 @@
-//! A local **SIMULATOR** of the ExpressPlay FairPlay services: the token service (`/hms/fp/token`),
-//! record retrieval (`/cmiapi/getrecord/`) and the rights URLs its tokens point at (`/hms/fp/rights/`).
+//! A local **SIMULATOR** of the ExpressPlay services: the FairPlay, Widevine and PlayReady token
+//! services (`/hms/fp/token`, `/hms/wv/token`, `/hms/pr/token`), record retrieval
+//! (`/cmiapi/getrecord/`) and the rights URLs their tokens point at (`/hms/fp/rights/`,
+//! `/hms/wv/rights/`, `/hms/pr/rights/`).
 //!
 //! It imitates the documented behaviour of `https://fp-gen.<domain>/hms/fp/token`: the same parameters
 //! (case-sensitive, by `GET` query string or `POST` form body), the same validation order, the same
@@ -28,35 +30,78 @@
 //! own -6008 answers a device restriction when [`SimConfig::device_binding`] is off, and -4010 an
 //! unknown or expired token.
 //!
+//! **Widevine and PlayReady** (see [`widevine`] and [`playready`] for the parameter rules, in order,
+//! with their error numbers): the same scheme, `GET` query or form `POST`, the same authenticator,
+//! `errorFormat`, `expirationTime` and `cookie` rules as FairPlay, a `kid` and a `contentKey`. Widevine
+//! answers a `text/uri-list` token URL to `/hms/wv/rights/`; PlayReady answers JSON
+//! `{"licenseAcquisitionUrl": "http://{addr}/hms/pr/rights/", "token": …}`, or a token URL to
+//! `/hms/pr/rights/` when [`SimConfig::playready_uri_list`] (or
+//! [`Simulator::set_playready_uri_list`]) says so, since ExpressPlay's status table claims
+//! `text/uri-list`. The simulator's choices there: a well-formed `^name` kid is refused with -4022
+//! (it keeps no key storage); `kek`/`ek` are refused (-5007 with `contentKey`, -2005 without); an
+//! `hdcpOutputControl` or OPL out of range is -2034; an invalid `rental.periodEndTime` is -2022 like a
+//! missing one; `rental.playDuration` is optional (no -2023); a rental without
+//! `generalFlags=00000001` is -5003 (rental licences must be persistent); a device restriction (the
+//! parameter named by [`SimConfig::device_param`]) is -7002 on Widevine and, on PlayReady, -5004 when
+//! not 32 hex digits and -5005 otherwise. Redeeming at `/hms/wv/rights/` or `/hms/pr/rights/` (the
+//! token as `ExpressPlayToken` in the query or a form body; PlayReady also in any other POST body, see
+//! [`token_in_body`]) checks the token is known (-4010), of that DRM (-4010, text "issued for …"; the
+//! FairPlay rights URL refuses Widevine and PlayReady tokens the same way) and unexpired (-4010), logs
+//! nothing, and answers a JSON description of the licence ([`licence_json`]).
+//!
 //! It is **not** the real ExpressPlay service and must never be mistaken for it: the tokens it issues are
-//! random strings that no FairPlay license server will honour, it keeps no content keys, and its CKC is a
-//! fixed placeholder. It says so loudly in the log when it starts.
+//! random strings that no license server will honour, and its CKC and licences are placeholders. It
+//! remembers the keys it is sent ([`IssuedLicence`]) for tests to assert on, and never logs them. It
+//! says so loudly in the log when it starts.
 //!
 //! Besides those routes it offers clearly labelled simulator routes for tests: `GET /_sim/requests` (the
-//! recent requests to the three services, oldest first; the path tells them apart),
-//! `PUT /_sim/behaviour` (token route) and `PUT /_sim/record-behaviour` (record retrieval): delays,
-//! forced errors, HTML error pages and [`Fault`]s (bare statuses, malformed bodies, connections dropped
-//! mid-answer, no answer at all), optionally for the next N requests only.
+//! recent requests to every service, oldest first; the path tells them apart),
+//! `PUT /_sim/behaviour` (FairPlay token route), `PUT /_sim/behaviour/{fairplay|widevine|playready}`
+//! (that DRM's token route) and `PUT /_sim/record-behaviour` (record retrieval): delays, forced errors,
+//! HTML error pages and [`Fault`]s (bare statuses, malformed bodies, connections dropped mid-answer, no
+//! answer at all), optionally for the next N requests only. Each token route has its own
+//! [`Behaviour`]: [`Simulator::set_behaviour`] is FairPlay's alone, [`Simulator::set_behaviour_for`]
+//! sets any DRM's. The rights URLs take none.
 
+mod errors;
+mod issued;
+mod licence_rules;
+mod licences;
+pub mod playready;
 mod records;
 mod reply;
 #[cfg(test)]
 mod tests;
 mod validate;
+pub mod widevine;
 
+pub use errors::{RightsError, TokenError};
+pub use issued::{
+    key_check, FairPlayLicence, IssuedLicence, LicenceTerms, PlayReadyLicence, PlayReadyRental,
+    WidevineLicence,
+};
+pub use licence_rules::{
+    check_key_source, check_kid, is_base64, parse_positive, ValidLicenceRequest, MAX_KID_NAME_CHARS,
+};
+pub use licences::{check_licence_redemption, licence_json, token_in_body};
+pub use playready::{validate_playready, ValidPlayReadyRequest};
 pub use validate::{
     check_authenticator, check_content_key, check_cookie, check_device_id, check_iv,
     check_redemption, parse_error_format, parse_expiration, parse_record_query,
-    parse_rental_duration, validate, validate_with, ErrorFormat, RecordQuery, RightsError,
-    TokenError, TokenRules, ValidRequest,
+    parse_rental_duration, validate, validate_with, ErrorFormat, RecordQuery, TokenRules,
+    ValidRequest,
 };
+pub use widevine::{validate_widevine, ValidWidevineRequest};
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+pub use crate::drm::Drm;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,13 +112,24 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use issued::IssuedTokens;
+#[cfg(test)]
+use issued::MAX_REMEMBERED_TOKENS;
 use records::RecordLog;
 use reply::{close_mid_response, fault_response, new_token, ErrorReply};
 
-/// Path of the token route, as on the real service.
+/// Path of the (FairPlay) token route, as on the real service.
 pub const TOKEN_PATH: &str = "/hms/fp/token";
-/// Path prefix of the (simulated) rights URLs handed out in token URLs.
+/// Path prefix of the (simulated) FairPlay rights URLs handed out in token URLs.
 pub const RIGHTS_PATH: &str = "/hms/fp/rights/";
+/// Path of the Widevine token route, as on the real service.
+pub const WIDEVINE_TOKEN_PATH: &str = "/hms/wv/token";
+/// Path of the (simulated) Widevine rights URLs handed out in token URLs.
+pub const WIDEVINE_RIGHTS_PATH: &str = "/hms/wv/rights/";
+/// Path of the PlayReady token route, as on the real service.
+pub const PLAYREADY_TOKEN_PATH: &str = "/hms/pr/token";
+/// Path of the (simulated) PlayReady licence acquisition URL (`licenseAcquisitionUrl`).
+pub const PLAYREADY_RIGHTS_PATH: &str = "/hms/pr/rights/";
 /// Path of record retrieval, as on the real service (also answered without the trailing slash).
 pub const RECORD_PATH: &str = "/cmiapi/getrecord/";
 /// Longest token lifetime the service accepts, and the default: 30 days.
@@ -109,35 +165,6 @@ pub const RECORD_COOKIE_FIELD: &str = "cookie";
 pub const RECORD_DEVICE_FIELD: &str = "deviceId";
 /// Largest POST body the simulator reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Issued tokens remembered for redemption; beyond this the oldest are forgotten (as if expired), so a
-/// long load test does not grow the process without bound.
-const MAX_REMEMBERED_TOKENS: usize = 100_000;
-
-/// The tokens issued, by token, the oldest forgotten first beyond [`MAX_REMEMBERED_TOKENS`].
-#[derive(Debug, Default)]
-struct IssuedTokens {
-    by_token: HashMap<String, IssuedToken>,
-    order: VecDeque<String>,
-    issued: usize,
-}
-
-impl IssuedTokens {
-    fn insert(&mut self, token: String, issued: IssuedToken) {
-        while self.order.len() >= MAX_REMEMBERED_TOKENS {
-            if let Some(oldest) = self.order.pop_front() {
-                self.by_token.remove(&oldest);
-            }
-        }
-        self.order.push_back(token.clone());
-        self.by_token.insert(token, issued);
-        self.issued += 1;
-    }
-
-    fn get(&self, token: &str) -> Option<&IssuedToken> {
-        self.by_token.get(token)
-    }
-}
 
 #[cfg(test)]
 mod issued_tokens_tests {
@@ -178,6 +205,11 @@ pub struct SimConfig {
     /// Whether the (simulated) account may bind tokens to a device (default true); when false, a token
     /// request with a non-empty device restriction gets -6008 after the other checks.
     pub device_binding: bool,
+    /// Whether the PlayReady token route answers `200 text/uri-list`
+    /// `http://{addr}/hms/pr/rights/?ExpressPlayToken=<token>` (as ExpressPlay's status table claims)
+    /// instead of the JSON `{"licenseAcquisitionUrl", "token"}` (default false: JSON). Changeable
+    /// while running with [`Simulator::set_playready_uri_list`].
+    pub playready_uri_list: bool,
 }
 
 impl Default for SimConfig {
@@ -188,11 +220,13 @@ impl Default for SimConfig {
             history: 256,
             device_param: DEFAULT_DEVICE_PARAM.to_owned(),
             device_binding: true,
+            playready_uri_list: false,
         }
     }
 }
 
-/// Test-controlled deviations from the documented behaviour of one route.
+/// Test-controlled deviations from the documented behaviour of one route (each DRM's token route and
+/// record retrieval have their own).
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Behaviour {
@@ -280,18 +314,19 @@ impl RecordedRequest {
     }
 }
 
-/// What the simulator remembers about a token it issued. Never holds the content key or IV.
+/// What the simulator remembers about a token it issued, whatever its DRM (part of an
+/// [`IssuedLicence`], which has the rest). Never holds the content key or IV.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
     /// The `cookie` the token carries, if one was given.
     pub cookie: Option<String>,
     /// Absolute expiration instant, RFC 3339 in UTC (`Z`).
     pub expiration: String,
-    /// `rentalDuration` in seconds (0 = none).
+    /// `rentalDuration` in seconds (0 = none; always 0 for Widevine and PlayReady).
     pub rental_duration: u32,
     /// When the token was issued.
     pub issued_at: DateTime<Utc>,
-    /// The device restriction, if one was given.
+    /// The device restriction, if one was given (FairPlay only).
     pub device_id: Option<String>,
 }
 
@@ -316,8 +351,12 @@ pub struct SimState {
     history: usize,
     device_param: String,
     device_binding: bool,
+    /// FairPlay token route.
     behaviour: Mutex<Behaviour>,
+    widevine_behaviour: Mutex<Behaviour>,
+    playready_behaviour: Mutex<Behaviour>,
     record_behaviour: Mutex<Behaviour>,
+    playready_uri_list: AtomicBool,
     requests: Mutex<VecDeque<RecordedRequest>>,
     tokens: Mutex<IssuedTokens>,
     records: Mutex<RecordLog>,
@@ -354,7 +393,10 @@ impl SimState {
             device_param: config.device_param.clone(),
             device_binding: config.device_binding,
             behaviour: Mutex::new(Behaviour::default()),
+            widevine_behaviour: Mutex::new(Behaviour::default()),
+            playready_behaviour: Mutex::new(Behaviour::default()),
             record_behaviour: Mutex::new(Behaviour::default()),
+            playready_uri_list: AtomicBool::new(config.playready_uri_list),
             requests: Mutex::new(VecDeque::new()),
             tokens: Mutex::new(IssuedTokens::default()),
             records: Mutex::new(RecordLog::default()),
@@ -373,6 +415,28 @@ impl SimState {
         requests.push_back(entry);
     }
 
+    /// The [`Behaviour`] slot of `drm`'s token route.
+    fn token_behaviour(&self, drm: Drm) -> &Mutex<Behaviour> {
+        match drm {
+            Drm::FairPlay => &self.behaviour,
+            Drm::Widevine => &self.widevine_behaviour,
+            Drm::PlayReady => &self.playready_behaviour,
+        }
+    }
+
+    /// `http://{addr}` and the rights path of `drm`.
+    fn rights_url(&self, drm: Drm) -> String {
+        format!("{}{}", self.base_url, licences::rights_path(drm))
+    }
+
+    /// Remembers `licence` under a fresh token and returns the token; `None` when the random source
+    /// failed.
+    fn issue(&self, licence: IssuedLicence) -> Option<String> {
+        let token = new_token()?;
+        lock(&self.tokens).insert(token.clone(), licence);
+        Some(token)
+    }
+
     /// Resolves when the simulator shuts down (at once if it already has).
     async fn stopped(&self) {
         let mut stopped = self.shutdown.subscribe();
@@ -385,12 +449,19 @@ impl SimState {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route(TOKEN_PATH, any(token_route))
+        .route(WIDEVINE_TOKEN_PATH, any(widevine_token_route))
+        .route(PLAYREADY_TOKEN_PATH, any(playready_token_route))
         .route(RECORD_PATH, any(record_route))
         .route("/cmiapi/getrecord", any(record_route))
         .route(RIGHTS_PATH, any(records::rights_route))
         .route("/hms/fp/rights", any(records::rights_route))
+        .route(WIDEVINE_RIGHTS_PATH, any(widevine_rights_route))
+        .route("/hms/wv/rights", any(widevine_rights_route))
+        .route(PLAYREADY_RIGHTS_PATH, any(playready_rights_route))
+        .route("/hms/pr/rights", any(playready_rights_route))
         .route("/_sim/requests", get(sim_requests))
         .route("/_sim/behaviour", put(sim_behaviour))
+        .route("/_sim/behaviour/{drm}", put(sim_drm_behaviour))
         .route("/_sim/record-behaviour", put(sim_record_behaviour))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 Not Found") })
         .with_state(state)
@@ -406,6 +477,21 @@ async fn sim_behaviour(
 ) -> StatusCode {
     *lock(&state.behaviour) = behaviour;
     StatusCode::NO_CONTENT
+}
+
+/// `PUT /_sim/behaviour/{fairplay|widevine|playready}`: that DRM's token route; 404 for another name.
+async fn sim_drm_behaviour(
+    State(state): State<Arc<SimState>>,
+    Path(drm): Path<String>,
+    Json(behaviour): Json<Behaviour>,
+) -> StatusCode {
+    match Drm::parse(&drm) {
+        Some(drm) => {
+            *lock(state.token_behaviour(drm)) = behaviour;
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
 }
 
 async fn sim_record_behaviour(
@@ -428,12 +514,12 @@ fn is_form(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Decoded parameters (first occurrence wins) and the raw encoded text, or the status to answer.
+/// Decoded parameters (in order, repeats kept) and the raw encoded text, or the status to answer.
 /// GET reads the query string, POST a form body; both through the same `application/x-www-form-urlencoded`
 /// decoder, which turns an unencoded `+` into a space as the real service's does.
 async fn decode_params(
     req: Request,
-) -> Result<(BTreeMap<String, String>, String), (StatusCode, String)> {
+) -> Result<(Vec<(String, String)>, String), (StatusCode, String)> {
     let raw = if req.method() == Method::GET {
         req.uri().query().unwrap_or_default().to_owned()
     } else {
@@ -448,7 +534,7 @@ async fn decode_params(
         raw
     };
     match serde_urlencoded::from_str::<Vec<(String, String)>>(&raw) {
-        Ok(pairs) => Ok((first_wins(pairs), raw)),
+        Ok(pairs) => Ok((pairs, raw)),
         Err(_) => Err((StatusCode::BAD_REQUEST, raw)),
     }
 }
@@ -469,11 +555,11 @@ fn method_not_allowed(allow: &'static str) -> Response {
     response
 }
 
-/// The two ExpressPlay API routes that take a [`Behaviour`].
+/// The ExpressPlay API routes that take a [`Behaviour`]: each DRM's token route, record retrieval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
-    /// `/hms/fp/token`.
-    Token,
+    /// `/hms/fp/token`, `/hms/wv/token`, `/hms/pr/token`.
+    Token(Drm),
     /// `/cmiapi/getrecord/`.
     Record,
 }
@@ -481,21 +567,21 @@ enum Route {
 impl Route {
     fn allows(self, method: &Method) -> bool {
         match self {
-            Route::Token => method == Method::GET || method == Method::POST,
+            Route::Token(_) => method == Method::GET || method == Method::POST,
             Route::Record => method == Method::GET,
         }
     }
 
     fn allow_header(self) -> &'static str {
         match self {
-            Route::Token => "GET, POST",
+            Route::Token(_) => "GET, POST",
             Route::Record => "GET",
         }
     }
 
     fn behaviour(self, state: &SimState) -> &Mutex<Behaviour> {
         match self {
-            Route::Token => &state.behaviour,
+            Route::Token(drm) => state.token_behaviour(drm),
             Route::Record => &state.record_behaviour,
         }
     }
@@ -503,9 +589,13 @@ impl Route {
     /// The success content type and the start of a success body, for [`Fault::CloseMidResponse`].
     fn partial_success(self, state: &SimState) -> (&'static str, String) {
         match self {
-            Route::Token => (
+            Route::Token(Drm::PlayReady) if !state.playready_uri_list.load(Ordering::Relaxed) => (
+                "application/json",
+                "{\"licenseAcquisitionUrl\":\"".to_owned(),
+            ),
+            Route::Token(drm) => (
                 "text/uri-list",
-                format!("{}{RIGHTS_PATH}?{TOKEN_PARAM}=", state.base_url),
+                format!("{}?{TOKEN_PARAM}=", state.rights_url(drm)),
             ),
             Route::Record => (
                 "application/json",
@@ -516,7 +606,23 @@ impl Route {
 }
 
 async fn token_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
-    api_route(state, Route::Token, req).await
+    api_route(state, Route::Token(Drm::FairPlay), req).await
+}
+
+async fn widevine_token_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    api_route(state, Route::Token(Drm::Widevine), req).await
+}
+
+async fn playready_token_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    api_route(state, Route::Token(Drm::PlayReady), req).await
+}
+
+async fn widevine_rights_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    licences::licence_rights_route(state, Drm::Widevine, req).await
+}
+
+async fn playready_rights_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    licences::licence_rights_route(state, Drm::PlayReady, req).await
 }
 
 async fn record_route(State(state): State<Arc<SimState>>, req: Request) -> Response {
@@ -537,9 +643,9 @@ async fn api_route(state: Arc<SimState>, route: Route, req: Request) -> Response
                 recorded.raw_query = raw;
                 (status.into_response(), None)
             }
-            Ok((params, raw)) => {
+            Ok((pairs, raw)) => {
                 recorded.raw_query = raw;
-                recorded.params = params;
+                recorded.params = first_wins(pairs.clone());
                 let behaviour = take_behaviour(route.behaviour(&state));
                 if behaviour.delay_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
@@ -557,7 +663,16 @@ async fn api_route(state: Arc<SimState>, route: Route, req: Request) -> Response
                         (fault_response(fault, content_type, partial), None)
                     }
                     None => match route {
-                        Route::Token => answer_token_request(&state, &recorded.params, &behaviour),
+                        Route::Token(Drm::FairPlay) => {
+                            answer_token_request(&state, &recorded.params, &behaviour)
+                        }
+                        Route::Token(drm) => licences::answer_licence_request(
+                            &state,
+                            drm,
+                            &pairs,
+                            &recorded.params,
+                            &behaviour,
+                        ),
                         Route::Record => {
                             records::answer_record_request(&state, &recorded.params, &behaviour)
                         }
@@ -588,7 +703,7 @@ fn answer_format(params: &BTreeMap<String, String>, behaviour: &Behaviour) -> Er
     }
 }
 
-/// Answers a decoded token request: forced error, validation error, or a fresh token URL.
+/// Answers a decoded FairPlay token request: forced error, validation error, or a fresh token URL.
 fn answer_token_request(
     state: &SimState,
     params: &BTreeMap<String, String>,
@@ -609,25 +724,30 @@ fn answer_token_request(
         Ok(valid) => valid,
         Err(e) => return (ErrorReply::from(e).render(format), Some(e.code())),
     };
-    let Some(token) = new_token() else {
+    let param = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    let licence = IssuedLicence {
+        drm: Drm::FairPlay,
+        token: IssuedToken {
+            cookie: valid.cookie,
+            expiration: valid
+                .expiration
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            rental_duration: valid.rental_duration,
+            issued_at: now,
+            device_id: valid.device_id,
+        },
+        kid: param("kid"),
+        content_key: param("contentKey").unwrap_or_default(),
+        iv: param("iv"),
+        terms: LicenceTerms::FairPlay(FairPlayLicence {
+            rental_duration: valid.rental_duration,
+        }),
+    };
+    let Some(token) = state.issue(licence) else {
         // The random source failed: the simulator's own failure, reported as an admin error (-2030).
-        let reply = ErrorReply {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: -2030,
-            text: "Internal error".to_owned(),
-        };
+        let reply = ErrorReply::internal();
         return (reply.render(format), Some(reply.code));
     };
-    let issued = IssuedToken {
-        cookie: valid.cookie,
-        expiration: valid
-            .expiration
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        rental_duration: valid.rental_duration,
-        issued_at: now,
-        device_id: valid.device_id,
-    };
-    lock(&state.tokens).insert(token.clone(), issued);
     // Body: the token URL alone, without a trailing CRLF (text/uri-list allows either).
     let body = format!("{}{RIGHTS_PATH}?{TOKEN_PARAM}={token}", state.base_url);
     let response = (StatusCode::OK, [(CONTENT_TYPE, "text/uri-list")], body).into_response();
@@ -656,9 +776,9 @@ impl Simulator {
         });
         tracing::warn!(
             %addr,
-            "ExpressPlay SIMULATOR listening on http://{addr}{TOKEN_PATH} and http://{addr}{RECORD_PATH} \
-             — this is NOT the real ExpressPlay service; its tokens are worthless outside tests and the \
-             quick start"
+            "ExpressPlay SIMULATOR listening on http://{addr}{TOKEN_PATH}, http://{addr}{WIDEVINE_TOKEN_PATH}, \
+             http://{addr}{PLAYREADY_TOKEN_PATH} and http://{addr}{RECORD_PATH} — this is NOT the real \
+             ExpressPlay service; its tokens are worthless outside tests and the quick start"
         );
         Ok(Simulator { state, addr, task })
     }
@@ -668,9 +788,34 @@ impl Simulator {
         self.addr
     }
 
-    /// The token service URL: `http://{addr}/hms/fp/token`.
+    /// The (FairPlay) token service URL: `http://{addr}/hms/fp/token`.
     pub fn token_url(&self) -> String {
         format!("http://{}{TOKEN_PATH}", self.addr)
+    }
+
+    /// The Widevine token service URL: `http://{addr}/hms/wv/token`.
+    pub fn widevine_token_url(&self) -> String {
+        format!("http://{}{WIDEVINE_TOKEN_PATH}", self.addr)
+    }
+
+    /// The PlayReady token service URL: `http://{addr}/hms/pr/token`.
+    pub fn playready_token_url(&self) -> String {
+        format!("http://{}{PLAYREADY_TOKEN_PATH}", self.addr)
+    }
+
+    /// The token service URL of `drm`.
+    pub fn token_url_for(&self, drm: Drm) -> String {
+        match drm {
+            Drm::FairPlay => self.token_url(),
+            Drm::Widevine => self.widevine_token_url(),
+            Drm::PlayReady => self.playready_token_url(),
+        }
+    }
+
+    /// The rights URL of `drm`, without a token: `http://{addr}/hms/{fp|wv|pr}/rights/` (for
+    /// PlayReady, the `licenseAcquisitionUrl` it answers).
+    pub fn rights_url_for(&self, drm: Drm) -> String {
+        self.state.rights_url(drm)
     }
 
     /// The record retrieval URL: `http://{addr}/cmiapi/getrecord/`.
@@ -683,9 +828,24 @@ impl Simulator {
         lock(&self.state.requests).iter().cloned().collect()
     }
 
-    /// Replaces the current [`Behaviour`] of the token route.
+    /// Replaces the current [`Behaviour`] of the FairPlay token route (only; see
+    /// [`Simulator::set_behaviour_for`]).
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         *lock(&self.state.behaviour) = behaviour;
+    }
+
+    /// Replaces the current [`Behaviour`] of `drm`'s token route; the other routes keep theirs.
+    /// `set_behaviour_for(Drm::FairPlay, b)` is `set_behaviour(b)`.
+    pub fn set_behaviour_for(&self, drm: Drm, behaviour: Behaviour) {
+        *lock(self.state.token_behaviour(drm)) = behaviour;
+    }
+
+    /// Makes the PlayReady token route answer `text/uri-list` (`true`) or JSON (`false`) from now on
+    /// (see [`SimConfig::playready_uri_list`]).
+    pub fn set_playready_uri_list(&self, uri_list: bool) {
+        self.state
+            .playready_uri_list
+            .store(uri_list, Ordering::Relaxed);
     }
 
     /// Replaces the current [`Behaviour`] of record retrieval.
@@ -693,14 +853,49 @@ impl Simulator {
         *lock(&self.state.record_behaviour) = behaviour;
     }
 
-    /// How many tokens have been issued (the most recent [`MAX_REMEMBERED_TOKENS`] are remembered).
+    /// How many tokens have been issued, every DRM (the most recent 100 000 are remembered).
     pub fn issued_tokens(&self) -> usize {
         lock(&self.state.tokens).issued
     }
 
-    /// What the simulator remembers about `token`, if it issued it.
+    /// How many `drm` tokens have been issued.
+    pub fn issued_tokens_for(&self, drm: Drm) -> usize {
+        lock(&self.state.tokens)
+            .issued_by_drm
+            .get(&drm)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// What the simulator remembers about `token` (of any DRM), if it issued it.
     pub fn issued_token(&self, token: &str) -> Option<IssuedToken> {
+        lock(&self.state.tokens).get(token).map(|l| l.token.clone())
+    }
+
+    /// Everything the simulator remembers about `token` (of any DRM): DRM, kid, key, IV and the
+    /// DRM-specific terms, as the token request gave them.
+    pub fn issued_licence(&self, token: &str) -> Option<IssuedLicence> {
         lock(&self.state.tokens).get(token).cloned()
+    }
+
+    /// The remembered tokens with what was asked for each, oldest first.
+    pub fn issued_licences(&self) -> Vec<(String, IssuedLicence)> {
+        lock(&self.state.tokens)
+            .remembered()
+            .map(|(token, licence)| (token.clone(), licence.clone()))
+            .collect()
+    }
+
+    /// The most recently issued `drm` token still remembered, with what was asked for it.
+    pub fn last_issued(&self, drm: Drm) -> Option<(String, IssuedLicence)> {
+        let tokens = lock(&self.state.tokens);
+        tokens
+            .order
+            .iter()
+            .rev()
+            .filter_map(|token| tokens.by_token.get_key_value(token))
+            .find(|(_, licence)| licence.drm == drm)
+            .map(|(token, licence)| (token.clone(), licence.clone()))
     }
 
     /// The record log, oldest first (record retrieval answers newest first).
@@ -734,9 +929,12 @@ pub async fn run(config: SimConfig) -> std::io::Result<()> {
         "ExpressPlay SIMULATOR (NOT the real service) token URL: {}",
         sim.token_url()
     );
+    println!("Widevine token URL: {}", sim.widevine_token_url());
+    println!("PlayReady token URL: {}", sim.playready_token_url());
     println!("record retrieval URL: {}", sim.record_url());
     println!(
         "inspect: GET http://{addr}/_sim/requests, PUT http://{addr}/_sim/behaviour, \
+         PUT http://{addr}/_sim/behaviour/{{fairplay|widevine|playready}}, \
          PUT http://{addr}/_sim/record-behaviour",
         addr = sim.addr()
     );

@@ -1,5 +1,6 @@
 //! The device-binding half of the simulator: the record log, record retrieval (`/cmiapi/getrecord/`)
-//! and redemption at the rights URLs (`/hms/fp/rights/`), which appends to the log.
+//! and redemption at the FairPlay rights URLs (`/hms/fp/rights/`), which appends to the log (the
+//! Widevine and PlayReady rights URLs, which log nothing, are in `licences`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -13,12 +14,14 @@ use serde_json::{Map, Value};
 
 use super::reply::ErrorReply;
 use super::validate::{check_redemption, parse_record_query, ErrorFormat, RecordQuery};
+use super::RightsError;
 use super::{
     first_wins, is_form, lock, method_not_allowed, Behaviour, RecordEvent, RecordedRequest,
     SimState, LATEST_RECORDS, MAX_BODY_BYTES, MAX_RECORD_EVENTS, RECORDS_FIELD,
     RECORD_COOKIE_FIELD, RECORD_DEVICE_FIELD, RECORD_ID_FIELD, RECORD_TIMESTAMP_FIELD,
     REDEEM_DEVICE_PARAM, SIMULATED_CKC, TOKEN_PARAM,
 };
+use crate::drm::Drm;
 
 /// The bounded log of redemption events, oldest first.
 #[derive(Debug, Default)]
@@ -121,13 +124,18 @@ pub(super) fn answer_record_request(
     (response, None)
 }
 
+/// A redemption's parameters (first occurrence of each), its raw parameter text (query, then form
+/// body), and a POST body that is not a form.
+pub(super) type Redemption = (BTreeMap<String, String>, String, Option<String>);
+
 /// Query parameters, then (for a form POST) body parameters; the first occurrence wins. A POST body
-/// that is not a form (say, a raw SPC) is read and ignored.
-async fn redemption_params(req: Request) -> Result<(BTreeMap<String, String>, String), StatusCode> {
+/// that is not a form (say, a raw SPC or a PlayReady challenge) is returned apart, as (lossy) text.
+pub(super) async fn redemption_params(req: Request) -> Result<Redemption, StatusCode> {
     let query = req.uri().query().unwrap_or_default().to_owned();
     let mut pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(&query).map_err(|_| StatusCode::BAD_REQUEST)?;
     let mut raw = query;
+    let mut other_body = None;
     if req.method() == Method::POST {
         let form = is_form(req.headers());
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
@@ -144,9 +152,11 @@ async fn redemption_params(req: Request) -> Result<(BTreeMap<String, String>, St
                 }
                 raw.push_str(&body);
             }
+        } else {
+            other_body = Some(String::from_utf8_lossy(&bytes).into_owned());
         }
     }
-    Ok((first_wins(pairs), raw))
+    Ok((first_wins(pairs), raw, other_body))
 }
 
 /// `GET` or `POST /hms/fp/rights/?ExpressPlayToken=…` with `deviceId`: checks the token and the device,
@@ -159,7 +169,8 @@ pub(super) async fn rights_route(State(state): State<Arc<SimState>>, req: Reques
     } else {
         match redemption_params(req).await {
             Err(status) => (status.into_response(), None),
-            Ok((params, raw)) => {
+            // A body that is not a form (a raw SPC) is ignored.
+            Ok((params, raw, _)) => {
                 recorded.raw_query = raw;
                 let answer = redeem(&state, &params);
                 recorded.params = params;
@@ -184,9 +195,22 @@ fn redeem(state: &SimState, params: &BTreeMap<String, String>) -> (Response, Opt
         _ => ErrorFormat::Html,
     };
     let now = Utc::now();
-    let token = params
+    let licence = params
         .get(TOKEN_PARAM)
         .and_then(|t| lock(&state.tokens).get(t).cloned());
+    // A Widevine or PlayReady token is refused here, as a FairPlay one is at their rights URLs.
+    if let Some(issued) = licence
+        .as_ref()
+        .map(|l| l.drm)
+        .filter(|d| *d != Drm::FairPlay)
+    {
+        let e = RightsError::WrongDrm {
+            issued,
+            route: Drm::FairPlay,
+        };
+        return (ErrorReply::from(e).render(format), Some(e.code()));
+    }
+    let token = licence.map(|l| l.token);
     let device = params.get(REDEEM_DEVICE_PARAM).map(String::as_str);
     let device_id = match check_redemption(token.as_ref(), device, now) {
         Ok(device_id) => device_id,

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::StreamExt as _;
 
-use super::validate::{ErrorFormat, RightsError, TokenError};
-use super::{Fault, ForcedError};
+use super::validate::ErrorFormat;
+use super::{Fault, ForcedError, RightsError, TokenError};
 
 /// An error answer: status, ExpressPlay code and text. The text never contains submitted values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,15 @@ impl From<&ForcedError> for ErrorReply {
 }
 
 impl ErrorReply {
+    /// The simulator's own failure (its random source failed), reported as an admin error (-2030).
+    pub(super) fn internal() -> Self {
+        ErrorReply {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: -2030,
+            text: "Internal error".to_owned(),
+        }
+    }
+
     pub(super) fn render(&self, format: ErrorFormat) -> Response {
         match format {
             ErrorFormat::Json => {

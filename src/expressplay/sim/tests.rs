@@ -1651,3 +1651,9 @@ async fn hostile_inputs_never_break_the_simulator() {
     // Still alive.
     assert_eq!(status_of(&sim, Api::Token).await, 200);
 }
+
+// ----- Widevine, PlayReady, and across DRMs -----
+
+mod licences;
+mod playready;
+mod widevine;

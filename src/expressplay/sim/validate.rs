@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::errors::{RightsError, TokenError};
 use super::{
     IssuedToken, DEFAULT_DEVICE_PARAM, MAX_COOKIE_CHARS, MAX_DEVICE_ID_CHARS, MAX_EXPIRATION_SECS,
     MAX_RECORD_PAGE,
@@ -18,119 +18,6 @@ pub enum ErrorFormat {
     Html,
     /// `errorFormat=json`.
     Json,
-}
-
-/// The token-service and record-retrieval errors the simulator produces from parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// -3004: `errorFormat` is neither `html` nor `json`.
-    #[error("Invalid error format")]
-    InvalidErrorFormat,
-    /// -2017: no `customerAuthenticator`.
-    #[error("Authenticator must be supplied")]
-    AuthenticatorMissing,
-    /// -2018: malformed or unknown `customerAuthenticator`.
-    #[error("Authenticator invalid")]
-    AuthenticatorInvalid,
-    /// -2005: no `contentKey`.
-    #[error("Invalid content encryption key")]
-    ContentKeyMissing,
-    /// -2027: `contentKey` is not 32 hex digits.
-    #[error("Content key must be 32 hex digits")]
-    ContentKeyMalformed,
-    /// -6003: `iv` missing or not 32 hex digits.
-    #[error("Invalid iv")]
-    InvalidIv,
-    /// -6007: `rentalDuration` is not a non-negative 32-bit integer.
-    #[error("Invalid rental duration")]
-    InvalidRentalDuration,
-    /// -2002: `expirationTime` malformed, in the past, or beyond 30 days.
-    #[error("Invalid token expiration time")]
-    InvalidExpiration,
-    /// -2033: `cookie` longer than 32 characters, or (the simulator's reading of an unpublished rule)
-    /// holding a character outside printable ASCII `0x21..=0x7E` (so no space, no control character,
-    /// nothing beyond ASCII).
-    #[error("Invalid cookie")]
-    InvalidCookie,
-    /// -2034, **the simulator's own number** (ExpressPlay publishes none for it): the device
-    /// restriction is not 1-256 characters of `[A-Za-z0-9._:+/=-]`.
-    #[error("Invalid device id")]
-    InvalidDeviceId,
-    /// -6008: a device restriction was asked for on an account without device binding.
-    #[error("Device ID binding is not supported for FairPlay")]
-    DeviceBindingUnsupported,
-    /// -2035, **the simulator's own number**: a record-retrieval selector (`id`, `start`, `length`) is
-    /// malformed, or several selectors are combined.
-    #[error("Invalid record query")]
-    InvalidRecordQuery,
-}
-
-impl TokenError {
-    /// The ExpressPlay error number.
-    pub fn code(self) -> i64 {
-        match self {
-            TokenError::InvalidErrorFormat => -3004,
-            TokenError::AuthenticatorMissing => -2017,
-            TokenError::AuthenticatorInvalid => -2018,
-            TokenError::ContentKeyMissing => -2005,
-            TokenError::ContentKeyMalformed => -2027,
-            TokenError::InvalidIv => -6003,
-            TokenError::InvalidRentalDuration => -6007,
-            TokenError::InvalidExpiration => -2002,
-            TokenError::InvalidCookie => -2033,
-            TokenError::InvalidDeviceId => -2034,
-            TokenError::DeviceBindingUnsupported => -6008,
-            TokenError::InvalidRecordQuery => -2035,
-        }
-    }
-
-    /// The HTTP status: 401 for authentication errors, 400 otherwise.
-    pub fn status(self) -> StatusCode {
-        match self {
-            TokenError::AuthenticatorMissing | TokenError::AuthenticatorInvalid => {
-                StatusCode::UNAUTHORIZED
-            }
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-}
-
-/// Why a redemption at the (simulated) rights URL was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RightsError {
-    /// -4010: no `ExpressPlayToken`, or one the simulator never issued.
-    #[error("Invalid token")]
-    InvalidToken,
-    /// -4010: the token's expiration has passed.
-    #[error("Token expired")]
-    TokenExpired,
-    /// -4010: the redemption carries no `deviceId` (a real device always sends one in its SPC).
-    #[error("Invalid token: no device id")]
-    DeviceIdMissing,
-    /// -4010: the redemption's `deviceId` is not a well-formed device id.
-    #[error("Invalid token: invalid device id")]
-    DeviceIdInvalid,
-    /// -4011, **the simulator's own number** (HTTP 403): the token is bound to another device.
-    #[error("Device not authorized for this token")]
-    DeviceNotAuthorized,
-}
-
-impl RightsError {
-    /// The ExpressPlay error number (-4011 is the simulator's own).
-    pub fn code(self) -> i64 {
-        match self {
-            RightsError::DeviceNotAuthorized => -4011,
-            _ => -4010,
-        }
-    }
-
-    /// The HTTP status: 403 for a device mismatch, 400 otherwise.
-    pub fn status(self) -> StatusCode {
-        match self {
-            RightsError::DeviceNotAuthorized => StatusCode::FORBIDDEN,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
 }
 
 /// A token request that passed validation. Deliberately holds neither the content key nor the IV.
@@ -285,17 +172,21 @@ pub fn parse_expiration(
             .checked_add_signed(TimeDelta::seconds(delta))
             .ok_or(TokenError::InvalidExpiration);
     }
-    // RFC 3339 with an upper-case 'T' separator and the 'Z' zone designator only.
-    if !value.ends_with('Z') || value.as_bytes().get(10) != Some(&b'T') {
-        return Err(TokenError::InvalidExpiration);
-    }
-    let at = DateTime::parse_from_rfc3339(value)
-        .map_err(|_| TokenError::InvalidExpiration)?
-        .with_timezone(&Utc);
+    let at = parse_rfc3339_z(value).ok_or(TokenError::InvalidExpiration)?;
     if at <= now || at.signed_duration_since(now) > max {
         return Err(TokenError::InvalidExpiration);
     }
     Ok(at)
+}
+
+/// An RFC 3339 date-time with an upper-case `T` separator and the `Z` zone designator only.
+pub(super) fn parse_rfc3339_z(value: &str) -> Option<DateTime<Utc>> {
+    if !value.ends_with('Z') || value.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
 }
 
 /// `cookie`: optional, at most 32 characters, each printable ASCII other than space (`0x21..=0x7E`;
@@ -402,12 +293,12 @@ pub fn check_redemption(
     }
 }
 
-fn is_hex32(value: &str) -> bool {
+pub(super) fn is_hex32(value: &str) -> bool {
     value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Decimal digits only (no sign, no spaces), parsed as `u64`.
-fn parse_digits(value: &str) -> Option<u64> {
+pub(super) fn parse_digits(value: &str) -> Option<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

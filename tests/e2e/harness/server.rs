@@ -77,6 +77,8 @@ pub fn test_settings(dir: &Path, pki: &DevPki, sim: &Simulator) -> Settings {
     settings.store.url = format!("sqlite://{}", dir.join("sees.db").display());
     settings.keys.master_key_file = master;
     settings.expressplay.token_url = sim.token_url();
+    settings.expressplay.widevine_token_url = format!("http://{}/hms/wv/token", sim.addr());
+    settings.expressplay.playready_token_url = format!("http://{}/hms/pr/token", sim.addr());
     settings.expressplay.record_url = format!("http://{}/cmiapi/getrecord/", sim.addr());
     settings.expressplay.customer_authenticator = SecretString::from(AUTHENTICATOR.to_owned());
     settings.expressplay.connect_timeout = std::time::Duration::from_millis(500);
