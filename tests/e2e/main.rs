@@ -29,6 +29,7 @@ mod cli;
 mod crash_safety;
 mod decisions;
 mod devices;
+mod drm;
 mod entitlement;
 mod fuzz_corpus;
 mod health_probe;
