@@ -141,7 +141,11 @@ async fn seed_key(keys: &KeyStore, content_id: &str) -> Result<(), DevError> {
         NewContentKey {
             content_id: id,
             key,
-            policy: KeyPolicy::default(),
+            // A KID too, so that the Widevine and PlayReady paths answer for the demo content.
+            policy: KeyPolicy {
+                kid: Some(*uuid::Uuid::new_v4().as_bytes()),
+                ..KeyPolicy::default()
+            },
         },
         false,
     )
