@@ -157,7 +157,7 @@ impl Refusal {
             Refusal::Internal { detail } => detail.clone(),
             Refusal::DrmNotEnabled(drm) => format!("{drm} is not in drm.enabled"),
             Refusal::DeviceBindingUnsupported(drm) => {
-                format!("{drm} tokens cannot be bound to a device; use the FairPlay endpoint")
+                format!("this is a {drm} path; bind devices through a FairPlay path (server.paths)")
             }
             Refusal::NoKeyId(drm) => format!(
                 "{drm} tokens name the key by its KID: give the key one (sees keys add --kid … --replace)"
