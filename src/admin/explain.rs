@@ -82,10 +82,7 @@ async fn explain(
     if let Ok(grant) = &decision.outcome {
         // The terms each DRM's token would carry, and who set each: the configuration or the
         // package whose policy is the strictest.
-        body["drmTerms"] = match state.playback.drm_terms(grant) {
-            Ok(terms) => json!(terms),
-            Err(why) => json!({ "unsatisfiable": why }),
-        };
+        body["drmTerms"] = json!(state.playback.drm_terms(grant));
     }
     Ok(ApiOk::ok(body))
 }

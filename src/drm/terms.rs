@@ -75,10 +75,16 @@ pub struct FairPlayTerms {
 
 /// The terms of every DRM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Terms {
     pub widevine: WidevineTerms,
     pub playready: PlayReadyTerms,
     pub fairplay: FairPlayTerms,
+    /// Why no PlayReady licence can meet the packages' policies together (a rental one package
+    /// demands, a non-persistent licence another demands); PlayReady tokens are then refused, the
+    /// other DRMs' are not concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playready_unsatisfiable: Option<String>,
 }
 
 /// Keeps the stricter of the term so far and `candidate` (by `stricter(candidate, kept)`); the first
@@ -127,13 +133,13 @@ fn configured<T>(value: T) -> Set<T> {
 
 /// The terms under `defaults` (complete for Widevine and PlayReady, as `DrmSettings::defaults`
 /// gives them), FairPlay's configured `rental_duration_s`, and the `packages` that grant the asset.
-/// `Err` names the packages whose policies no licence can meet together (a rental that one package
-/// demands, a non-persistent licence another demands).
+/// [`Terms::playready_unsatisfiable`] names the packages whose PlayReady policies no licence can meet
+/// together.
 pub fn strictest(
     defaults: &DrmPolicy,
     fairplay_rental_duration_s: u32,
     packages: &[(PackageId, DrmPolicy)],
-) -> Result<Terms, String> {
+) -> Terms {
     let wv = defaults.widevine.clone().unwrap_or_default();
     let pr = defaults.playready.clone().unwrap_or_default();
     let mut widevine = WidevineTerms {
@@ -237,16 +243,16 @@ pub fn strictest(
             );
         }
     }
+    let mut playready_unsatisfiable = None;
     if playready.rights.value == PlayReadyRights::Rental {
         if let Some(Setter::Package(no)) = &non_persistent_by {
-            return Err(format!(
+            playready_unsatisfiable = Some(format!(
                 "no PlayReady licence meets both {} (a rental, which must be persistent) and package {no} \
                  (non-persistent)",
                 playready.rights.by
             ));
-        }
-        if playready.rental_period_s.is_none() {
-            return Err(format!(
+        } else if playready.rental_period_s.is_none() {
+            playready_unsatisfiable = Some(format!(
                 "the PlayReady rental {} demands has no rental period",
                 playready.rights.by
             ));
@@ -258,11 +264,12 @@ pub fn strictest(
     } else if let Some(by) = non_persistent_by {
         playready.persistent = Set { value: false, by };
     }
-    Ok(Terms {
+    Terms {
         widevine,
         playready,
         fairplay,
-    })
+        playready_unsatisfiable,
+    }
 }
 
 #[cfg(test)]
@@ -294,7 +301,8 @@ mod tests {
                 "fairplay": {"rentalDurationS": 0}}),
             ),
         ];
-        let terms = strictest(&defaults, 0, &packages).unwrap();
+        let terms = strictest(&defaults, 0, &packages);
+        assert_eq!(terms.playready_unsatisfiable, None);
         let gold = Setter::Package(PackageId::parse("gold").unwrap());
         let basic = Setter::Package(PackageId::parse("basic").unwrap());
         assert_eq!(
@@ -342,7 +350,7 @@ mod tests {
             }
         );
         // Without packages: the configuration.
-        let plain = strictest(&defaults, 30, &[]).unwrap();
+        let plain = strictest(&defaults, 30, &[]);
         assert_eq!(plain.widevine.security_level, configured(1));
         assert_eq!(plain.fairplay.rental_duration_s, configured(30));
     }
@@ -364,7 +372,10 @@ mod tests {
                 serde_json::json!({"playready": {"persistent": false}}),
             ),
         ];
-        let err = strictest(&defaults, 0, &packages).unwrap_err();
+        let terms = strictest(&defaults, 0, &packages);
+        let err = terms
+            .playready_unsatisfiable
+            .expect("no PlayReady licence meets both");
         assert!(
             err.contains("package rent") && err.contains("package stream-only"),
             "{err}"

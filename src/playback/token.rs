@@ -61,8 +61,8 @@ impl EntitlementService {
     }
 
     /// The terms a token under `grant` carries for a key without overrides of its own (the
-    /// explanation routes), or why no licence can meet its packages' policies.
-    pub fn drm_terms(&self, grant: &Grant) -> Result<Terms, String> {
+    /// explanation routes).
+    pub fn drm_terms(&self, grant: &Grant) -> Terms {
         strictest(
             &self.drm_defaults,
             self.defaults.rental_duration_s,
@@ -83,14 +83,13 @@ impl EntitlementService {
     /// The terms a token for `stored` carries under `grant`: the configuration (FairPlay's rental
     /// duration: the key's own, else `expressplay.rental_duration_s`) made stricter by the granting
     /// packages' policies.
-    pub(super) fn terms(&self, stored: &StoredKey, grant: Option<&Grant>) -> Step<Terms> {
+    pub(super) fn terms(&self, stored: &StoredKey, grant: Option<&Grant>) -> Terms {
         let policies = grant.map_or(&[][..], |g| &g.policies[..]);
         strictest(
             &self.drm_defaults,
             self.base_rental_duration(stored),
             policies,
         )
-        .map_err(Refusal::PolicyUnsatisfiable)
     }
 
     fn base_rental_duration(&self, stored: &StoredKey) -> u32 {
@@ -119,7 +118,7 @@ impl EntitlementService {
         let timer = Timer::start(Stage::UpstreamToken);
         let token: Result<String, UpstreamError> = match (ask.drm, kid) {
             (Drm::Widevine, Some(kid)) => {
-                let wv = self.terms(stored, ask.grant)?.widevine;
+                let wv = self.terms(stored, ask.grant).widevine;
                 let request = WidevineTokenRequest {
                     kid,
                     key: &stored.key,
@@ -132,7 +131,11 @@ impl EntitlementService {
                 self.expressplay.widevine_token(&request, budget).await
             }
             (Drm::PlayReady, Some(kid)) => {
-                let pr = self.terms(stored, ask.grant)?.playready;
+                let terms = self.terms(stored, ask.grant);
+                if let Some(why) = terms.playready_unsatisfiable {
+                    return Err(Refusal::PolicyUnsatisfiable(why));
+                }
+                let pr = terms.playready;
                 let request = PlayReadyTokenRequest {
                     kid,
                     key: &stored.key,
@@ -157,7 +160,7 @@ impl EntitlementService {
                 // FairPlay: the policies are looked at only when a granting package sets one.
                 let rental_duration_s = match ask.grant {
                     Some(grant) if !grant.policies.is_empty() => {
-                        self.terms(stored, ask.grant)?
+                        self.terms(stored, ask.grant)
                             .fairplay
                             .rental_duration_s
                             .value

@@ -158,7 +158,7 @@ impl EntitlementService {
         let Some(reported) = reported else {
             return Ok(());
         };
-        let demanded = self.terms(stored, Some(grant))?.widevine.security_level;
+        let demanded = self.terms(stored, Some(grant)).widevine.security_level;
         if demanded.value > reported.highest_security_level() {
             return Err(Refusal::DeviceSecurityTooLow {
                 reported,

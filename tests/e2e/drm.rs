@@ -398,3 +398,62 @@ async fn the_oem_token_routes_take_drm_and_refuse_a_device_below_the_policy() {
         assert_eq!(status, 400, "{query}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn policies_no_licence_can_meet_together_deny_with_their_number() {
+    let w = AdminWorld::start_with(Utc::now(), |s| {
+        s.decision.mode = sees::config::DecisionMode::Catalog;
+    })
+    .await;
+    w.server.add_key_with("film", with_kid()).await;
+    // bundle (non-persistent PlayReady) → rentals (a PlayReady rental) → film; bob holds bundle.
+    for (id, assets, policy) in [
+        (
+            "bundle",
+            vec![],
+            json!({"playready": {"persistent": false}}),
+        ),
+        (
+            "rentals",
+            vec!["film"],
+            json!({"playready": {"rights": "Rental", "rentalPeriodS": 3600}}),
+        ),
+    ] {
+        let body = json!({"package": {"id": id, "name": id, "description": "d", "assetIDs": assets,
+            "billingPlanIDs": ["plan"], "drmPolicy": policy}});
+        let (status, answer) = w.call("POST", "/oem/v1/user/packages", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = w
+        .call("PUT", "/oem/v1/packages/bundle/child/rentals", None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let start = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let grant = json!({"entitlement": {"packageID": "bundle", "uid": "bob", "startDate": start}});
+    let (status, answer) = w
+        .call("POST", "/oem/v1/admin/entitlements", Some(grant))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let cookie = w.session("bob", None).await;
+    let (_, answer) = ask(
+        &w.server,
+        Drm::PlayReady,
+        body("m", "film", None, Some(&cookie)),
+    )
+    .await;
+    assert_eq!(answer["error"], 3011, "{answer}");
+    let text = answer["errorText"].as_str().unwrap();
+    assert!(
+        text.contains("package rentals") && text.contains("package bundle"),
+        "{text}"
+    );
+    assert_eq!(w.server.sim.issued_tokens_for(Drm::PlayReady), 0);
+    // Widevine and FairPlay are not concerned by PlayReady's conflict.
+    let (_, answer) = ask(
+        &w.server,
+        Drm::Widevine,
+        body("m", "film", None, Some(&cookie)),
+    )
+    .await;
+    assert_eq!(answer["isAllowed"], true, "{answer}");
+}

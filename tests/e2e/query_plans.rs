@@ -11,7 +11,7 @@ use crate::harness;
 const HOT_QUERIES: &[(&str, &str)] = &[
     ("content key", "SELECT sealed, asset_id, token_lifetime, rental_duration_s FROM content_keys WHERE content_id = $1"),
     ("packages holding an asset", "SELECT asset_id, package_id FROM package_assets WHERE asset_id IN ($1)"),
-    ("package rules", "SELECT id, bypass FROM packages WHERE id IN ($1)"),
+    ("package rules", "SELECT id, bypass, drm_policy FROM packages WHERE id IN ($1)"),
     ("package regions", "SELECT package_id, region_id FROM package_regions WHERE package_id IN ($1)"),
     ("parents in the graph", "SELECT child_id, parent_id FROM package_edges WHERE child_id IN ($1)"),
     ("a user's entitlements", "SELECT package_id, start_at, end_at FROM entitlements WHERE uid = $1"),
