@@ -104,6 +104,7 @@ async fn nothing_the_server_emits_contains_a_secret() {
              [speke]\nlisten = \"127.0.0.1:0\"\n\
              [ops]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n[store]\nurl = {:?}\n\
              [keys]\nmaster_key_file = {:?}\n[expressplay]\ntoken_url = {:?}\nrecord_url = {:?}\n\
+             widevine_token_url = {:?}\nplayready_token_url = {:?}\n\
              [audit]\njsonl_path = {:?}\n[log]\nformat = \"json\"\nlevel = \"trace\"\n\
              [[auth.issuers]]\nissuer = {ISSUER:?}\naudience = \"sees\"\nalgorithms = [\"HS256\"]\nhs256_secret = {JWT_SECRET:?}\n",
             settings.tls.cert,
@@ -113,6 +114,8 @@ async fn nothing_the_server_emits_contains_a_secret() {
             settings.keys.master_key_file,
             settings.expressplay.token_url,
             settings.expressplay.record_url,
+            settings.expressplay.widevine_token_url,
+            settings.expressplay.playready_token_url,
             audit_file,
         ),
     )
@@ -122,7 +125,10 @@ async fn nothing_the_server_emits_contains_a_secret() {
     let import = dir.path().join("keys.jsonl");
     let lines: Vec<String> = KEYS
         .iter()
-        .map(|(id, key, iv)| json!({"content_id": id, "key": key, "iv": iv}).to_string())
+        .enumerate()
+        .map(|(i, (id, key, iv))| {
+            json!({"content_id": id, "key": key, "iv": iv, "kid": format!("{i:032x}")}).to_string()
+        })
         .collect();
     std::fs::write(&import, lines.join("\n")).unwrap();
     let imported = sees(
@@ -412,6 +418,57 @@ async fn nothing_the_server_emits_contains_a_secret() {
         }
     }
     assert_eq!(speke_keys.len(), 2, "the packager got its keys");
+
+    // Widevine and PlayReady: allowed, and a Widevine refusal that echoes the key.
+    for (drm, path) in [
+        ("widevine", "/sees/v1/widevine"),
+        ("playready", "/sees/v1/playready"),
+    ] {
+        let answer = client
+            .post(format!("https://localhost:{port}{path}"))
+            .body(
+                json!({"messageID": format!("m-{drm}"), "version": 1, "contentID": "c-1",
+                "customerCookie": cookie})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let text = answer.text().await.unwrap();
+        assert!(text.contains("\"isAllowed\":true"), "{drm}: {text}");
+        answers.push((format!("SEES answer: {drm}"), text));
+    }
+    sim.set_behaviour_for(
+        sees::drm::Drm::Widevine,
+        Behaviour {
+            force_error: Some(ForcedError {
+                status: 400,
+                code: -7004,
+                text: format!(
+                    "invalid security level for key {} ({AUTHENTICATOR})",
+                    KEYS[0].1
+                ),
+            }),
+            ..Behaviour::default()
+        },
+    );
+    let refused = client
+        .post(format!("https://localhost:{port}/sees/v1/widevine"))
+        .body(
+            json!({"messageID": "m-wv-err", "version": 1, "contentID": "c-1", "customerCookie": cookie})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("4020"), "{refused}");
+    answers.push((
+        "SEES answer: a Widevine refusal echoing the key".into(),
+        refused,
+    ));
 
     served.signal("HUP");
     served.wait_for("TLS configuration reloaded");
