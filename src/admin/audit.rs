@@ -21,6 +21,7 @@ struct Facts {
     user: Option<String>,
     asset: Option<String>,
     route: Option<String>,
+    drm: Option<&'static str>,
 }
 
 /// Put into the extensions of audited requests; the caller extractor and the route layer fill it.
@@ -30,6 +31,11 @@ pub struct AuditSlot(Arc<Mutex<Facts>>);
 impl AuditSlot {
     fn with(&self, fill: impl FnOnce(&mut Facts)) {
         fill(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Notes the DRM an entitlement token was asked for.
+    pub fn note_drm(&self, drm: &'static str) {
+        self.with(|facts| facts.drm = Some(drm));
     }
 
     /// Notes who called (`who` as the event shows it, never a credential) and, for an end user,
@@ -84,6 +90,7 @@ pub async fn record_writes(
         event.user = facts.user.take();
         event.asset = facts.asset.take();
         event.route = facts.route.take();
+        event.drm = facts.drm.take().map(str::to_owned);
     });
     audit.record(event);
     response

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
-use axum::Router;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
+use super::audit::AuditSlot;
 use super::auth::{Access, Caller};
 use super::envelope::{decode_body, invalid, AdminJson, ApiError, ApiOk};
 use super::errors::AdminCode;
@@ -90,6 +91,7 @@ impl TokenType {
 /// `POST /oem/v2/entitlement?tokentype=…`: a token for the calling end user.
 async fn mine(
     State(state): State<Arc<AdminState>>,
+    slot: Option<Extension<AuditSlot>>,
     caller: Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -98,6 +100,7 @@ async fn mine(
 ) -> Result<ApiOk, ApiError> {
     let uid = caller.end_user()?;
     let wanted = token_type(&state, query.as_deref())?;
+    note_drm(slot, wanted);
     issue(&state, &uid, wanted, peer, &headers, body?.0).await
 }
 
@@ -105,6 +108,7 @@ async fn mine(
 /// it opens a stream lease in the user's name).
 async fn for_user(
     State(state): State<Arc<AdminState>>,
+    slot: Option<Extension<AuditSlot>>,
     caller: Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     path: Result<AdminPath<Userid>, ApiError>,
@@ -114,7 +118,15 @@ async fn for_user(
 ) -> Result<ApiOk, ApiError> {
     let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, path)?;
     let wanted = token_type(&state, query.as_deref())?;
+    note_drm(slot, wanted);
     issue(&state, &uid, wanted, peer, &headers, body?.0).await
+}
+
+/// Notes in the audit event the DRM of an ExpressPlay token.
+fn note_drm(slot: Option<Extension<AuditSlot>>, wanted: Wanted) {
+    if let (Some(Extension(slot)), TokenType::ExpressPlay) = (slot, wanted.kind) {
+        slot.note_drm(wanted.drm.as_str());
+    }
 }
 
 /// Fuzzing: a body decoded and checked as the entitlement-token routes do before any lookup

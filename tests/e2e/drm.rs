@@ -129,6 +129,27 @@ async fn each_drm_gets_its_token_for_the_same_key() {
     assert!(metrics.contains("drm=\"playready\""), "{metrics}");
 }
 
+/// The (kind, drm) pairs of the audit log, once the writer has caught up.
+async fn audited_drms(server: &TestServer) -> Vec<(String, String)> {
+    let store = sees::store::Store::connect(&server.settings.store.url, 1)
+        .await
+        .unwrap();
+    let mut pairs = Vec::new();
+    for _ in 0..50 {
+        pairs = sqlx::query_as::<_, (String, String)>(
+            "SELECT kind, drm FROM audit_events WHERE drm IS NOT NULL",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        if pairs.iter().any(|(kind, _)| kind == "sees-decision") && pairs.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    pairs
+}
+
 fn urlencode(raw: &str) -> String {
     url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
@@ -387,6 +408,26 @@ async fn the_oem_token_routes_take_drm_and_refuse_a_device_below_the_policy() {
         assert_eq!(status, 201, "{query}: {answer}");
         let url = answer["entitlementToken"].as_str().unwrap();
         assert!(url.contains(path), "{query}: {url}");
+    }
+    // The audit log records the DRM of each token route's write and of each SEES decision.
+    let (_, cookie_answer) = ask(
+        &w.server,
+        Drm::Widevine,
+        body("m-audit", "movie", None, None),
+    )
+    .await;
+    assert_eq!(cookie_answer["isAllowed"], false);
+    let drms = audited_drms(&w.server).await;
+    for (kind, drm) in [
+        ("admin-write", "widevine"),
+        ("admin-write", "playready"),
+        ("admin-write", "fairplay"),
+        ("sees-decision", "widevine"),
+    ] {
+        assert!(
+            drms.contains(&(kind.to_owned(), drm.to_owned())),
+            "{kind} {drm}: {drms:?}"
+        );
     }
     // Bad input: an unknown DRM, drm without tokentype=expressplay, drm twice.
     for query in [
