@@ -11,10 +11,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 use url::Url;
@@ -91,41 +93,47 @@ impl TokenType {
 /// `POST /oem/v2/entitlement?tokentype=…`: a token for the calling end user.
 async fn mine(
     State(state): State<Arc<AdminState>>,
-    slot: Option<Extension<AuditSlot>>,
     caller: Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    wanted: Result<Wanted, ApiError>,
     body: Result<AdminJson<TokenBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     let uid = caller.end_user()?;
-    let wanted = token_type(&state, query.as_deref())?;
-    note_drm(slot, wanted);
-    issue(&state, &uid, wanted, peer, &headers, body?.0).await
+    issue(&state, &uid, wanted?, peer, &headers, body?.0).await
 }
 
 /// `POST /oem/v1/user/accounts/{userid}/entitlement?tokentype=…`: a token for `userid` (support and up:
 /// it opens a stream lease in the user's name).
 async fn for_user(
     State(state): State<Arc<AdminState>>,
-    slot: Option<Extension<AuditSlot>>,
     caller: Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     path: Result<AdminPath<Userid>, ApiError>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    wanted: Result<Wanted, ApiError>,
     body: Result<AdminJson<TokenBody>, ApiError>,
 ) -> Result<ApiOk, ApiError> {
     let AdminPath(uid) = caller.allowed(Access::EntitlementWrite, path)?;
-    let wanted = token_type(&state, query.as_deref())?;
-    note_drm(slot, wanted);
-    issue(&state, &uid, wanted, peer, &headers, body?.0).await
+    issue(&state, &uid, wanted?, peer, &headers, body?.0).await
 }
 
-/// Notes in the audit event the DRM of an ExpressPlay token.
-fn note_drm(slot: Option<Extension<AuditSlot>>, wanted: Wanted) {
-    if let (Some(Extension(slot)), TokenType::ExpressPlay) = (slot, wanted.kind) {
-        slot.note_drm(wanted.drm.as_str());
+/// The query of both routes (`tokentype`, `drm`), read as [`token_type`] does; the DRM of an
+/// ExpressPlay token is noted in the audit event.
+impl FromRequestParts<Arc<AdminState>> for Wanted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AdminState>,
+    ) -> Result<Self, Self::Rejection> {
+        let wanted = token_type(state, parts.uri.query())?;
+        if let (Some(slot), TokenType::ExpressPlay) =
+            (parts.extensions.get::<AuditSlot>(), wanted.kind)
+        {
+            slot.note_drm(wanted.drm.as_str());
+        }
+        Ok(wanted)
     }
 }
 
