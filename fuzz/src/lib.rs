@@ -15,7 +15,7 @@ use sees::cpix::{
     CpixRequest, DrmSystem, DrmSystemRequest, EncryptionScheme, KeyAnswer, Kid, SignallingSettings,
     MAX_NODES, NS_CPIX, NS_PSKC, SUPPORTED_VERSIONS,
 };
-use sees::expressplay::fuzzing::{error_response, token_response};
+use sees::expressplay::fuzzing::{error_response, playready_response, token_response};
 use sees::expressplay::{devices_for_cookie, DeviceLookup, UpstreamError};
 use sees::keys::{parse_import, ContentKey, ImportFormat};
 use sees::sees::{parse_request, EntitlementResponse};
@@ -82,11 +82,29 @@ pub fn expressplay_token(data: &[u8]) {
         return;
     };
     let body = String::from_utf8_lossy(rest);
+    if selector % 4 == 2 {
+        // PlayReady: a JSON {licenseAcquisitionUrl, token} answer becomes one URL, a uri-list is kept.
+        if let Ok(url) = playready_response(&body) {
+            assert!(url.to_ascii_lowercase().starts_with("http"), "{url}");
+            assert!(
+                !url.chars().any(|c| c.is_control() || c.is_whitespace()),
+                "{url:?}"
+            );
+            assert!(
+                url.contains("ExpressPlayToken=") || body.contains(url.as_str()),
+                "{url}"
+            );
+        }
+        return;
+    }
     if selector % 2 == 0 {
         if let Ok(url) = token_response(&body) {
             // Schemes are case-insensitive (`HTTPS:` is an https URL).
             assert!(url.to_ascii_lowercase().starts_with("http"), "{url}");
-            assert!(!url.chars().any(char::is_control), "{url:?}");
+            assert!(
+                !url.chars().any(|c| c.is_control() || c.is_whitespace()),
+                "{url:?}"
+            );
             assert!(body.contains(url.as_str()));
         }
         return;

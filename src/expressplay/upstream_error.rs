@@ -72,9 +72,11 @@ pub(crate) fn token_url_from_body(body: &str) -> Result<String, UpstreamError> {
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .ok_or_else(|| UpstreamError::BadResponse("empty body".to_owned()))?;
-    if line.chars().any(char::is_control) {
+    // A space would end the URL in any client that reads it (and the URL parser would encode it
+    // away rather than refuse it): a token URL has neither spaces nor control characters.
+    if line.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(UpstreamError::BadResponse(
-            "the body's URL has control characters".to_owned(),
+            "the body's URL has control characters or spaces".to_owned(),
         ));
     }
     match reqwest::Url::parse(line) {
