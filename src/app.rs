@@ -80,7 +80,12 @@ pub async fn open_stores(settings: &Settings) -> Result<Stores, StartError> {
         std::env::var(MASTER_KEY_ENV).ok().as_deref(),
         &settings.keys.master_key_file,
     )?);
-    let store = Store::connect(&settings.store.url, settings.store.max_connections).await?;
+    let store = Store::connect_with(
+        &settings.store.url,
+        settings.store.max_connections,
+        settings.store.acquire_timeout,
+    )
+    .await?;
     let keys = KeyStore::open(
         store.clone(),
         Arc::clone(&master),

@@ -15,6 +15,7 @@ pub mod subscriber;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
@@ -73,9 +74,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The connection checkout deadline of [`Store::connect`] (`store.acquire_timeout_ms`'s default).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
+
 impl Store {
-    /// Opens (creating an SQLite file and its directory when absent) and migrates the store at `url`.
+    /// Opens (creating an SQLite file and its directory when absent) and migrates the store at `url`,
+    /// with the default connection checkout deadline.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// As `connect`, with queries failing after waiting `acquire_timeout` for a connection (the
+    /// pool's, or a new one while the database is unreachable).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         install_drivers();
         let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite://") {
             (Backend::Sqlite, sqlite_url(path)?)
@@ -92,6 +107,7 @@ impl Store {
             async move {
                 AnyPoolOptions::new()
                     .max_connections(connections)
+                    .acquire_timeout(acquire_timeout)
                     // A ping before every checkout guards against a PostgreSQL server that dropped
                     // the connection; an SQLite connection is a file handle: the ping is only a
                     // round trip to its worker thread.

@@ -1,9 +1,11 @@
 //! `[store]`: which database and how many connections. Its own defaults and checks; `config` only
 //! assembles it.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
-use crate::settings_format::zero_problems;
+use crate::settings_format::{millis, zero_problems};
 
 /// The database.
 #[derive(Debug, Clone, Deserialize)]
@@ -13,6 +15,12 @@ pub struct StoreSettings {
     pub url: String,
     /// Connection pool size.
     pub max_connections: u32,
+    /// How long a query waits for a connection — a free one from the pool, or a new one while the
+    /// database is unreachable — before it fails (`acquire_timeout_ms`). Short, so that while the
+    /// database is down every Entitlement Request is denied (5001) within it instead of waiting out
+    /// `server.request_timeout_ms`.
+    #[serde(rename = "acquire_timeout_ms", with = "millis")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for StoreSettings {
@@ -20,6 +28,7 @@ impl Default for StoreSettings {
         Self {
             url: "sqlite://data/sees.db".to_owned(),
             max_connections: 8,
+            acquire_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -35,10 +44,10 @@ impl StoreSettings {
         {
             problems.push("store.url must start with sqlite:// or postgres://".to_owned());
         }
-        problems.extend(zero_problems([(
-            "store.max_connections",
-            self.max_connections == 0,
-        )]));
+        problems.extend(zero_problems([
+            ("store.max_connections", self.max_connections == 0),
+            ("store.acquire_timeout_ms", self.acquire_timeout.is_zero()),
+        ]));
         problems
     }
 }

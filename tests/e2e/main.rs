@@ -40,6 +40,7 @@ mod query_plans;
 mod secret_hygiene;
 mod speke;
 mod speke_cli;
+mod store_outage;
 mod tls;
 mod tls_matrix;
 mod tls_reload;

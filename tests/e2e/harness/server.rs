@@ -33,6 +33,8 @@ pub struct TestServer {
     pub admin_addr: SocketAddr,
     /// The SPEKE listener's address, when `speke.listen` is set.
     pub speke_addr: Option<SocketAddr>,
+    /// The ops listener's (plain HTTP: health, readiness, metrics) address.
+    pub ops_addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub pki: DevPki,
     pub sim: Simulator,
@@ -162,6 +164,7 @@ async fn start_with_tls(
     let addr = app.local_addr();
     let admin_addr = app.admin_addr();
     let speke_addr = app.speke_addr();
+    let ops_addr = app.ops_addr();
     let keys = app.key_store();
     let state = app.state();
     let coherence = app.coherence();
@@ -173,6 +176,7 @@ async fn start_with_tls(
         addr,
         admin_addr,
         speke_addr,
+        ops_addr,
         dir,
         pki,
         sim,
