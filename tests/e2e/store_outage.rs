@@ -194,6 +194,27 @@ async fn while_postgresql_is_down_answers_are_quick_denials_and_it_comes_back_wi
         back.elapsed()
     );
     assert_eq!(reqwest::get(&ops).await.unwrap().status(), 200);
+    // A clean restart's effect, or an operator's `pg_terminate_backend`: every connection of sees is
+    // ended from the server's side; the next requests are answered (the pool pings before use and
+    // opens new connections), none denied.
+    let admin = sees::store::Store::connect(&server, 1).await.unwrap();
+    let database_name = parsed.path().trim_start_matches('/').to_owned();
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&database_name)
+    .fetch_all(admin.pool())
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "sees had connections to end");
+    for _ in 0..5 {
+        let (took, _, answer) = play().await;
+        assert_eq!(
+            answer["isAllowed"], true,
+            "after pg_terminate_backend: {answer}"
+        );
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
     // What was acknowledged before the cut is there; the refused write is not.
     let (status, _) = w.call("GET", "/oem/v1/user/packages/free", None).await;
     assert_eq!(status, 200);
