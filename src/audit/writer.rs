@@ -47,6 +47,8 @@ enum Message {
 struct Shared {
     tx: mpsc::Sender<Message>,
     dropped: AtomicU64,
+    /// Events the store refused (a full disk, an unreachable database), shared with the writer.
+    unstored: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
 }
 
@@ -85,7 +87,9 @@ impl AuditLog {
             open_jsonl(path).await?;
         }
         let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+        let unstored = Arc::new(AtomicU64::new(0));
         let writer = Writer {
+            unstored: Arc::clone(&unstored),
             store,
             jsonl: settings.jsonl_path.clone(),
             retention: settings.retention_limit(),
@@ -98,6 +102,7 @@ impl AuditLog {
             shared: Some(Arc::new(Shared {
                 tx,
                 dropped: AtomicU64::new(0),
+                unstored,
                 clock,
             })),
         })
@@ -138,6 +143,14 @@ impl AuditLog {
         }
     }
 
+    /// Events the store refused since start (written to `audit.jsonl_path` only, when it is set and
+    /// could take them).
+    pub fn unstored(&self) -> u64 {
+        self.shared
+            .as_ref()
+            .map_or(0, |shared| shared.unstored.load(Ordering::Relaxed))
+    }
+
     /// Events dropped because the queue was full (or the writer gone) since start.
     pub fn dropped(&self) -> u64 {
         self.shared
@@ -158,6 +171,7 @@ impl AuditLog {
 }
 
 struct Writer {
+    unstored: Arc<AtomicU64>,
     store: Store,
     jsonl: Option<PathBuf>,
     retention: Option<chrono::Duration>,
@@ -203,6 +217,8 @@ impl Writer {
             return;
         }
         if let Err(e) = query::insert(&self.store, batch).await {
+            self.unstored
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             tracing::error!(error = %e, events = batch.len(), "cannot store audit events");
         } else if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             self.last_checkpoint = tokio::time::Instant::now();

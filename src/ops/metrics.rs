@@ -59,6 +59,8 @@ pub const TLS_RELOADS: &str = "sees_tls_reloads_total";
 pub const CLIENT_REFUSALS: &str = "sees_client_refusals_total";
 /// Counter: audit events dropped because the writer's queue was full (or the writer had stopped).
 pub const AUDIT_DROPPED: &str = "sees_audit_events_dropped_total";
+/// Counter: audit events the store refused (full disk, database unreachable).
+pub const AUDIT_UNSTORED: &str = "sees_audit_events_unstored_total";
 
 /// Histogram buckets (seconds): 100 µs to 10 s.
 pub const BUCKETS: [f64; 16] = [
@@ -212,6 +214,10 @@ fn describe() {
     describe_counter!(
         AUDIT_DROPPED,
         "Audit events dropped because the writer's queue was full (see audit.queue_capacity)"
+    );
+    describe_counter!(
+        AUDIT_UNSTORED,
+        "Audit events the store refused (full disk, database unreachable): kept only in audit.jsonl_path when that could take them"
     );
     describe_counter!(
         CLIENT_REFUSALS,
@@ -432,6 +438,8 @@ pub struct Snapshot {
     pub ready: bool,
     pub tls: crate::tls::live::TlsCounterValues,
     pub audit_dropped: u64,
+    /// Audit events the store refused.
+    pub audit_unstored: u64,
 }
 
 impl Snapshot {
@@ -457,6 +465,7 @@ impl Snapshot {
         counter!(CLIENT_REFUSALS, "reason" => "not_allowed").absolute(self.tls.not_allowed_refused);
         counter!(CLIENT_REFUSALS, "reason" => "rate_limited").absolute(self.tls.rate_limited);
         counter!(AUDIT_DROPPED).absolute(self.audit_dropped);
+        counter!(AUDIT_UNSTORED).absolute(self.audit_unstored);
     }
 }
 

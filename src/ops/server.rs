@@ -116,6 +116,7 @@ async fn scrape(State(state): State<Arc<OpsState>>) -> Response {
         ready,
         tls: state.tls.counters().values(),
         audit_dropped: state.audit.dropped(),
+        audit_unstored: state.audit.unstored(),
     }
     .publish();
     (

@@ -60,7 +60,7 @@ async fn begin_locked_on(
     key: LockKey,
 ) -> Result<Transaction<'static, Any>, sqlx::Error> {
     match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Sqlite => super::begin_immediate(pool).await,
         Backend::Postgres => {
             let mut tx = pool.begin().await?;
             // `pg_advisory_xact_lock` returns `void`, which the Any driver cannot decode: select a

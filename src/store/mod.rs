@@ -74,6 +74,39 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// `BEGIN IMMEDIATE` on a connection of the SQLite `pool`. SQLite ends a transaction by itself when
+/// its COMMIT fails for a full disk (`SQLITE_FULL`); sqlx's count of open transactions on that
+/// connection then never returns to zero, and every later `BEGIN` on it fails ("begin_with at
+/// non-zero transaction depth") — after space is freed too. Such a connection is closed and another
+/// taken, so that a full disk leaves nothing stuck behind.
+pub(crate) async fn begin_immediate(
+    pool: &AnyPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    for _ in 0..=pool.size() {
+        match pool.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => close_a_stuck_connection(pool).await?,
+            other => return other,
+        }
+    }
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Takes a connection of `pool` and closes it when it is stuck inside a transaction SQLite ended.
+async fn close_a_stuck_connection(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut conn = pool.acquire().await?;
+    let stuck = {
+        // A transaction that does begin is dropped at once: rolled back, nothing written.
+        let begun = (*conn).begin_with("BEGIN IMMEDIATE").await;
+        matches!(begun, Err(sqlx::Error::InvalidSavePointStatement))
+    };
+    if stuck {
+        tracing::warn!("a store connection left inside a transaction SQLite had ended was closed");
+        conn.close_on_drop();
+    }
+    Ok(())
+}
+
 /// The connection checkout deadline of [`Store::connect`] (`store.acquire_timeout_ms`'s default).
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -199,7 +232,7 @@ impl Store {
         pool: &AnyPool,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => begin_immediate(pool).await,
             Backend::Postgres => pool.begin().await,
         }
     }
