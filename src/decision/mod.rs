@@ -187,19 +187,22 @@ impl Decider {
 /// `decision` with its grant's package DRM policies, from the rules `view` loaded (no extra read).
 fn with_policies(mut decision: Decision, view: &AssetView) -> Decision {
     if let Ok(grant) = &mut decision.outcome {
-        let mut granting: Vec<&crate::ids::PackageId> = grant.package.iter().collect();
-        granting.extend(
+        let granting = grant.package.iter().chain(
             grant
                 .path
                 .iter()
                 .filter(|id| Some(*id) != grant.package.as_ref()),
         );
-        grant.policies = granting
-            .into_iter()
+        let mut with_policy = granting
             .filter_map(|id| view.rules.get(id))
             .filter(|rules| !rules.drm_policy.is_empty())
-            .map(|rules| (rules.id.clone(), rules.drm_policy.clone()))
-            .collect();
+            .peekable();
+        // Most packages set no policy: then nothing is collected (no allocation on the hot path).
+        if with_policy.peek().is_some() {
+            grant.policies = with_policy
+                .map(|rules| (rules.id.clone(), rules.drm_policy.clone()))
+                .collect();
+        }
     }
     decision
 }

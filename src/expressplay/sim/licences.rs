@@ -20,11 +20,11 @@ use super::licence_rules::ValidLicenceRequest;
 use super::playready::validate_playready;
 use super::records::redemption_params;
 use super::reply::ErrorReply;
-use super::validate::{ErrorFormat, TokenRules};
+use super::validate::ErrorFormat;
 use super::widevine::validate_widevine;
 use super::{
-    answer_format, lock, method_not_allowed, Behaviour, IssuedLicence, IssuedToken, LicenceTerms,
-    RecordedRequest, RightsError, SimState, PLAYREADY_RIGHTS_PATH, TOKEN_PARAM,
+    answer_format, forced_answer, lock, method_not_allowed, Behaviour, IssuedLicence, IssuedToken,
+    LicenceTerms, RecordedRequest, RightsError, SimState, PLAYREADY_RIGHTS_PATH, TOKEN_PARAM,
     WIDEVINE_RIGHTS_PATH,
 };
 
@@ -38,16 +38,11 @@ pub(super) fn answer_licence_request(
     behaviour: &Behaviour,
 ) -> (Response, Option<i64>) {
     let format = answer_format(params, behaviour);
-    if let Some(forced) = &behaviour.force_error {
-        let reply = ErrorReply::from(forced);
-        return (reply.render(format), Some(reply.code));
+    if let Some(forced) = forced_answer(behaviour, format) {
+        return forced;
     }
     let now = Utc::now();
-    let rules = TokenRules {
-        authenticators: &state.authenticators,
-        device_param: &state.device_param,
-        device_binding: state.device_binding,
-    };
+    let rules = state.token_rules();
     let licence = match drm {
         Drm::Widevine => validate_widevine(pairs, &rules, now)
             .map(|v| licence_of(Drm::Widevine, v, LicenceTerms::Widevine, now)),

@@ -384,6 +384,15 @@ fn take_behaviour(slot: &Mutex<Behaviour>) -> Behaviour {
 }
 
 impl SimState {
+    /// The token-request rules this simulator was configured with.
+    pub(super) fn token_rules(&self) -> TokenRules<'_> {
+        TokenRules {
+            authenticators: &self.authenticators,
+            device_param: &self.device_param,
+            device_binding: self.device_binding,
+        }
+    }
+
     /// State for a simulator reachable at `addr` (used in the token URLs it issues).
     pub fn new(config: &SimConfig, addr: SocketAddr) -> Arc<SimState> {
         Arc::new(SimState {
@@ -694,9 +703,21 @@ async fn api_route(state: Arc<SimState>, route: Route, req: Request) -> Response
     response
 }
 
+/// The answer and number of the error `behaviour` forces, if any, in `format`.
+pub(super) fn forced_answer(
+    behaviour: &Behaviour,
+    format: ErrorFormat,
+) -> Option<(Response, Option<i64>)> {
+    let reply = ErrorReply::from(behaviour.force_error.as_ref()?);
+    Some((reply.render(format), Some(reply.code)))
+}
+
 /// The error format to answer in: JSON only when asked for (validly) and not overridden by
 /// `force_html`.
-fn answer_format(params: &BTreeMap<String, String>, behaviour: &Behaviour) -> ErrorFormat {
+pub(super) fn answer_format(
+    params: &BTreeMap<String, String>,
+    behaviour: &Behaviour,
+) -> ErrorFormat {
     match parse_error_format(params.get("errorFormat").map(String::as_str)) {
         Ok(ErrorFormat::Json) if !behaviour.force_html => ErrorFormat::Json,
         _ => ErrorFormat::Html,
@@ -710,16 +731,11 @@ fn answer_token_request(
     behaviour: &Behaviour,
 ) -> (Response, Option<i64>) {
     let format = answer_format(params, behaviour);
-    if let Some(forced) = &behaviour.force_error {
-        let reply = ErrorReply::from(forced);
-        return (reply.render(format), Some(reply.code));
+    if let Some(forced) = forced_answer(behaviour, format) {
+        return forced;
     }
     let now = Utc::now();
-    let rules = TokenRules {
-        authenticators: &state.authenticators,
-        device_param: &state.device_param,
-        device_binding: state.device_binding,
-    };
+    let rules = state.token_rules();
     let valid = match validate_with(params, &rules, now) {
         Ok(valid) => valid,
         Err(e) => return (ErrorReply::from(e).render(format), Some(e.code())),
