@@ -24,6 +24,7 @@ use crate::expressplay::{ClientSetupError, ExpressPlayClient};
 use crate::ids::ContentId;
 use crate::keys::{KeyStore, KeyStoreError, MasterKey, MasterKeyError, MASTER_KEY_ENV};
 use crate::net::rate_limit::RateLimiter;
+use crate::net::shedding::LoadShedder;
 use crate::net::{serve_tls, ClientGate, ConnectionLimits, EdgeAnswers, TlsSource};
 use crate::ops::{serve_plain, Health, OpsState};
 use crate::playback::{EntitlementService, ServiceParts, TokenDefaults};
@@ -168,10 +169,13 @@ impl Application {
             return Err(StartError::NoAuthenticator);
         }
         let tls = LiveTls::load(&settings.tls)?;
-        let gate = Arc::new(ClientGate::new(
-            tls,
-            RateLimiter::new(settings.server.rate_limit_per_s, settings.server.rate_burst),
-        ));
+        let gate = Arc::new(
+            ClientGate::new(
+                tls,
+                RateLimiter::new(settings.server.rate_limit_per_s, settings.server.rate_burst),
+            )
+            .with_shedder(LoadShedder::new(settings.server.shedding())),
+        );
         let stores = open_stores(settings).await?;
         let audit =
             AuditLog::start(stores.store.clone(), &settings.audit, Arc::clone(&clock)).await?;

@@ -15,6 +15,9 @@ pub enum EdgeRefusal {
     ClientNotAllowed,
     /// The client exceeds its rate limit; it may retry after `retry_after_s` seconds.
     RateLimited { retry_after_s: u64 },
+    /// The listener is shedding load (`shedding`); retry after `retry_after_s` seconds, here or on
+    /// another node.
+    Overloaded { retry_after_s: u64 },
 }
 
 /// A complete answer written on a raw connection (no HTTP stack is running yet).
@@ -27,16 +30,20 @@ pub struct PlainAnswer {
 
 /// The protocol's answers to the edge's refusals.
 pub trait EdgeAnswers: Send + Sync + 'static {
-    /// The response to a request the client gate refused (`net` adds `Retry-After` when rate limited).
+    /// The response to a request the edge refused (`net` adds `Retry-After` when rate limited or
+    /// overloaded).
     fn refused(&self, refusal: EdgeRefusal) -> Response;
     /// What a plaintext HTTP client on the TLS port is told before the connection closes.
     fn plaintext(&self) -> PlainAnswer;
 }
 
-/// The response to `refusal`, in the protocol's shape, with `Retry-After` when rate limited.
+/// The response to `refusal`, in the protocol's shape, with `Retry-After` when rate limited or
+/// overloaded.
 pub(crate) fn refusal_response(answers: &dyn EdgeAnswers, refusal: EdgeRefusal) -> Response {
     let mut response = answers.refused(refusal);
-    if let EdgeRefusal::RateLimited { retry_after_s } = refusal {
+    if let EdgeRefusal::RateLimited { retry_after_s } | EdgeRefusal::Overloaded { retry_after_s } =
+        refusal
+    {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));

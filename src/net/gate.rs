@@ -2,13 +2,15 @@
 //! certificate must not be revoked by the current CRLs, must be on the current allow-list, and its
 //! identity (SPKI hash) must be within its rate limit. Refusals are logged and counted here and
 //! answered by the listener's [`EdgeAnswers`](super::EdgeAnswers) (for SEES: 1014, 1015 with HTTP
-//! 403; 1016 with HTTP 429 and `Retry-After`).
+//! 403; 1016 with HTTP 429 and `Retry-After`). Then the [`LoadShedder`], when the listener has one:
+//! a client refused is never told to retry.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::answers::EdgeRefusal;
 use super::rate_limit::{retry_after_seconds, RateLimiter, Verdict};
+use super::shedding::{Admitted, LoadShedder};
 use crate::tls::live::LiveTls;
 use crate::tls::peer::PeerCertificate;
 
@@ -17,12 +19,37 @@ use crate::tls::peer::PeerCertificate;
 pub struct ClientGate {
     tls: Arc<LiveTls>,
     limiter: Option<RateLimiter>,
+    shedder: Option<Arc<LoadShedder>>,
 }
 
 impl ClientGate {
     /// Checks against `tls`'s current CRLs and allow-list, and `limiter` when there is one.
     pub fn new(tls: Arc<LiveTls>, limiter: Option<RateLimiter>) -> ClientGate {
-        ClientGate { tls, limiter }
+        ClientGate {
+            tls,
+            limiter,
+            shedder: None,
+        }
+    }
+
+    /// The same gate, shedding load as `shedder` says once a request has passed the client checks.
+    pub fn with_shedder(mut self, shedder: Arc<LoadShedder>) -> ClientGate {
+        self.shedder = Some(shedder);
+        self
+    }
+
+    /// The load shedder, when there is one.
+    pub fn shedder(&self) -> Option<&Arc<LoadShedder>> {
+        self.shedder.as_ref()
+    }
+
+    /// The client checks, then the load shedder: the refusal, or what the request holds while it
+    /// is answered (`None` without a shedder).
+    pub fn admit(&self, peer: Option<&PeerCertificate>) -> Result<Option<Admitted>, EdgeRefusal> {
+        if let Some(refusal) = self.check(peer) {
+            return Err(refusal);
+        }
+        self.shedder.as_ref().map(LoadShedder::admit).transpose()
     }
 
     /// The reloadable TLS configuration the gate reads.

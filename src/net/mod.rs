@@ -1,7 +1,8 @@
 //! The listener: accept, TLS handshake under a deadline (a plaintext HTTP request gets a short
 //! explanation instead), the verified client certificate attached to every request, HTTP/1.1 and
 //! HTTP/2 served by hyper, a cap on open connections, a maximum connection age, the per-request
-//! client gate (`gate`: revocation, allow-list, rate limit), and a graceful drain at shutdown.
+//! client gate (`gate`: revocation, allow-list, rate limit) and load shedding (`shedding`), and a
+//! graceful drain at shutdown.
 //! The client certificate is parsed once per connection, into the one
 //! [`PeerCertificate`](crate::tls::peer::PeerCertificate) the gate, the log and the handlers read.
 //!
@@ -12,12 +13,14 @@ pub mod answers;
 pub mod gate;
 pub mod rate_limit;
 pub mod settings;
+pub mod shedding;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -97,6 +100,10 @@ pub async fn serve_tls(
         .max_concurrent_streams(256);
     let http = Arc::new(http);
     let gate = tls.gate();
+    let probe = gate
+        .as_ref()
+        .and_then(|g| g.shedder())
+        .map(|shedder| shedder.spawn_probe());
 
     tokio::pin!(shutdown);
     loop {
@@ -147,21 +154,29 @@ pub async fn serve_tls(
             );
             let service = TowerToHyperService::new(tower::service_fn(
                 move |mut request: hyper::Request<Incoming>| {
-                    if let Some(refusal) =
-                        gate.as_ref().and_then(|g| g.check(certificate.as_deref()))
-                    {
-                        let response = answers::refusal_response(answers.as_ref(), refusal);
-                        return futures_util::future::Either::Left(std::future::ready(Ok(
-                            response,
-                        )));
-                    }
+                    let admitted = match gate.as_ref().map(|g| g.admit(certificate.as_deref())) {
+                        Some(Err(refusal)) => {
+                            let response = answers::refusal_response(answers.as_ref(), refusal);
+                            return futures_util::future::Either::Left(std::future::ready(Ok(
+                                response,
+                            )));
+                        }
+                        Some(Ok(admitted)) => admitted,
+                        None => None,
+                    };
                     request
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
                     if let Some(certificate) = &certificate {
                         request.extensions_mut().insert(Arc::clone(certificate));
                     }
-                    futures_util::future::Either::Right(router.clone().oneshot(request))
+                    // The admission is held until the answer is ready.
+                    futures_util::future::Either::Right(router.clone().oneshot(request).map(
+                        move |answer| {
+                            drop(admitted);
+                            answer
+                        },
+                    ))
                 },
             ));
             let connection = http.serve_connection(TokioIo::new(tls), service);
@@ -194,6 +209,9 @@ pub async fn serve_tls(
         });
     }
     drop(listener);
+    if let Some(probe) = probe {
+        probe.abort();
+    }
     let open = limits.max_connections - slots.available_permits();
     tracing::info!(open, "draining connections");
     let _ = drain.send(true);

@@ -46,6 +46,12 @@ pub struct ServerSettings {
     pub rate_limit_per_s: u32,
     /// Requests one client identity may make at once above the steady rate (the bucket size).
     pub rate_burst: u32,
+    /// Scheduler lag above which new Entitlement Requests are shed unread (5004, HTTP 503,
+    /// `Retry-After`) until it falls back (`shed_lag_ms`; 0 = never shed on lag).
+    #[serde(rename = "shed_lag_ms", with = "millis")]
+    pub shed_lag: Duration,
+    /// Entitlement Requests answered at once, at most; more are shed (5004).
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +72,8 @@ impl Default for ServerSettings {
             shutdown_grace: Duration::from_millis(10_000),
             rate_limit_per_s: 0,
             rate_burst: 20,
+            shed_lag: Duration::from_millis(20),
+            max_in_flight: 4_096,
         }
     }
 }
@@ -116,11 +124,19 @@ impl ServerSettings {
                     .to_owned(),
             );
         }
-        problems.extend(zero_problems([(
-            "server.max_connections",
-            self.max_connections == 0,
-        )]));
+        problems.extend(zero_problems([
+            ("server.max_connections", self.max_connections == 0),
+            ("server.max_in_flight", self.max_in_flight == 0),
+        ]));
         problems
+    }
+
+    /// The load-shedding limits.
+    pub fn shedding(&self) -> crate::net::shedding::SheddingLimits {
+        crate::net::shedding::SheddingLimits {
+            lag_threshold: (!self.shed_lag.is_zero()).then_some(self.shed_lag),
+            max_in_flight: self.max_in_flight,
+        }
     }
 }
 
@@ -138,6 +154,7 @@ mod tests {
             s.max_connections = 0;
             s.rate_limit_per_s = 5;
             s.rate_burst = 0;
+            s.max_in_flight = 0;
         });
         let problems = bad.problems().join("\n");
         for needle in [
@@ -146,6 +163,7 @@ mod tests {
             "server.request_timeout_ms must be greater than 0",
             "server.max_connections",
             "server.rate_burst",
+            "server.max_in_flight must be greater than 0",
         ] {
             assert!(problems.contains(needle), "{needle}: {problems}");
         }

@@ -1,6 +1,6 @@
 //! The SEES listener's answers to what `net` refuses before routing, in the protocol's shape: a
-//! revoked (1014) or unlisted (1015) client certificate, a client over its rate limit (1016), and
-//! plaintext HTTP on the TLS port (1012). `net` decides when; this decides what is said.
+//! revoked (1014) or unlisted (1015) client certificate, a client over its rate limit (1016), a
+//! request shed under overload (5004), and plaintext HTTP on the TLS port (1012). `net` decides when; this decides what is said.
 
 use axum::response::Response;
 
@@ -20,6 +20,10 @@ impl EdgeAnswers for SeesEdge {
             EdgeRefusal::ClientNotAllowed => refuse(ErrorCode::ClientNotAllowed, ""),
             EdgeRefusal::RateLimited { retry_after_s } => refuse(
                 ErrorCode::RateLimited,
+                &format!("retry after {retry_after_s} s"),
+            ),
+            EdgeRefusal::Overloaded { retry_after_s } => refuse(
+                ErrorCode::Overloaded,
                 &format!("retry after {retry_after_s} s"),
             ),
         }
@@ -61,6 +65,7 @@ mod tests {
             (EdgeRefusal::ClientRevoked, 403),
             (EdgeRefusal::ClientNotAllowed, 403),
             (EdgeRefusal::RateLimited { retry_after_s: 2 }, 429),
+            (EdgeRefusal::Overloaded { retry_after_s: 1 }, 503),
         ] {
             assert_eq!(SeesEdge.refused(refusal).status().as_u16(), status);
         }

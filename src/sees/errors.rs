@@ -83,11 +83,12 @@ pub enum ErrorCode {
     StoreUnavailable,
     KeyUnreadable,
     DeadlineExceeded,
+    Overloaded,
 }
 
 impl ErrorCode {
     /// The table, in number order.
-    pub const ALL: [ErrorCode; 66] = [
+    pub const ALL: [ErrorCode; 67] = [
         ErrorCode::MalformedJson,
         ErrorCode::SchemaViolation,
         ErrorCode::InvalidMessageId,
@@ -154,6 +155,7 @@ impl ErrorCode {
         ErrorCode::StoreUnavailable,
         ErrorCode::KeyUnreadable,
         ErrorCode::DeadlineExceeded,
+        ErrorCode::Overloaded,
     ];
 
     /// The number in the response's `error` field.
@@ -225,6 +227,7 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => 5001,
             ErrorCode::KeyUnreadable => 5002,
             ErrorCode::DeadlineExceeded => 5003,
+            ErrorCode::Overloaded => 5004,
         }
     }
 
@@ -248,6 +251,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::ClientRevoked | ErrorCode::ClientNotAllowed => 403,
             ErrorCode::RateLimited => 429,
+            ErrorCode::Overloaded => 503,
             _ => 200,
         }
     }
@@ -379,6 +383,9 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => "the key store is unavailable",
             ErrorCode::KeyUnreadable => "the stored content key cannot be decrypted",
             ErrorCode::DeadlineExceeded => "the request deadline passed before a decision",
+            ErrorCode::Overloaded => {
+                "sees is overloaded and shed the request unread; retry after Retry-After seconds, here or on another node"
+            }
         }
     }
 

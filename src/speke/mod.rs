@@ -59,6 +59,7 @@ impl EdgeAnswers for SpekeEdge {
     fn refused(&self, refusal: EdgeRefusal) -> Response {
         let status = match refusal {
             EdgeRefusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            EdgeRefusal::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             EdgeRefusal::ClientRevoked | EdgeRefusal::ClientNotAllowed => StatusCode::FORBIDDEN,
         };
         (status, "refused before routing").into_response()

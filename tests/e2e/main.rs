@@ -36,6 +36,7 @@ mod health_probe;
 mod multi_node;
 mod openapi;
 mod ops;
+mod overload;
 mod query_plans;
 mod secret_hygiene;
 mod speke;
