@@ -33,11 +33,12 @@ def ms(value):
 
 def read_phase(name, rate, conns, secs):
     con = sqlite3.connect(f"{work}/{name}.db")
-    rows = con.execute('SELECT start_latency_correction, "end", status FROM oha').fetchall()
+    rows = con.execute('SELECT start_latency_correction, "end", status, start FROM oha').fetchall()
     kept = [r for r in rows if r[0] >= WARM_S]
+    as_sent = sorted(end - sent for begin, end, status, sent in kept if status == 200)
     span = max((r[1] for r in kept), default=WARM_S + 1) - WARM_S
     by_status = {}
-    for begin, end, status in kept:
+    for begin, end, status, _ in kept:
         by_status.setdefault(status, []).append(end - begin)
     for values in by_status.values():
         values.sort()
@@ -49,7 +50,7 @@ def read_phase(name, rate, conns, secs):
     return {
         "name": name, "rate": int(rate), "conns": int(conns), "secs": int(secs),
         "answered_per_s": len(kept) / span if span > 0 else 0.0,
-        "admitted": by_status.get(200, []), "shed": by_status.get(503, []),
+        "admitted": by_status.get(200, []), "shed": by_status.get(503, []), "as_sent": as_sent,
         "other": sum(len(v) for s, v in by_status.items() if s not in (200, 503)),
         "errors": sum(errors.values()), "error_kinds": errors,
         "rss_max_mib": max(rss) / 1024.0 if rss else None,
@@ -69,8 +70,8 @@ lines = [
     f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}, commit {commit}. "
     f"Capacity (15 s closed loop, 32 keep-alive connections): **{capacity} req/s**.", "",
     "| phase | offered | connections | answered | admitted (200) | shed (503, 5004) | other / transport errors "
-    "| admitted p50 / p99 / max (ms) | admitted p99 ÷ unloaded p99 | shed p99 (ms) | sees RSS max |",
-    "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|",
+    "| admitted p50 / p99 / max (ms) | admitted p99 ÷ unloaded p99 | admitted p99 from the send (ms) | shed p99 (ms) | sees RSS max |",
+    "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
 ]
 for p in phases:
     admitted, shed = p["admitted"], p["shed"]
@@ -83,7 +84,7 @@ for p in phases:
         f"| {p['answered_per_s']:.0f} req/s | {len(admitted)} ({len(admitted) / max(p['secs'] - WARM_S, 1):.0f}/s) "
         f"| {len(shed)} ({share:.1f} %) | {p['other']} / {p['errors']} "
         f"| {ms(pct(admitted, 50))} / {ms(p99)} / {ms(admitted[-1] * 1000.0 if admitted else None)} "
-        f"| {ratio} | {ms(pct(shed, 99))} | {ms(p['rss_max_mib'])} MiB |"
+        f"| {ratio} | {ms(pct(p['as_sent'], 99))} | {ms(pct(shed, 99))} | {ms(p['rss_max_mib'])} MiB |"
     )
 recovery = by_name.get("recovery")
 lines += [

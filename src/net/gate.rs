@@ -43,13 +43,19 @@ impl ClientGate {
         self.shedder.as_ref()
     }
 
-    /// The client checks, then the load shedder: the refusal, or what the request holds while it
-    /// is answered (`None` without a shedder).
-    pub fn admit(&self, peer: Option<&PeerCertificate>) -> Result<Option<Admitted>, EdgeRefusal> {
+    /// The client checks, then the load shedder (which may wait for a slot): the refusal, or what
+    /// the request holds while it is answered (`None` without a shedder).
+    pub async fn admit(
+        &self,
+        peer: Option<&PeerCertificate>,
+    ) -> Result<Option<Admitted>, EdgeRefusal> {
         if let Some(refusal) = self.check(peer) {
             return Err(refusal);
         }
-        self.shedder.as_ref().map(LoadShedder::admit).transpose()
+        match &self.shedder {
+            Some(shedder) => shedder.admit().await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The reloadable TLS configuration the gate reads.

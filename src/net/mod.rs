@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -100,10 +99,6 @@ pub async fn serve_tls(
         .max_concurrent_streams(256);
     let http = Arc::new(http);
     let gate = tls.gate();
-    let probe = gate
-        .as_ref()
-        .and_then(|g| g.shedder())
-        .map(|shedder| shedder.spawn_probe());
 
     tokio::pin!(shutdown);
     loop {
@@ -154,29 +149,31 @@ pub async fn serve_tls(
             );
             let service = TowerToHyperService::new(tower::service_fn(
                 move |mut request: hyper::Request<Incoming>| {
-                    let admitted = match gate.as_ref().map(|g| g.admit(certificate.as_deref())) {
-                        Some(Err(refusal)) => {
-                            let response = answers::refusal_response(answers.as_ref(), refusal);
-                            return futures_util::future::Either::Left(std::future::ready(Ok(
-                                response,
-                            )));
+                    let gate = gate.clone();
+                    let certificate = certificate.clone();
+                    let answers = Arc::clone(&answers);
+                    let router = router.clone();
+                    async move {
+                        let admitted = match &gate {
+                            Some(gate) => match gate.admit(certificate.as_deref()).await {
+                                Ok(admitted) => admitted,
+                                Err(refusal) => {
+                                    return Ok(answers::refusal_response(answers.as_ref(), refusal))
+                                }
+                            },
+                            None => None,
+                        };
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        if let Some(certificate) = certificate {
+                            request.extensions_mut().insert(certificate);
                         }
-                        Some(Ok(admitted)) => admitted,
-                        None => None,
-                    };
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    if let Some(certificate) = &certificate {
-                        request.extensions_mut().insert(Arc::clone(certificate));
+                        let answer = router.oneshot(request).await;
+                        // The slot is held until the answer is ready.
+                        drop(admitted);
+                        answer
                     }
-                    // The admission is held until the answer is ready.
-                    futures_util::future::Either::Right(router.clone().oneshot(request).map(
-                        move |answer| {
-                            drop(admitted);
-                            answer
-                        },
-                    ))
                 },
             ));
             let connection = http.serve_connection(TokioIo::new(tls), service);
@@ -209,9 +206,6 @@ pub async fn serve_tls(
         });
     }
     drop(listener);
-    if let Some(probe) = probe {
-        probe.abort();
-    }
     let open = limits.max_connections - slots.available_permits();
     tracing::info!(open, "draining connections");
     let _ = drain.send(true);

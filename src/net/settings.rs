@@ -46,12 +46,12 @@ pub struct ServerSettings {
     pub rate_limit_per_s: u32,
     /// Requests one client identity may make at once above the steady rate (the bucket size).
     pub rate_burst: u32,
-    /// Scheduler lag above which new Entitlement Requests are shed unread (5004, HTTP 503,
-    /// `Retry-After`) until it falls back (`shed_lag_ms`; 0 = never shed on lag).
-    #[serde(rename = "shed_lag_ms", with = "millis")]
-    pub shed_lag: Duration,
-    /// Entitlement Requests answered at once, at most; more are shed (5004).
+    /// Entitlement Requests in service at once, at most; as many more may wait for a slot.
     pub max_in_flight: usize,
+    /// How long a request may wait for a slot before it is shed unread (5004, HTTP 503,
+    /// `Retry-After`); 0 = shed at once (`queue_wait_ms`).
+    #[serde(rename = "queue_wait_ms", with = "millis")]
+    pub queue_wait: Duration,
 }
 
 impl Default for ServerSettings {
@@ -72,8 +72,8 @@ impl Default for ServerSettings {
             shutdown_grace: Duration::from_millis(10_000),
             rate_limit_per_s: 0,
             rate_burst: 20,
-            shed_lag: Duration::from_millis(20),
             max_in_flight: 4_096,
+            queue_wait: Duration::from_millis(100),
         }
     }
 }
@@ -134,8 +134,8 @@ impl ServerSettings {
     /// The load-shedding limits.
     pub fn shedding(&self) -> crate::net::shedding::SheddingLimits {
         crate::net::shedding::SheddingLimits {
-            lag_threshold: (!self.shed_lag.is_zero()).then_some(self.shed_lag),
             max_in_flight: self.max_in_flight,
+            queue_wait: self.queue_wait,
         }
     }
 }

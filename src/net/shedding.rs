@@ -1,275 +1,216 @@
-//! Load shedding on the SEES listener: when sees cannot answer quickly, it says so at once instead of
-//! queueing the request behind everything else.
+//! Load shedding on the SEES listener: sees answers what it can answer quickly and says "retry" at once
+//! for the rest, instead of letting every request wait behind everything else.
 //!
-//! Two signals decide. The *scheduler lag* — how late a probe task wakes up, which is how long any ready
-//! task waits for a core — is compared with `server.shed_lag_ms` every few milliseconds: above it, a
-//! growing share of new requests is refused before routing; below half of it, the share falls back (by
-//! an eighth a probe, so it is gone within about 200 ms of the load dropping). A request waiting on a
-//! socket takes no core, so a slow ExpressPlay does not raise the lag: that case stays with the upstream
-//! caps and budgets (`expressplay.max_in_flight`, the call budget). The second signal is a hard cap on
-//! requests in flight (`server.max_in_flight`), which bounds the memory held by requests being answered.
-//!
-//! A shed request is answered by the listener's [`EdgeAnswers`](super::EdgeAnswers) (SEES 5004, HTTP
-//! 503, `Retry-After: 1`) without its body being read.
+//! A request is *in service* from the moment it is taken on until its answer is ready. At most
+//! `server.max_in_flight` are in service; a request beyond that waits for a slot, newest first (a
+//! freed slot goes to the request that arrived last, which still has most of its client's patience
+//! left), for at most `server.queue_wait_ms`; one that does not get a slot by then is shed: SEES 5004,
+//! HTTP 503, `Retry-After: 1`, its body unread. The oldest waiters are the ones shed, and a waiter
+//! costs no CPU, so a flood of clients cannot turn the shedding itself into the overload. At most
+//! `server.max_in_flight` requests wait, so requests in service and waiting hold bounded memory.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::sync::oneshot;
 
 use super::answers::EdgeRefusal;
 use crate::ops::metrics;
 
-/// How often the probe measures the scheduler lag.
-const PROBE_INTERVAL: Duration = Duration::from_millis(5);
-/// The largest share of new requests shed, in thousandths: a few always go through.
-const MAX_SHARE: u32 = 990;
-/// The smallest step by which the share grows while the lag is over the threshold.
-const MIN_RISE: u32 = 50;
-
-/// The two limits, from `[server]`.
+/// The shedding settings, from `[server]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SheddingLimits {
-    /// Scheduler lag above which requests are shed; `None` = never on lag.
-    pub lag_threshold: Option<Duration>,
-    /// Requests answered at once, at most; more are shed.
+    /// Requests in service at once, at most; as many may wait.
     pub max_in_flight: usize,
+    /// How long a request may wait for a slot before it is shed; zero = shed at once.
+    pub queue_wait: Duration,
 }
 
 /// Why a request was shed (the `reason` label of `sees_requests_shed_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShedReason {
-    /// The scheduler lag is over `server.shed_lag_ms`.
-    Lag,
-    /// `server.max_in_flight` requests are being answered.
-    InFlight,
+    /// It waited `server.queue_wait_ms` without getting a slot.
+    Waited,
+    /// Every slot was taken and waiting is off, or `server.max_in_flight` requests wait already.
+    Full,
 }
 
 impl ShedReason {
     /// The metric label.
     pub fn label(self) -> &'static str {
         match self {
-            ShedReason::Lag => "lag",
-            ShedReason::InFlight => "in_flight",
+            ShedReason::Waited => "waited",
+            ShedReason::Full => "full",
         }
     }
+}
+
+/// Slots in service and the requests waiting for one (newest last).
+#[derive(Debug, Default)]
+struct Slots {
+    in_service: usize,
+    waiting: VecDeque<oneshot::Sender<()>>,
 }
 
 /// Decides, per request, whether the listener takes it on; shared by every connection.
 #[derive(Debug)]
 pub struct LoadShedder {
     limits: SheddingLimits,
-    /// Thousandths of new requests shed now.
-    share: AtomicU32,
-    /// Numbers requests, to spread the shed ones evenly.
-    ticket: AtomicU32,
-    in_flight: AtomicUsize,
-    /// The last measured lag, in microseconds.
-    lag_us: AtomicU64,
+    slots: Mutex<Slots>,
 }
 
-/// A request taken on; the in-flight count drops when it is dropped (the answer is ready).
+/// A request in service; its slot goes to the newest waiter (or back) when it is dropped.
 #[derive(Debug)]
 pub struct Admitted(Arc<LoadShedder>);
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.release();
     }
 }
 
 impl LoadShedder {
-    /// A shedder with nothing shed yet; [`LoadShedder::spawn_probe`] starts measuring.
+    /// A shedder with every slot free.
     pub fn new(limits: SheddingLimits) -> Arc<LoadShedder> {
         Arc::new(LoadShedder {
             limits,
-            share: AtomicU32::new(0),
-            ticket: AtomicU32::new(0),
-            in_flight: AtomicUsize::new(0),
-            lag_us: AtomicU64::new(0),
+            slots: Mutex::new(Slots::default()),
         })
     }
 
-    /// Takes the request on, or the refusal to answer it with (counted in the metrics).
-    pub fn admit(self: &Arc<Self>) -> Result<Admitted, EdgeRefusal> {
-        let share = self.share.load(Ordering::Relaxed);
-        if share > 0 {
-            let ticket = self.ticket.fetch_add(1, Ordering::Relaxed);
-            // 617 is coprime with 1000: every run of 1000 tickets sheds exactly `share` of them, spread out.
-            if ticket.wrapping_mul(617) % 1000 < share {
-                return Err(self.shed(ShedReason::Lag));
+    /// Takes the request on — at once, or after waiting for a slot — or the refusal to answer it
+    /// with (counted in the metrics).
+    pub async fn admit(self: &Arc<Self>) -> Result<Admitted, EdgeRefusal> {
+        let handed = {
+            let mut slots = self.lock();
+            if slots.in_service < self.limits.max_in_flight {
+                slots.in_service += 1;
+                return Ok(Admitted(Arc::clone(self)));
+            }
+            if slots.waiting.len() >= self.limits.max_in_flight {
+                // Waiters that gave up stay queued until a release skips them: drop them first.
+                slots.waiting.retain(|waiter| !waiter.is_closed());
+            }
+            if self.limits.queue_wait.is_zero() || slots.waiting.len() >= self.limits.max_in_flight
+            {
+                return Err(shed(ShedReason::Full));
+            }
+            let (give, handed) = oneshot::channel();
+            slots.waiting.push_back(give);
+            handed
+        };
+        match tokio::time::timeout(self.limits.queue_wait, handed).await {
+            Ok(Ok(())) => Ok(Admitted(Arc::clone(self))),
+            // Timed out (its sender stays queued; a release skips it), or the shedder is gone.
+            _ => Err(shed(ShedReason::Waited)),
+        }
+    }
+
+    /// A slot is free: to the newest waiter still waiting, else back.
+    fn release(&self) {
+        let mut slots = self.lock();
+        while let Some(waiter) = slots.waiting.pop_back() {
+            if waiter.send(()).is_ok() {
+                return; // the slot changes hands: in_service unchanged
             }
         }
-        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let admitted = Admitted(Arc::clone(self));
-        if before >= self.limits.max_in_flight {
-            drop(admitted);
-            return Err(self.shed(ShedReason::InFlight));
-        }
-        Ok(admitted)
+        slots.in_service -= 1;
     }
 
-    fn shed(&self, reason: ShedReason) -> EdgeRefusal {
-        metrics::request_shed(reason.label());
-        EdgeRefusal::Overloaded { retry_after_s: 1 }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Thousandths of new requests shed now.
-    pub fn share(&self) -> u32 {
-        self.share.load(Ordering::Relaxed)
+    /// Requests in service now.
+    pub fn in_service(&self) -> usize {
+        self.lock().in_service
     }
+}
 
-    /// The last measured scheduler lag.
-    pub fn lag(&self) -> Duration {
-        Duration::from_micros(self.lag_us.load(Ordering::Relaxed))
-    }
-
-    /// Requests being answered now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    /// One probe's measurement: moves the shed share after a lag of `lag`.
-    fn observe(&self, lag: Duration) {
-        self.lag_us.store(
-            u64::try_from(lag.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        let Some(threshold) = self.limits.lag_threshold else {
-            return;
-        };
-        let share = self.share.load(Ordering::Relaxed);
-        let next = if lag > threshold {
-            (share + (share / 2).max(MIN_RISE)).min(MAX_SHARE)
-        } else if lag < threshold / 2 {
-            share - (share / 8).max(share.min(10))
-        } else {
-            share
-        };
-        self.share.store(next, Ordering::Relaxed);
-        metrics::shedding_state(lag, next);
-    }
-
-    /// Starts the lag probe on the current runtime; it ends when the shedder is dropped.
-    pub fn spawn_probe(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let shedder: Weak<LoadShedder> = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut due = Instant::now() + PROBE_INTERVAL;
-            loop {
-                tokio::time::sleep_until(due).await;
-                let woke = Instant::now();
-                let Some(shedder) = shedder.upgrade() else {
-                    return;
-                };
-                shedder.observe(woke.saturating_duration_since(due));
-                due = woke + PROBE_INTERVAL;
-            }
-        })
-    }
+fn shed(reason: ShedReason) -> EdgeRefusal {
+    metrics::request_shed(reason.label());
+    EdgeRefusal::Overloaded { retry_after_s: 1 }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn shedder(lag_ms: Option<u64>, max_in_flight: usize) -> Arc<LoadShedder> {
+    fn shedder(max_in_flight: usize, queue_wait_ms: u64) -> Arc<LoadShedder> {
         LoadShedder::new(SheddingLimits {
-            lag_threshold: lag_ms.map(Duration::from_millis),
             max_in_flight,
+            queue_wait: Duration::from_millis(queue_wait_ms),
         })
     }
 
-    fn shed_of(shedder: &Arc<LoadShedder>, requests: usize) -> usize {
-        (0..requests).filter(|_| shedder.admit().is_err()).count()
-    }
-
-    #[test]
-    fn nothing_is_shed_while_the_lag_stays_under_the_threshold() {
-        let s = shedder(Some(10), 100);
-        for _ in 0..100 {
-            s.observe(Duration::from_millis(7));
-        }
-        assert_eq!(s.share(), 0);
-        assert_eq!(shed_of(&s, 1000), 0);
-    }
-
-    #[test]
-    fn a_lag_over_the_threshold_sheds_a_growing_share_then_it_falls_back() {
-        let s = shedder(Some(10), 100);
-        s.observe(Duration::from_millis(11));
-        assert_eq!(s.share(), 50);
-        assert_eq!(shed_of(&s, 1000), 50, "exactly the share of every 1000");
-        s.observe(Duration::from_millis(30));
-        s.observe(Duration::from_millis(30));
-        assert_eq!(s.share(), 150);
-        for _ in 0..20 {
-            s.observe(Duration::from_millis(30));
-        }
-        assert_eq!(s.share(), MAX_SHARE, "a few always go through");
-        // Between half the threshold and the threshold: held.
-        s.observe(Duration::from_millis(6));
-        assert_eq!(s.share(), MAX_SHARE);
-        // Load gone: back to nothing shed within 0.2 s of probes.
-        let probes = 200 / PROBE_INTERVAL.as_millis() as usize;
-        for _ in 0..probes {
-            s.observe(Duration::from_micros(300));
-        }
-        assert_eq!(s.share(), 0);
-        assert_eq!(shed_of(&s, 1000), 0);
-    }
-
-    #[test]
-    fn shed_requests_are_spread_out() {
-        let s = shedder(Some(10), 100);
-        s.share.store(500, Ordering::Relaxed);
-        let outcomes: Vec<bool> = (0..1000).map(|_| s.admit().is_err()).collect();
-        let longest_run = outcomes
-            .chunk_by(|a, b| a == b)
-            .map(<[bool]>::len)
-            .max()
-            .unwrap();
-        assert_eq!(outcomes.iter().filter(|shed| **shed).count(), 500);
-        assert!(longest_run <= 3, "runs of {longest_run}");
-    }
-
-    #[test]
-    fn without_a_threshold_the_lag_is_only_measured() {
-        let s = shedder(None, 100);
-        s.observe(Duration::from_secs(1));
-        assert_eq!(s.share(), 0);
-        assert_eq!(s.lag(), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn the_in_flight_cap_sheds_beyond_it_and_frees_with_each_answer() {
-        let s = shedder(None, 2);
-        let first = s.admit().unwrap();
-        let _second = s.admit().unwrap();
+    #[tokio::test]
+    async fn beyond_the_limit_a_request_is_shed_at_once_when_waiting_is_off() {
+        let s = shedder(2, 0);
+        let first = s.admit().await.unwrap();
+        let _second = s.admit().await.unwrap();
         assert_eq!(
-            s.admit().unwrap_err(),
+            s.admit().await.unwrap_err(),
             EdgeRefusal::Overloaded { retry_after_s: 1 }
         );
-        assert_eq!(s.in_flight(), 2, "a shed request holds nothing");
+        assert_eq!(s.in_service(), 2, "a shed request holds nothing");
         drop(first);
-        assert!(s.admit().is_ok());
+        assert!(s.admit().await.is_ok());
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn the_probe_sees_a_blocked_core_and_stops_with_the_shedder() {
-        let s = shedder(Some(20), 100);
-        let probe = s.spawn_probe();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        // Hold the only worker for 80 ms: the probe wakes that late.
-        tokio::spawn(async { std::thread::sleep(Duration::from_millis(80)) })
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        assert!(s.share() > 0, "lag {:?}", s.lag());
-        drop(s);
-        tokio::time::timeout(Duration::from_secs(1), probe)
-            .await
-            .expect("the probe ends with the shedder")
-            .unwrap();
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_gets_the_next_free_slot_newest_first_and_the_oldest_is_shed() {
+        let s = shedder(2, 100);
+        let held = s.admit().await.unwrap();
+        let _also_held = s.admit().await.unwrap();
+        let oldest = tokio::spawn({
+            let s = Arc::clone(&s);
+            async move { s.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let newest = tokio::spawn({
+            let s = Arc::clone(&s);
+            async move { s.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(held);
+        let newest = newest.await.unwrap();
+        assert!(newest.is_ok(), "the newest waiter gets the slot");
+        assert_eq!(
+            oldest.await.unwrap().unwrap_err(),
+            EdgeRefusal::Overloaded { retry_after_s: 1 },
+            "the oldest waiter is shed after queue_wait_ms"
+        );
+        assert_eq!(s.in_service(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_that_gave_up_is_skipped_and_the_slot_comes_back() {
+        let s = shedder(1, 50);
+        let held = s.admit().await.unwrap();
+        assert!(s.admit().await.is_err(), "waited 50 ms, shed");
+        assert!(
+            s.admit().await.is_err(),
+            "its place in the queue is free again: waited, shed"
+        );
+        assert_eq!(s.lock().waiting.len(), 1);
+        drop(held);
+        assert_eq!(s.in_service(), 0);
+        assert!(s.admit().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_wait_than_may_be_in_service() {
+        let s = shedder(1, 1_000);
+        let _held = s.admit().await.unwrap();
+        let waiter = tokio::spawn({
+            let s = Arc::clone(&s);
+            async move { s.admit().await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let started = tokio::time::Instant::now();
+        assert!(s.admit().await.is_err(), "the queue is full: shed at once");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        waiter.abort();
     }
 }

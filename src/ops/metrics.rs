@@ -61,12 +61,8 @@ pub const CLIENT_REFUSALS: &str = "sees_client_refusals_total";
 pub const AUDIT_DROPPED: &str = "sees_audit_events_dropped_total";
 /// Counter: audit events the store refused (full disk, database unreachable).
 pub const AUDIT_UNSTORED: &str = "sees_audit_events_unstored_total";
-/// Counter: requests the SEES listener shed (5004, HTTP 503), by `reason` (`lag`, `in_flight`).
+/// Counter: requests the SEES listener shed (5004, HTTP 503), by `reason` (`waited`, `full`).
 pub const REQUESTS_SHED: &str = "sees_requests_shed_total";
-/// Gauge: how late the load-shedding probe last woke up (the wait of a ready task for a core).
-pub const SCHEDULER_LAG: &str = "sees_scheduler_lag_seconds";
-/// Gauge: the share of new SEES requests being shed now, 0 to 0.99.
-pub const SHED_SHARE: &str = "sees_shed_share";
 
 /// Histogram buckets (seconds): 100 µs to 10 s.
 pub const BUCKETS: [f64; 16] = [
@@ -231,16 +227,7 @@ fn describe() {
     );
     describe_counter!(
         REQUESTS_SHED,
-        "Requests the SEES listener shed unread under overload (5004, HTTP 503), by reason: lag (server.shed_lag_ms), in_flight (server.max_in_flight)"
-    );
-    describe_gauge!(
-        SCHEDULER_LAG,
-        Unit::Seconds,
-        "How late the load-shedding probe last woke up: how long a ready task waits for a core"
-    );
-    describe_gauge!(
-        SHED_SHARE,
-        "Share of new SEES requests being shed now (0 to 0.99)"
+        "Requests the SEES listener shed unread under overload (5004, HTTP 503), by reason: waited (server.queue_wait_ms without a slot), full (no slot and no waiting)"
     );
 }
 
@@ -279,12 +266,6 @@ pub fn admin_answered(route: &str, method: &str, status: u16, started: Instant) 
 /// Counts one request shed by the SEES listener.
 pub fn request_shed(reason: &'static str) {
     counter!(REQUESTS_SHED, "reason" => reason).increment(1);
-}
-
-/// Publishes the load shedder's last lag measurement and its shed share (thousandths).
-pub fn shedding_state(lag: std::time::Duration, share_permille: u32) {
-    gauge!(SCHEDULER_LAG).set(lag.as_secs_f64());
-    gauge!(SHED_SHARE).set(f64::from(share_permille) / 1000.0);
 }
 
 /// Counts one SPEKE answer.

@@ -1,8 +1,10 @@
-//! Load shedding through real mutual TLS: past `server.max_in_flight` a request is answered at once with
-//! SEES 5004, HTTP 503 and `Retry-After`, unread, on a connection that stays open; the limits compose
-//! (a client over its rate limit hears 1016, never "retry"; a full upstream cap answers 4006 before the
-//! listener's cap is reached); and the listener takes requests again as soon as answers complete.
-//! The lag signal (`server.shed_lag_ms`) is tested in `net::shedding` and measured by `bench/overload`.
+//! Load shedding through real mutual TLS: past `server.max_in_flight` requests in service a request waits
+//! `server.queue_wait_ms` for a slot and is then answered with SEES 5004, HTTP 503 and `Retry-After`,
+//! unread, on a connection that stays open (or at once with waiting off); a waiter takes a slot that
+//! frees in time; the limits compose (a client over its rate limit hears 1016, never "retry"; a full
+//! upstream cap answers 4006 before the listener's limit is reached); and the listener takes requests
+//! again as soon as answers complete. The adaptive limit is tested in `net::shedding` and measured by
+//! `bench/overload`.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,9 @@ use crate::harness::{
 /// An answer refused at once is back within this (TLS and JSON on a loaded CI machine).
 const AT_ONCE: Duration = Duration::from_millis(400);
 /// How long the simulator holds each token request.
-const UPSTREAM_DELAY_MS: u64 = 700;
+const UPSTREAM_DELAY_MS: u64 = 1_000;
+/// How long a request waits for a slot in the first test.
+const QUEUE_WAIT: Duration = Duration::from_millis(250);
 
 async fn connection(server: &TestServer, cert: Option<(&str, &str)>) -> KeptConnection {
     let client = match cert {
@@ -65,9 +69,10 @@ async fn shed_metric(server: &TestServer, reason: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_in_flight_cap_requests_are_shed_at_once_and_the_connection_stays_open() {
+async fn past_the_limit_a_request_waits_then_is_shed_and_the_connection_stays_open() {
     let (server, _) = spawn_with_tls(|s| {
         s.server.max_in_flight = 2;
+        s.server.queue_wait = QUEUE_WAIT;
         s.expressplay.max_in_flight = 8;
     })
     .await;
@@ -76,7 +81,8 @@ async fn past_the_in_flight_cap_requests_are_shed_at_once_and_the_connection_sta
         delay_ms: UPSTREAM_DELAY_MS,
         ..Behaviour::default()
     });
-    let shed_before = shed_metric(&server, "in_flight").await;
+    let shed_before = shed_metric(&server, "waited").await;
+    let started = Instant::now();
     let held = [
         in_background(&server, "m-held-1"),
         in_background(&server, "m-held-2"),
@@ -84,7 +90,7 @@ async fn past_the_in_flight_cap_requests_are_shed_at_once_and_the_connection_sta
     tokio::time::sleep(Duration::from_millis(150)).await;
 
     let mut kept = connection(&server, None).await;
-    for i in 0..3 {
+    for i in 0..2 {
         let sent = Instant::now();
         let (status, headers, answer) = kept.post(&request("m-shed", "c-1")).await.unwrap();
         let elapsed = sent.elapsed();
@@ -98,10 +104,18 @@ async fn past_the_in_flight_cap_requests_are_shed_at_once_and_the_connection_sta
         );
         assert_eq!(header(&headers, "retry-after"), Some("1"));
         eprintln!("shed answer {i}: {} ms", elapsed.as_millis());
-        assert!(elapsed < AT_ONCE, "shed at once: {elapsed:?}");
+        assert!(
+            elapsed >= QUEUE_WAIT && elapsed < QUEUE_WAIT + AT_ONCE,
+            "shed after waiting {QUEUE_WAIT:?}: {elapsed:?}"
+        );
     }
-    assert!(shed_metric(&server, "in_flight").await >= shed_before + 3);
+    assert!(shed_metric(&server, "waited").await >= shed_before + 2);
 
+    // A request that starts waiting less than `QUEUE_WAIT` before the held ones end takes a freed
+    // slot: answered, not shed.
+    tokio::time::sleep_until((started + Duration::from_millis(UPSTREAM_DELAY_MS - 150)).into())
+        .await;
+    let slow_waiter = in_background(&server, "m-waits");
     for answer in held {
         let (status, answer) = answer.await.unwrap();
         assert_eq!((status, answer["isAllowed"].as_bool()), (200, Some(true)));
@@ -110,12 +124,19 @@ async fn past_the_in_flight_cap_requests_are_shed_at_once_and_the_connection_sta
     server.sim.set_behaviour(Behaviour::default());
     let (status, _, answer) = kept.post(&request("m-after", "c-1")).await.unwrap();
     assert_eq!((status, answer["isAllowed"].as_bool()), (200, Some(true)));
+    let (status, answer) = slow_waiter.await.unwrap();
+    assert_eq!(
+        (status, answer["isAllowed"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limits_compose_a_refused_client_is_never_told_to_retry() {
     let (server, _) = spawn_with_tls(|s| {
         s.server.max_in_flight = 1;
+        s.server.queue_wait = Duration::ZERO;
         s.server.rate_limit_per_s = 1;
         s.server.rate_burst = 1;
     })
@@ -137,13 +158,13 @@ async fn the_limits_compose_a_refused_client_is_never_told_to_retry() {
         .unwrap();
     assert_eq!((status, answer["error"].as_i64()), (429, Some(1016)));
 
-    // Another identity, within its rate: the listener is full, so it is shed (5004, 503).
+    // Another identity, within its rate: the listener is full and waiting is off, so it is shed at
+    // once (5004, 503).
     let (cert, key) = server.pki.issue_client("second").unwrap();
-    let (status, headers, answer) = connection(&server, Some((&cert, &key)))
-        .await
-        .post(&request("m-other", "c-1"))
-        .await
-        .unwrap();
+    let mut other = connection(&server, Some((&cert, &key))).await;
+    let sent = Instant::now();
+    let (status, headers, answer) = other.post(&request("m-other", "c-1")).await.unwrap();
+    assert!(sent.elapsed() < AT_ONCE, "{:?}", sent.elapsed());
     assert_eq!((status, answer["error"].as_i64()), (503, Some(5004)));
     assert_eq!(header(&headers, "retry-after"), Some("1"));
 
