@@ -211,6 +211,7 @@ async def main():
             "seconds": round(hi - lo, 2), "answers": len(answers), "outcomes": outcomes,
             "p50_ms": pct(took, 50), "p99_ms": pct(took, 99), "max_ms": pct(took, 100),
             "readyz": ready, "admin_writes": writes,
+            "last_allowed_sent_s": max((round(s - lo, 3) for s, _, o in answers if o == "allowed"), default=None),
             "admin_write_max_ms": round(max((w[3] for w in tl.writes if lo <= w[0] < hi), default=0) * 1000, 1),
         }
     back = tl.marks["back"]
