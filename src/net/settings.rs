@@ -46,7 +46,8 @@ pub struct ServerSettings {
     pub rate_limit_per_s: u32,
     /// Requests one client identity may make at once above the steady rate (the bucket size).
     pub rate_burst: u32,
-    /// Entitlement Requests in service at once, at most; as many more may wait for a slot.
+    /// Entitlement Requests in service at once, at most; more wait for a slot (`queue_wait_ms`), at
+    /// most `max_connections` of them.
     pub max_in_flight: usize,
     /// How long a request may wait for a slot before it is shed unread (5004, HTTP 503,
     /// `Retry-After`); 0 = shed at once (`queue_wait_ms`).
@@ -135,6 +136,7 @@ impl ServerSettings {
     pub fn shedding(&self) -> crate::net::shedding::SheddingLimits {
         crate::net::shedding::SheddingLimits {
             max_in_flight: self.max_in_flight,
+            max_waiting: self.max_connections,
             queue_wait: self.queue_wait,
         }
     }

@@ -6,8 +6,9 @@
 //! freed slot goes to the request that arrived last, which still has most of its client's patience
 //! left), for at most `server.queue_wait_ms`; one that does not get a slot by then is shed: SEES 5004,
 //! HTTP 503, `Retry-After: 1`, its body unread. The oldest waiters are the ones shed, and a waiter
-//! costs no CPU, so a flood of clients cannot turn the shedding itself into the overload. At most
-//! `server.max_in_flight` requests wait, so requests in service and waiting hold bounded memory.
+//! costs no CPU and is answered only after the wait, so a flood of clients that resend at once cannot
+//! turn the shedding itself into the overload. At most `server.max_connections` requests wait (a
+//! waiter holds no more than its connection already does).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -21,8 +22,10 @@ use crate::ops::metrics;
 /// The shedding settings, from `[server]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SheddingLimits {
-    /// Requests in service at once, at most; as many may wait.
+    /// Requests in service at once, at most.
     pub max_in_flight: usize,
+    /// Requests waiting for a slot, at most (beyond: shed at once).
+    pub max_waiting: usize,
     /// How long a request may wait for a slot before it is shed; zero = shed at once.
     pub queue_wait: Duration,
 }
@@ -32,7 +35,7 @@ pub struct SheddingLimits {
 pub enum ShedReason {
     /// It waited `server.queue_wait_ms` without getting a slot.
     Waited,
-    /// Every slot was taken and waiting is off, or `server.max_in_flight` requests wait already.
+    /// Every slot was taken and waiting is off, or `server.max_connections` requests wait already.
     Full,
 }
 
@@ -88,12 +91,11 @@ impl LoadShedder {
                 slots.in_service += 1;
                 return Ok(Admitted(Arc::clone(self)));
             }
-            if slots.waiting.len() >= self.limits.max_in_flight {
+            if slots.waiting.len() >= self.limits.max_waiting {
                 // Waiters that gave up stay queued until a release skips them: drop them first.
                 slots.waiting.retain(|waiter| !waiter.is_closed());
             }
-            if self.limits.queue_wait.is_zero() || slots.waiting.len() >= self.limits.max_in_flight
-            {
+            if self.limits.queue_wait.is_zero() || slots.waiting.len() >= self.limits.max_waiting {
                 return Err(shed(ShedReason::Full));
             }
             let (give, handed) = oneshot::channel();
@@ -140,6 +142,7 @@ mod tests {
     fn shedder(max_in_flight: usize, queue_wait_ms: u64) -> Arc<LoadShedder> {
         LoadShedder::new(SheddingLimits {
             max_in_flight,
+            max_waiting: max_in_flight,
             queue_wait: Duration::from_millis(queue_wait_ms),
         })
     }
@@ -200,7 +203,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn no_more_wait_than_may_be_in_service() {
+    async fn no_more_wait_than_max_waiting() {
         let s = shedder(1, 1_000);
         let _held = s.admit().await.unwrap();
         let waiter = tokio::spawn({

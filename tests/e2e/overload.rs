@@ -21,6 +21,18 @@ const UPSTREAM_DELAY_MS: u64 = 1_000;
 /// How long a request waits for a slot in the first test.
 const QUEUE_WAIT: Duration = Duration::from_millis(250);
 
+/// A server adjusted by `adjust`, with the key `c-1`, whose simulator holds every token request
+/// `UPSTREAM_DELAY_MS`.
+async fn with_slow_upstream(adjust: impl FnOnce(&mut sees::config::Settings)) -> TestServer {
+    let (server, _) = spawn_with_tls(adjust).await;
+    server.add_key("c-1").await;
+    server.sim.set_behaviour(Behaviour {
+        delay_ms: UPSTREAM_DELAY_MS,
+        ..Behaviour::default()
+    });
+    server
+}
+
 async fn connection(server: &TestServer, cert: Option<(&str, &str)>) -> KeptConnection {
     let client = match cert {
         Some((cert, key)) => ClientCert::Pem(cert, key),
@@ -70,17 +82,12 @@ async fn shed_metric(server: &TestServer, reason: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_limit_a_request_waits_then_is_shed_and_the_connection_stays_open() {
-    let (server, _) = spawn_with_tls(|s| {
+    let server = with_slow_upstream(|s| {
         s.server.max_in_flight = 2;
         s.server.queue_wait = QUEUE_WAIT;
         s.expressplay.max_in_flight = 8;
     })
     .await;
-    server.add_key("c-1").await;
-    server.sim.set_behaviour(Behaviour {
-        delay_ms: UPSTREAM_DELAY_MS,
-        ..Behaviour::default()
-    });
     let shed_before = shed_metric(&server, "waited").await;
     let started = Instant::now();
     let held = [
@@ -134,18 +141,13 @@ async fn past_the_limit_a_request_waits_then_is_shed_and_the_connection_stays_op
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limits_compose_a_refused_client_is_never_told_to_retry() {
-    let (server, _) = spawn_with_tls(|s| {
+    let server = with_slow_upstream(|s| {
         s.server.max_in_flight = 1;
         s.server.queue_wait = Duration::ZERO;
         s.server.rate_limit_per_s = 1;
         s.server.rate_burst = 1;
     })
     .await;
-    server.add_key("c-1").await;
-    server.sim.set_behaviour(Behaviour {
-        delay_ms: UPSTREAM_DELAY_MS,
-        ..Behaviour::default()
-    });
     // The dev client spends its one-request burst on a request that holds the only slot.
     let held = in_background(&server, "m-held");
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -174,16 +176,11 @@ async fn the_limits_compose_a_refused_client_is_never_told_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_upstream_cap_answers_4006_before_the_listener_cap_is_reached() {
-    let (server, _) = spawn_with_tls(|s| {
+    let server = with_slow_upstream(|s| {
         s.server.max_in_flight = 4;
         s.expressplay.max_in_flight = 1;
     })
     .await;
-    server.add_key("c-1").await;
-    server.sim.set_behaviour(Behaviour {
-        delay_ms: UPSTREAM_DELAY_MS,
-        ..Behaviour::default()
-    });
     let held = in_background(&server, "m-held");
     tokio::time::sleep(Duration::from_millis(150)).await;
     let mut kept = connection(&server, None).await;
