@@ -1,23 +1,28 @@
-# Sourced by bench/soak and bench/overload: the ExpressPlay simulator as a process of its own and
-# `sees serve --dev` (SQLite, the seeded free package `demo-free` holding `demo-content`: every request
-# below is a full allowed SEES answer — catalogue decision, cached key, simulator token) in a temporary
-# directory on free ports, and an oha load function for it.
+# Sourced by bench/soak, bench/overload and bench/pg-kill: the ExpressPlay simulator as a process of its
+# own and `sees serve --dev` (SQLite unless SEES__STORE__URL is given; the seeded free package `demo-free`
+# holding `demo-content`: every request below is a full allowed SEES answer — catalogue decision, cached
+# key, simulator token) in a temporary directory on free ports, and an oha load function for it.
 #
-#   dev_start [ENV=VALUE ...]   sets WORK, BIN, SEES_PORT, ADMIN_PORT, OPS_PORT, SIM_PORT, SIM_PID, PID
-#                               (the sees process itself); extra settings go to sees's environment
+#   need_oha                    installs oha (cargo) when missing
+#   dev_start [ENV=VALUE ...]   builds sees (DEV_PROFILE: release, the default, or debug); sets WORK,
+#                               BIN, SEES_PORT, ADMIN_PORT, OPS_PORT, SIM_PORT, SIM_PID, PID (the sees
+#                               process itself); extra settings go to sees's environment
 #   load [OHA ARGS ...]         oha on the allowed path with the dev client certificate, JSON on stdout
 #   field FILE EXPR             a Python expression over the JSON file FILE (as `d`)
 #   rss PID                     VmRSS of PID in KiB
-#   dev_stop                    stops both processes and removes WORK (the EXIT trap calls it)
+#   dev_stop                    stops both processes, removes WORK and calls `on_dev_stop` when the
+#                               caller defines it (the EXIT trap calls it)
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+need_oha() { command -v oha >/dev/null 2>&1 || cargo install oha --locked; }
+
 dev_start() {
-    command -v oha >/dev/null 2>&1 || cargo install oha --locked
-    cargo build --release --quiet --bin sees
-    BIN=$PWD/target/release/sees
+    local profile=${DEV_PROFILE:-release}
+    if [ "$profile" = release ]; then cargo build --release --quiet --bin sees; else cargo build --quiet --bin sees; fi
+    BIN=$PWD/target/$profile/sees
     WORK=$(mktemp -d /tmp/sees-bench-dev.XXXXXX)
     SEES_PORT=$(free_port); ADMIN_PORT=$(free_port); OPS_PORT=$(free_port); SIM_PORT=$(free_port)
     local authenticator=4242,0123456789abcdef0123456789abcdef
@@ -31,7 +36,7 @@ dev_start() {
         SEES__EXPRESSPLAY__CUSTOMER_AUTHENTICATOR=$authenticator \
         "$@" "$BIN" serve --dev >"$WORK/server.log" 2>&1) &
     SERVER_PID=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 150); do
         curl -fsS "http://127.0.0.1:$OPS_PORT/readyz" >/dev/null 2>&1 && break
         sleep 0.1
     done
@@ -45,6 +50,7 @@ dev_stop() {
     if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
     if [ -n "${SIM_PID:-}" ]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
     if [ -n "${WORK:-}" ] && [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; fi
+    if declare -F on_dev_stop >/dev/null; then on_dev_stop; fi
 }
 
 BODY='{"messageID":"6f3cd031-a372-4d6e-87f0-bb0a1501b9fd","version":1,"contentID":"demo-content"}'

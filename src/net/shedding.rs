@@ -125,7 +125,8 @@ impl LoadShedder {
     }
 
     /// Requests in service now.
-    pub fn in_service(&self) -> usize {
+    #[cfg(test)]
+    fn in_service(&self) -> usize {
         self.lock().in_service
     }
 }
